@@ -65,3 +65,15 @@ type Lockfile struct {
 	Version  int    // 1, 2 (no version key: 1 if [metadata] holds checksums, else 2), 3 or 4
 	Packages []Package
 }
+
+// Fetchable returns the packages that have a source (registry, sparse or
+// git), in file order. Local packages are left out.
+func (l *Lockfile) Fetchable() []Package {
+	var out []Package
+	for _, p := range l.Packages {
+		if p.Source.Kind != Local {
+			out = append(out, p)
+		}
+	}
+	return out
+}
