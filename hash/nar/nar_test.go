@@ -1,0 +1,260 @@
+package nar
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/cargohash/cargohash/internal/reftest"
+)
+
+// makeTree builds on disk every kind of node and name-order trap the format
+// has: empty directories and files, executables, symlinks (relative,
+// absolute, dangling), names with spaces and unicode, and names whose
+// bytewise order differs from a naive sort of full paths.
+func makeTree(t testing.TB, root string) {
+	t.Helper()
+	files := map[string]string{
+		"a":                       "a\n",
+		"a-b":                     "dash",
+		"a.b":                     "dot",
+		"A":                       "upper",
+		"_":                       "underscore",
+		"dir/a/b":                 "nested",
+		"dir/a-b/c":               "x",
+		"dir/with space/f i l e":  "spaces",
+		"dir/ünïcödé/日本":          "unicode",
+		"empty-file":              "",
+		"seven":                   "1234567",
+		"eight":                   "12345678",
+		"nine":                    "123456789",
+		"deep/1/2/3/4/5/6/7/8/9/x": "deep",
+	}
+	for name, data := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<16+3) // 3 MiB + 48 bytes: streamed, not read ahead
+	if err := os.WriteFile(filepath.Join(root, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "run.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "user-exec-only"), []byte("x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"empty-dir", "dir/empty"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{
+		"link-rel":      "dir/a/b",
+		"link-abs":      "/etc/hostname",
+		"link-dangling": "does/not/exist",
+		"dir/link-up":   "../a",
+		"link-dir":      "dir",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDumpMatchesNixStore(t *testing.T) {
+	nixStore := reftest.Need(t, "nix-store")
+	root := t.TempDir()
+	tree := filepath.Join(root, "tree")
+	makeTree(t, tree)
+	cases := map[string]string{
+		"directory":     tree,
+		"regular file":  filepath.Join(tree, "a"),
+		"executable":    filepath.Join(tree, "run.sh"),
+		"empty file":    filepath.Join(tree, "empty-file"),
+		"big file":      filepath.Join(tree, "big"),
+		"symlink":       filepath.Join(tree, "link-rel"),
+		"dangling link": filepath.Join(tree, "link-dangling"),
+		"empty dir":     filepath.Join(tree, "empty-dir"),
+	}
+	for name, p := range cases {
+		t.Run(name, func(t *testing.T) {
+			want := reftest.Run(t, nixStore, "--dump", p)
+			var got bytes.Buffer
+			if err := Dump(&got, p); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Fatalf("Dump differs from nix-store --dump at byte %d (got %d bytes, want %d)", firstDiff(got.Bytes(), want), got.Len(), len(want))
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func TestWriteFSMapFS(t *testing.T) {
+	// The same tree, in memory and on disk, gives the same archive.
+	fsys := fstest.MapFS{
+		"x/b":       {Data: []byte("b")},
+		"x/a/c":     {Data: []byte("c"), Mode: 0o755},
+		"x/a-b":     {Data: nil},
+		"x/link":    {Data: []byte("a/c"), Mode: fs.ModeSymlink},
+		"x/empty":   {Mode: fs.ModeDir | 0o755},
+		"x/a.b/c/d": {Data: []byte("deep")},
+	}
+	var mem bytes.Buffer
+	nw := NewWriter(&mem)
+	if err := WriteFS(nw, fsys, "x", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := nw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, fsys); err != nil {
+		t.Fatal(err)
+	}
+	var disk bytes.Buffer
+	if err := Dump(&disk, filepath.Join(dir, "x")); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mem.Bytes(), disk.Bytes()) {
+		t.Fatalf("MapFS and disk archives differ at byte %d", firstDiff(mem.Bytes(), disk.Bytes()))
+	}
+}
+
+func TestWriterErrors(t *testing.T) {
+	file := func(p string, size int64) *Header { return &Header{Path: p, Size: size} }
+	dir := func(p string) *Header { return &Header{Path: p, Mode: fs.ModeDir} }
+	tests := []struct {
+		name    string
+		headers []*Header
+		want    string
+	}{
+		{"first not root", []*Header{file("a", 0)}, "want the root"},
+		{"unsorted", []*Header{dir(""), file("b", 0), file("a", 0)}, "sorted"},
+		{"duplicate", []*Header{dir(""), file("a", 0), file("a", 0)}, "sorted"},
+		{"not in open dir", []*Header{dir(""), file("a", 0), file("a/b", 0)}, "not inside an open directory"},
+		{"after root file", []*Header{file("", 0), file("a", 0)}, "after the root"},
+		{"short file", []*Header{dir(""), file("a", 3), file("b", 0)}, "short"},
+		{"bad name", []*Header{dir(""), file("..", 0)}, "invalid entry name"},
+		{"device", []*Header{{Path: "", Mode: fs.ModeDevice}}, "unsupported file type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := NewWriter(new(bytes.Buffer))
+			var err error
+			for _, h := range tt.headers {
+				if err = w.WriteHeader(h); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = w.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.want)
+			}
+			if err2 := w.WriteHeader(dir("zzz")); err2 != err { // sticky
+				t.Fatalf("after an error, WriteHeader returned %v, want the same %v", err2, err)
+			}
+		})
+	}
+}
+
+func TestWriteTooLong(t *testing.T) {
+	w := NewWriter(new(bytes.Buffer))
+	if err := w.WriteHeader(&Header{Size: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Write([]byte("abc")); n != 2 || err != ErrWriteTooLong {
+		t.Fatalf("Write = %d, %v; want 2, ErrWriteTooLong", n, err)
+	}
+}
+
+type failWriter struct{ n int }
+
+var errDisk = errors.New("disk full")
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errDisk
+	}
+	f.n--
+	return len(p), nil
+}
+
+func TestWriterStopsAtFirstWriteError(t *testing.T) {
+	fw := &failWriter{n: 5}
+	w := NewWriter(fw)
+	w.WriteHeader(&Header{Mode: fs.ModeDir})
+	w.WriteHeader(&Header{Path: "a", Size: 1})
+	w.Write([]byte("x"))
+	if err := w.Close(); !errors.Is(err, errDisk) {
+		t.Fatalf("Close = %v, want %v", err, errDisk)
+	}
+	if fw.n != 0 {
+		t.Fatalf("writer did not reach the failing write")
+	}
+}
+
+func TestDumpRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := exec.Command("mkfifo", fifo).Run(); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	err := Dump(new(bytes.Buffer), dir)
+	if err == nil || !strings.Contains(err.Error(), "fifo") || !strings.Contains(err.Error(), "unsupported file type") {
+		t.Fatalf("Dump of a tree with a FIFO: %v", err)
+	}
+	if err := Dump(new(bytes.Buffer), filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Dump of a missing path: %v", err)
+	}
+}
+
+// unreadableFS fails to open one file, as an unreadable file would for a
+// user other than root (the tests run as root, who reads everything).
+type unreadableFS struct {
+	fstest.MapFS
+	bad string
+}
+
+func (u unreadableFS) Open(name string) (fs.File, error) {
+	if name == u.bad {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+	}
+	return u.MapFS.Open(name)
+}
+
+func (u unreadableFS) ReadLink(name string) (string, error) { return u.MapFS.ReadLink(name) }
+func (u unreadableFS) Lstat(name string) (fs.FileInfo, error) { return u.MapFS.Lstat(name) }
+
+func TestWriteFSUnreadableFile(t *testing.T) {
+	for _, size := range []int{3, smallFile + 1} { // read ahead, and streamed
+		fsys := unreadableFS{fstest.MapFS{"d/ok": {Data: []byte("ok")}, "d/secret": {Data: make([]byte, size)}}, "d/secret"}
+		err := WriteFS(NewWriter(new(bytes.Buffer)), fsys, "d", "")
+		if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "d/secret") {
+			t.Fatalf("size %d: error = %v, want permission denied naming d/secret", size, err)
+		}
+	}
+}

@@ -1,0 +1,53 @@
+// Package reftest finds the reference tools (Nix, git, GNU tar, cargo) that
+// tests use as oracles. A test that needs a missing tool fails when CI=true
+// and is skipped, with the reason, otherwise.
+package reftest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Need returns the path of tool, looking in PATH and in ~/.cargo/bin (where
+// rustup puts cargo). It fails or skips t when the tool is missing.
+func Need(t testing.TB, tool string) string {
+	t.Helper()
+	if p, err := exec.LookPath(tool); err == nil {
+		return p
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".cargo", "bin", tool)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("reference tool %s is not installed (CI=true: .ci/run must install it)", tool)
+	}
+	t.Skipf("reference tool %s is not installed; skipping (it is required when CI=true)", tool)
+	return ""
+}
+
+// Run runs the command and returns its stdout, failing t with stderr on error.
+func Run(t testing.TB, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var stderr []byte
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = ee.Stderr
+	}
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr)
+	}
+	return out
+}
+
+// Nix returns the argument prefix for running the `nix` command with the
+// nix-command feature enabled: exec.Command(reftest.Nix(t), args...) with
+// args starting "--extra-experimental-features", "nix-command".
+func Nix(t testing.TB) (path string, prefix []string) {
+	return Need(t, "nix"), []string{"--extra-experimental-features", "nix-command"}
+}
