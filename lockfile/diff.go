@@ -14,15 +14,15 @@ type Change struct {
 	New  *Package // nil for "removed"
 }
 
-// String renders the change for people:
+// String renders the change for people, one line:
 //
-//	+ foo 1.0.0 (registry+https://github.com/rust-lang/crates.io-index)
-//	- bar 0.1.0
-//	~ serde 1.0.196 -> 1.0.197
-//	~ serde 1.0.197 (checksum 0123abcd… -> 4567ef01…)
-//	~ gdep 0.1.0 (commit aee9f83e… -> 0bd1f0c2…)
+//	added:   + foo 1.0.0 (registry+https://github.com/rust-lang/crates.io-index)
+//	removed: - bar 0.1.0
+//	changed: ~ serde 1.0.196 -> 1.0.197
+//	         ~ serde 1.0.197 (checksum 0123abcd… -> 4567ef01…)
+//	         ~ gdep 0.1.0 (commit aee9f83e… -> 0bd1f0c2…)
 //
-// Local packages show no source.
+// Added and removed packages show their raw source, local ones none.
 func (c Change) String() string {
 	switch c.Kind {
 	case "added":

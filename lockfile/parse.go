@@ -67,7 +67,7 @@ func Parse(name string, data []byte) (*Lockfile, error) {
 		}
 		l.Version = int(v)
 	default:
-		return nil, fail(pos.version, "", "lock file version is %v, not a number", v)
+		return nil, fail(pos.version, "", "lock file version is %s, not an integer", tomlType(v))
 	}
 
 	// Package lines come from the [[package]] headers; an inline array
@@ -87,7 +87,7 @@ func Parse(name string, data []byte) (*Lockfile, error) {
 			case string:
 				*dst = v
 			default:
-				errs = append(errs, fmt.Sprintf("%s is a %s, not a string", key, tomlType(v)))
+				errs = append(errs, fmt.Sprintf("%s is %s, not a string", key, tomlType(v)))
 			}
 		}
 		str("name", &p.Name)
@@ -163,7 +163,7 @@ func metadataChecksums(meta map[string]any) (map[string]string, error) {
 		}
 		s, ok := v.(string)
 		if !ok {
-			return nil, fmt.Errorf("[metadata] %q is a %s, not a string", k, tomlType(v))
+			return nil, fmt.Errorf("[metadata] %q is %s, not a string", k, tomlType(v))
 		}
 		// NAME VERSION (SOURCE): a name and a version hold no spaces.
 		parts := strings.SplitN(id, " ", 3)
@@ -185,36 +185,36 @@ func stringList(v any) ([]string, error) {
 	}
 	list, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("a %s, not an array", tomlType(v))
+		return nil, fmt.Errorf("%s, not an array", tomlType(v))
 	}
 	out := make([]string, len(list))
 	for i, e := range list {
 		s, ok := e.(string)
 		if !ok {
-			return nil, fmt.Errorf("entry %d is a %s, not a string", i+1, tomlType(e))
+			return nil, fmt.Errorf("entry %d is %s, not a string", i+1, tomlType(e))
 		}
 		out[i] = s
 	}
 	return out, nil
 }
 
-// tomlType names the TOML type of a value decoded into any.
+// tomlType names the TOML type of a value decoded into any, with an article.
 func tomlType(v any) string {
 	switch v.(type) {
 	case string:
-		return "string"
+		return "a string"
 	case int64:
-		return "integer"
+		return "an integer"
 	case float64:
-		return "float"
+		return "a float"
 	case bool:
-		return "boolean"
+		return "a boolean"
 	case []any:
-		return "array"
+		return "an array"
 	case map[string]any:
-		return "table"
+		return "a table"
 	}
-	return "date or time"
+	return "a date or time"
 }
 
 // positions are the lines (1-based) Parse reports: the top-level version key
