@@ -21,19 +21,19 @@ import (
 func makeTree(t testing.TB, root string) {
 	t.Helper()
 	files := map[string]string{
-		"a":                       "a\n",
-		"a-b":                     "dash",
-		"a.b":                     "dot",
-		"A":                       "upper",
-		"_":                       "underscore",
-		"dir/a/b":                 "nested",
-		"dir/a-b/c":               "x",
-		"dir/with space/f i l e":  "spaces",
-		"dir/ünïcödé/日本":          "unicode",
-		"empty-file":              "",
-		"seven":                   "1234567",
-		"eight":                   "12345678",
-		"nine":                    "123456789",
+		"a":                        "a\n",
+		"a-b":                      "dash",
+		"a.b":                      "dot",
+		"A":                        "upper",
+		"_":                        "underscore",
+		"dir/a/b":                  "nested",
+		"dir/a-b/c":                "x",
+		"dir/with space/f i l e":   "spaces",
+		"dir/ünïcödé/日本":           "unicode",
+		"empty-file":               "",
+		"seven":                    "1234567",
+		"eight":                    "12345678",
+		"nine":                     "123456789",
 		"deep/1/2/3/4/5/6/7/8/9/x": "deep",
 	}
 	for name, data := range files {
@@ -246,7 +246,7 @@ func (u unreadableFS) Open(name string) (fs.File, error) {
 	return u.MapFS.Open(name)
 }
 
-func (u unreadableFS) ReadLink(name string) (string, error) { return u.MapFS.ReadLink(name) }
+func (u unreadableFS) ReadLink(name string) (string, error)   { return u.MapFS.ReadLink(name) }
 func (u unreadableFS) Lstat(name string) (fs.FileInfo, error) { return u.MapFS.Lstat(name) }
 
 func TestWriteFSUnreadableFile(t *testing.T) {

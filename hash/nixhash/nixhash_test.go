@@ -57,7 +57,7 @@ func TestParseErrors(t *testing.T) {
 func TestExpectedFake(t *testing.T) {
 	for _, s := range []string{
 		"",
-		"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",                    // lib.fakeHash
+		"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",                     // lib.fakeHash
 		"0000000000000000000000000000000000000000000000000000",                    // lib.fakeSha256
 		"sha256:0000000000000000000000000000000000000000000000000000000000000000", // base16 zeros
 	} {
