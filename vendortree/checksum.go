@@ -1,0 +1,118 @@
+package vendortree
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"unicode/utf8"
+)
+
+// cargoChecksum renders a cargo-layout .cargo-checksum.json exactly as cargo
+// vendor (serde_json compact writer) does: {"files":{...},"package":...}
+// with keys sorted bytewise, no whitespace, no trailing newline. pkg == ""
+// writes "package":null (git crates).
+//
+// encoding/json cannot be used: it escapes <, >, & (unless told not to) and
+// always escapes U+2028/U+2029, which serde_json writes raw.
+func cargoChecksum(files map[string]string, pkg string) []byte {
+	keys := make([]string, 0, len(files))
+	for k := range files {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // bytewise, like Rust's BTreeMap<String, _>
+	var b bytes.Buffer
+	b.WriteString(`{"files":{`)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeJSONString(&b, k)
+		b.WriteByte(':')
+		writeJSONString(&b, files[k])
+	}
+	b.WriteString(`},"package":`)
+	if pkg == "" {
+		b.WriteString("null")
+	} else {
+		writeJSONString(&b, pkg)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// nixpkgsChecksum renders the .cargo-checksum.json nixpkgs'
+// fetch-cargo-vendor-util.py writes with Python's json.dump (default
+// separators ", " and ": "): {"files": {}, "package": "HEX"} for registry
+// crates, {"files": {}} for git crates (pkg == "").
+func nixpkgsChecksum(pkg string) []byte {
+	if pkg == "" {
+		return []byte(`{"files": {}}`)
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"files": {}, "package": `)
+	writeJSONString(&b, pkg) // a lowercase hex checksum: no escaping happens
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+const hexDigits = "0123456789abcdef"
+
+// writeJSONString writes s as serde_json does: only '"', '\\' and control
+// characters below U+0020 are escaped (\b \t \n \f \r short forms, else
+// \u00XX with lowercase hex); everything else, 0x7f and U+2028 included, is
+// written raw. Invalid UTF-8 cannot occur in a Rust String; cargo would have
+// failed on such a path, so we replace it by U+FFFD like a lossy conversion.
+func writeJSONString(b *bytes.Buffer, s string) {
+	b.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b.WriteString(s[start:i])
+				b.WriteString("\ufffd")
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b.WriteString(s[start:i])
+		switch c {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			b.WriteString(`\u00`)
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b.WriteString(s[start:])
+	b.WriteByte('"')
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

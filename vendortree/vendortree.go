@@ -1,0 +1,421 @@
+// Package vendortree turns a fetchCargoVendor staging directory (SPEC §3:
+// Cargo.lock, tarballs/NAME-VERSION.tar.gz, git/SHA/…) into a vendor
+// directory cargo builds from offline, in one of two layouts:
+//
+//   - Nixpkgs (SPEC §4), what fetchCargoVendor's second step builds:
+//     Cargo.lock, .cargo/config.toml, source-registry/NAME-VERSION and
+//     source-git-N/NAME-VERSION, each crate with a .cargo-checksum.json
+//     that lists no files ({"files": {}, "package": "<lock checksum>"}, or
+//     {"files": {}} for git crates), byte for byte as nixpkgs'
+//     fetch-cargo-vendor-util.py writes them.
+//   - Cargo (SPEC §5), what `cargo vendor` (cargo 1.95) writes: one
+//     directory per crate (NAME for the newest version of a name,
+//     NAME-VERSION for the others, or always NAME-VERSION with
+//     VersionedDirs) with a .cargo-checksum.json listing the sha256 of
+//     every file. CargoSourceConfig gives the [source] configuration cargo
+//     vendor prints.
+//
+// Registry crates are unpacked from the staged .crate files with the safety
+// rules of SPEC §4 (nothing lands or points outside the crate; hard links,
+// devices and FIFOs refused; at most MaxCrateSize bytes). Git crates are
+// found by package name in their checkout and copied with symlinks
+// dereferenced; values they inherit from their workspace are written into
+// their Cargo.toml.
+//
+// The output is built under a temporary name beside the destination and
+// renamed into place when complete; on error nothing is left behind and an
+// existing destination is untouched. The package does not fetch anything
+// and does not hash the tree.
+package vendortree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cargohash/cargohash/lockfile"
+)
+
+// Layout selects the shape of the vendor tree.
+type Layout int
+
+const (
+	// Nixpkgs is fetchCargoVendor's layout (SPEC §4).
+	Nixpkgs Layout = iota
+	// Cargo is `cargo vendor`'s layout (SPEC §5).
+	Cargo
+)
+
+func (l Layout) String() string {
+	switch l {
+	case Nixpkgs:
+		return "nixpkgs"
+	case Cargo:
+		return "cargo"
+	}
+	return fmt.Sprintf("Layout(%d)", int(l))
+}
+
+// Options control FromStaging. The zero value writes the nixpkgs layout
+// with the @vendor@ placeholder and discards warnings.
+type Options struct {
+	Layout Layout
+	// Absolute writes the vendor directory's real (absolute) path into the
+	// nixpkgs layout's .cargo/config.toml instead of VendorPlaceholder.
+	Absolute bool
+	// VersionedDirs names every crate directory NAME-VERSION in the cargo
+	// layout, like `cargo vendor --versioned-dirs`.
+	VersionedDirs bool
+	// Jobs bounds how many crates are written at once; 0 means GOMAXPROCS.
+	Jobs int
+	// Log receives warnings (dropped symlinks in git checkouts); nil
+	// discards them.
+	Log io.Writer
+}
+
+// crateJob is one crate to write: from the staging dir to dir (relative
+// to the output root, '/'-separated).
+type crateJob struct {
+	pkg lockfile.Package
+	dir string
+}
+
+// FromStaging writes the vendor tree for the staging directory staging to
+// out, in the layout opts asks for. out must not be inside staging.
+func FromStaging(ctx context.Context, staging, out string, opts Options) error {
+	lockPath := filepath.Join(staging, "Cargo.lock")
+	data, err := os.ReadFile(lockPath)
+	if err != nil {
+		return err
+	}
+	lock, err := lockfile.Parse(lockPath, data)
+	if err != nil {
+		return err
+	}
+	jobs, err := plan(lock, opts)
+	if err != nil {
+		return err
+	}
+	absOut, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	return publish(absOut, func(tmp string) error {
+		return write(ctx, lock, data, staging, tmp, absOut, jobs, opts)
+	})
+}
+
+// plan lists the crates of lock with their directories in the output,
+// refusing what the layout cannot hold.
+func plan(lock *lockfile.Lockfile, opts Options) ([]crateJob, error) {
+	var jobs []crateJob
+	for _, p := range lock.Packages {
+		switch p.Source.Kind {
+		case lockfile.Local:
+			continue
+		case lockfile.Registry, lockfile.Sparse:
+			if p.Checksum == "" {
+				return nil, fmt.Errorf("%s: no checksum in %s", p.ID(), lock.Name)
+			}
+		case lockfile.Git:
+		default:
+			return nil, fmt.Errorf("%s: unsupported source %q", p.ID(), p.Source.Raw)
+		}
+		jobs = append(jobs, crateJob{pkg: p})
+	}
+	if opts.Layout == Cargo {
+		return planCargo(jobs, opts)
+	}
+	gitIdx := newGitSourceIndex(lock)
+	seen := map[string]lockfile.Package{}
+	for i := range jobs {
+		p := jobs[i].pkg
+		nv := p.Name + "-" + p.Version
+		if p.Source.Kind == lockfile.Git {
+			jobs[i].dir = fmt.Sprintf("source-git-%d/%s", gitIdx[gitKey(p.Source)], nv)
+		} else {
+			jobs[i].dir = "source-registry/" + nv
+		}
+		if q, dup := seen[jobs[i].dir]; dup {
+			if p.Source.Kind == lockfile.Git {
+				return nil, fmt.Errorf("%s: two git crates with this name and version share %s:\n\t%s\n\t%s\n"+
+					"give them different git selectors (e.g. rev = <sha> for each) in Cargo.toml and Cargo.lock",
+					p.ID(), path.Dir(jobs[i].dir), q.Source.Raw, p.Source.Raw)
+			}
+			return nil, fmt.Errorf("%s: the same crate from two registries cannot be vendored together:\n\t%s\n\t%s",
+				p.ID(), q.Source.Raw, p.Source.Raw)
+		}
+		seen[jobs[i].dir] = p
+	}
+	return jobs, nil
+}
+
+// planCargo names directories as cargo vendor does.
+func planCargo(jobs []crateJob, opts Options) ([]crateJob, error) {
+	newest := map[string]string{}
+	seen := map[string]lockfile.Package{}
+	for _, j := range jobs {
+		p := j.pkg
+		if q, dup := seen[p.Name+"\x00"+p.Version]; dup {
+			return nil, fmt.Errorf("found duplicate version of package `%s v%s` vendored from two sources:\n\n\tsource 1: %s\n\tsource 2: %s",
+				p.Name, p.Version, q.Source.Raw, p.Source.Raw)
+		}
+		seen[p.Name+"\x00"+p.Version] = p
+		if v, ok := newest[p.Name]; !ok || compareVersions(p.Version, v) > 0 {
+			newest[p.Name] = p.Version
+		}
+	}
+	for i := range jobs {
+		p := jobs[i].pkg
+		if !opts.VersionedDirs && newest[p.Name] == p.Version {
+			jobs[i].dir = p.Name
+		} else {
+			jobs[i].dir = p.Name + "-" + p.Version
+		}
+	}
+	return jobs, nil
+}
+
+func write(ctx context.Context, lock *lockfile.Lockfile, lockData []byte, staging, tmp, final string, jobs []crateJob, opts Options) error {
+	warn := func(format string, args ...any) {
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "warning: "+format+"\n", args...)
+		}
+	}
+	if opts.Layout == Nixpkgs {
+		mode := os.FileMode(0o644)
+		if fi, err := os.Stat(filepath.Join(staging, "Cargo.lock")); err == nil && fi.Mode()&0o111 != 0 {
+			mode = 0o755
+		}
+		if err := writeFile(filepath.Join(tmp, "Cargo.lock"), lockData, mode); err != nil {
+			return err
+		}
+		vendorDir := VendorPlaceholder
+		if opts.Absolute {
+			vendorDir = final
+		}
+		if err := os.Mkdir(filepath.Join(tmp, ".cargo"), 0o755); err != nil {
+			return err
+		}
+		if err := writeFile(filepath.Join(tmp, ".cargo", "config.toml"), []byte(NixpkgsConfig(lock, vendorDir)), 0o644); err != nil {
+			return err
+		}
+	}
+	// Parent directories first, so that crates can be written in parallel.
+	parents := map[string]bool{}
+	for _, j := range jobs {
+		if d := path.Dir(j.dir); d != "." && !parents[d] {
+			parents[d] = true
+			if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+				return err
+			}
+		}
+	}
+	trees := map[string]*gitTree{}
+	for _, j := range jobs {
+		if c := j.pkg.Source.Commit; j.pkg.Source.Kind == lockfile.Git && trees[c] == nil {
+			if !validCommit(c) {
+				return fmt.Errorf("%s: bad commit %q in source %q", j.pkg.ID(), c, j.pkg.Source.Raw)
+			}
+			root, err := filepath.EvalSymlinks(filepath.Join(staging, "git", c))
+			if err != nil {
+				return fmt.Errorf("%s: git checkout: %w", j.pkg.ID(), err)
+			}
+			trees[c] = &gitTree{root: root}
+		}
+	}
+	n := opts.Jobs
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for _, j := range jobs {
+		g.Go(func() error {
+			dst := filepath.Join(tmp, filepath.FromSlash(j.dir))
+			if j.pkg.Source.Kind == lockfile.Git {
+				return writeGitCrate(trees[j.pkg.Source.Commit], j.pkg, dst, opts.Layout, warn)
+			}
+			return writeRegistryCrate(gctx, staging, j.pkg, dst, opts.Layout)
+		})
+	}
+	return g.Wait()
+}
+
+func validCommit(c string) bool {
+	if len(c) < 7 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		if !(c[i] >= '0' && c[i] <= '9' || c[i] >= 'a' && c[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func writeRegistryCrate(ctx context.Context, staging string, p lockfile.Package, dst string, layout Layout) error {
+	nv := p.Name + "-" + p.Version
+	if strings.ContainsAny(nv, `/\`) || strings.HasPrefix(nv, ".") {
+		return fmt.Errorf("%s: bad crate name or version", p.ID())
+	}
+	tarball := filepath.Join(staging, "tarballs", nv+".tar.gz")
+	var opt unpackOptions
+	if layout == Cargo {
+		opt = unpackOptions{skip: func(rel string) bool { return cargoSkips(rel) }, hash: true}
+	}
+	files, err := unpackCrate(ctx, tarball, nv, dst, opt)
+	if err != nil {
+		return err
+	}
+	sum := nixpkgsChecksum(p.Checksum)
+	if layout == Cargo {
+		sum = cargoChecksum(files, p.Checksum)
+	}
+	return writeFile(filepath.Join(dst, ".cargo-checksum.json"), sum, 0o644)
+}
+
+func writeGitCrate(tree *gitTree, p lockfile.Package, dst string, layout Layout, warn func(string, ...any)) error {
+	if err := gitCrate(tree, p, dst, layout, warn); err != nil {
+		return fmt.Errorf("%s (git %s): %w", p.ID(), p.Source.Commit, err)
+	}
+	return nil
+}
+
+func gitCrate(tree *gitTree, p lockfile.Package, dst string, layout Layout, warn func(string, ...any)) error {
+	src, err := tree.crateDir(p.Name)
+	if err != nil {
+		return err
+	}
+	c := &treeCopier{treeRoot: tree.root, warn: warn}
+	if layout == Cargo {
+		c.files = map[string]string{}
+		c.skip = func(rel string, isDir bool, real string) bool {
+			if cargoSkips(rel) {
+				return true
+			}
+			// A subdirectory with its own Cargo.toml is another package:
+			// cargo leaves it out of this one.
+			if isDir {
+				_, err := os.Stat(filepath.Join(real, "Cargo.toml"))
+				return err == nil
+			}
+			return false
+		}
+	}
+	if err := c.copyDir(src, dst, "", nil); err != nil {
+		return err
+	}
+	manPath := filepath.Join(dst, "Cargo.toml")
+	man, err := os.ReadFile(manPath)
+	if err != nil {
+		return err
+	}
+	newMan, changed, err := inheritWorkspace(man, src, tree.root)
+	if err != nil {
+		return err
+	}
+	if changed {
+		if err := os.Remove(manPath); err != nil {
+			return err
+		}
+		if err := writeFile(manPath, newMan, 0o644); err != nil {
+			return err
+		}
+		if c.files != nil {
+			c.files["Cargo.toml"] = sha256Hex(newMan)
+		}
+	}
+	sum := nixpkgsChecksum("")
+	if layout == Cargo {
+		delete(c.files, ".cargo-checksum.json")
+		sum = cargoChecksum(c.files, "")
+	}
+	sumPath := filepath.Join(dst, ".cargo-checksum.json")
+	if err := os.Remove(sumPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return writeFile(sumPath, sum, 0o644)
+}
+
+// cargoSkips reports whether cargo vendor leaves a crate path out: any
+// path with a .git component, .gitattributes and .gitignore at any depth,
+// the .cargo-ok marker, and *.orig / *.rej files (patch leftovers, which
+// includes the Cargo.toml.orig every published crate carries).
+func cargoSkips(rel string) bool {
+	for _, c := range strings.Split(rel, "/") {
+		if c == ".git" {
+			return true
+		}
+	}
+	base := path.Base(rel)
+	switch base {
+	case ".gitattributes", ".gitignore", ".cargo-ok":
+		return true
+	}
+	return strings.HasSuffix(base, ".orig") || strings.HasSuffix(base, ".rej")
+}
+
+func writeFile(name string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// publish builds the output with build in a temporary directory beside
+// out, then renames it to out, replacing an existing out only once the new
+// tree is complete. On error the temporary directory is removed.
+func publish(out string, build func(tmp string) error) (err error) {
+	parent, base := filepath.Dir(out), filepath.Base(out)
+	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := build(tmp); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(out); err == nil {
+		old, err := os.MkdirTemp(parent, "."+base+".old-")
+		if err != nil {
+			return err
+		}
+		aside := filepath.Join(old, base)
+		if err := os.Rename(out, aside); err != nil {
+			os.Remove(old)
+			return err
+		}
+		if err := os.Rename(tmp, out); err != nil {
+			os.Rename(aside, out)
+			os.Remove(old)
+			return err
+		}
+		return os.RemoveAll(old)
+	}
+	return os.Rename(tmp, out)
+}
+
