@@ -1,0 +1,174 @@
+package fetch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/cargohash/cargohash/lockfile"
+)
+
+// CratesIODL is the dl of crates.io: its static CDN, which needs no index
+// request and does not rate-limit.
+const CratesIODL = "https://static.crates.io/crates"
+
+// CratesIOAlias is the key of Options.DL that stands for both crates.io
+// source strings.
+const CratesIOAlias = "crates-io"
+
+// The markers of a dl template, as cargo knows them.
+const (
+	markerCrate       = "{crate}"
+	markerVersion     = "{version}"
+	markerPrefix      = "{prefix}"
+	markerLowerPrefix = "{lowerprefix}"
+	markerChecksum    = "{sha256-checksum}"
+)
+
+// maxConfigSize bounds a registry's config.json.
+const maxConfigSize = 1 << 20
+
+// DownloadURL expands the dl template of a registry for pkg, as cargo does:
+// the markers {crate}, {version}, {prefix}, {lowerprefix} and
+// {sha256-checksum} are replaced; if dl holds none of them,
+// "/{crate}/{version}/download" is appended (without removing a trailing
+// slash of dl, as cargo does not).
+func DownloadURL(dl string, pkg lockfile.Package) string {
+	if !strings.Contains(dl, markerCrate) && !strings.Contains(dl, markerVersion) &&
+		!strings.Contains(dl, markerPrefix) && !strings.Contains(dl, markerLowerPrefix) &&
+		!strings.Contains(dl, markerChecksum) {
+		dl += "/" + markerCrate + "/" + markerVersion + "/download"
+	}
+	prefix := Prefix(pkg.Name)
+	return strings.NewReplacer(
+		markerCrate, pkg.Name,
+		markerVersion, pkg.Version,
+		markerPrefix, prefix,
+		markerLowerPrefix, strings.ToLower(prefix),
+		markerChecksum, pkg.Checksum,
+	).Replace(dl)
+}
+
+// Prefix is the index directory of a crate name: "1" and "2" for names of
+// that length, "3/a" for a three-letter name starting with a, "ab/cd" for
+// longer names starting with abcd. Case is kept; index paths and
+// {lowerprefix} use its lower-case form.
+func Prefix(name string) string {
+	switch len(name) {
+	case 0:
+		return ""
+	case 1:
+		return "1"
+	case 2:
+		return "2"
+	case 3:
+		return "3/" + name[:1]
+	default:
+		return name[0:2] + "/" + name[2:4]
+	}
+}
+
+// URL returns the download URL of a registry package: its registry's dl
+// template (an override from Options.DL, crates.io's static CDN, or the dl
+// of the registry's config.json, fetched once per registry and run) expanded
+// for pkg. It may be an http(s):// or a file:// URL.
+func (f *Fetcher) URL(ctx context.Context, pkg lockfile.Package) (string, error) {
+	dl, err := f.dl(ctx, pkg.Source)
+	if err != nil {
+		return "", &CrateError{Crate: pkg.ID(), Err: err}
+	}
+	return DownloadURL(dl, pkg), nil
+}
+
+// dl returns the dl template of a source.
+func (f *Fetcher) dl(ctx context.Context, src lockfile.Source) (string, error) {
+	if dl, ok := f.opts.DL[src.Raw]; ok {
+		return dl, nil
+	}
+	if src.IsCratesIO() {
+		if dl, ok := f.opts.DL[CratesIOAlias]; ok {
+			return dl, nil
+		}
+		return CratesIODL, nil
+	}
+	if src.Kind != lockfile.Registry && src.Kind != lockfile.Sparse {
+		return "", fmt.Errorf("%w: %q is not a registry source", ErrSource, src.Raw)
+	}
+	return f.configs.do(ctx, src.Raw, func(ctx context.Context) (string, error) {
+		return f.readConfig(ctx, src)
+	})
+}
+
+// registryConfig is the part of a registry's config.json we read.
+type registryConfig struct {
+	DL string `json:"dl"`
+}
+
+// readConfig reads the dl of a registry from its config.json.
+func (f *Fetcher) readConfig(ctx context.Context, src lockfile.Source) (string, error) {
+	var data []byte
+	var err error
+	switch src.Kind {
+	case lockfile.Sparse:
+		index := src.URL
+		if !strings.HasSuffix(index, "/") {
+			index += "/"
+		}
+		data, err = f.readSmall(ctx, index+"config.json")
+	case lockfile.Registry:
+		if f.opts.GitReadFile == nil {
+			return "", fmt.Errorf("%w: reading config.json of git index %s needs git support", ErrSource, Redact(src.URL))
+		}
+		if f.opts.Offline {
+			return "", fmt.Errorf("reading config.json of %s: %w", Redact(src.URL), ErrOffline)
+		}
+		data, err = f.opts.GitReadFile(ctx, src.URL, "config.json")
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading config.json of registry %s: %w", Redact(src.Raw), err)
+	}
+	var cfg registryConfig
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return "", fmt.Errorf("config.json of registry %s: %w", Redact(src.Raw), err)
+	}
+	if cfg.DL == "" {
+		return "", fmt.Errorf("config.json of registry %s: no \"dl\"", Redact(src.Raw))
+	}
+	return cfg.DL, nil
+}
+
+// readSmall reads a small file (at most maxConfigSize bytes) from an http(s)
+// or file URL.
+func (f *Fetcher) readSmall(ctx context.Context, rawURL string) ([]byte, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSource, err)
+	}
+	switch u.Scheme {
+	case "file":
+		data, err := os.ReadFile(u.Path)
+		if err != nil {
+			return nil, &NetError{Op: "read", URL: redactURL(u), Err: unwrapPathError(err)}
+		}
+		if len(data) > maxConfigSize {
+			return nil, fmt.Errorf("%s: larger than %d bytes", redactURL(u), maxConfigSize)
+		}
+		return data, nil
+	case "http", "https":
+		if f.opts.Offline {
+			return nil, fmt.Errorf("GET %s: %w", redactURL(u), ErrOffline)
+		}
+		var data []byte
+		err := f.get(ctx, rawURL, func(resp *httpBody) error {
+			var err error
+			data, err = resp.readAll(maxConfigSize)
+			return err
+		})
+		return data, err
+	default:
+		return nil, fmt.Errorf("%w: %s: scheme %q", ErrSource, redactURL(u), u.Scheme)
+	}
+}
