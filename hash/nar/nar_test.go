@@ -14,70 +14,11 @@ import (
 	"github.com/cargohash/cargohash/internal/reftest"
 )
 
-// makeTree builds on disk every kind of node and name-order trap the format
-// has: empty directories and files, executables, symlinks (relative,
-// absolute, dangling), names with spaces and unicode, and names whose
-// bytewise order differs from a naive sort of full paths.
-func makeTree(t testing.TB, root string) {
-	t.Helper()
-	files := map[string]string{
-		"a":                        "a\n",
-		"a-b":                      "dash",
-		"a.b":                      "dot",
-		"A":                        "upper",
-		"_":                        "underscore",
-		"dir/a/b":                  "nested",
-		"dir/a-b/c":                "x",
-		"dir/with space/f i l e":   "spaces",
-		"dir/ünïcödé/日本":           "unicode",
-		"empty-file":               "",
-		"seven":                    "1234567",
-		"eight":                    "12345678",
-		"nine":                     "123456789",
-		"deep/1/2/3/4/5/6/7/8/9/x": "deep",
-	}
-	for name, data := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<16+3) // 3 MiB + 48 bytes: streamed, not read ahead
-	if err := os.WriteFile(filepath.Join(root, "big"), big, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "run.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "user-exec-only"), []byte("x"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"empty-dir", "dir/empty"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for link, target := range map[string]string{
-		"link-rel":      "dir/a/b",
-		"link-abs":      "/etc/hostname",
-		"link-dangling": "does/not/exist",
-		"dir/link-up":   "../a",
-		"link-dir":      "dir",
-	} {
-		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestDumpMatchesNixStore(t *testing.T) {
 	nixStore := reftest.Need(t, "nix-store")
 	root := t.TempDir()
 	tree := filepath.Join(root, "tree")
-	makeTree(t, tree)
+	reftest.MakeTree(t, tree)
 	cases := map[string]string{
 		"directory":     tree,
 		"regular file":  filepath.Join(tree, "a"),
