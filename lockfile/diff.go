@@ -84,7 +84,8 @@ func origin(s Source) string {
 // or a new git commit. Then, for a name and origin with exactly one unmatched
 // entry on each side, the pair is "changed": a version bump, shown as
 // "~ serde 1.0.196 -> 1.0.197". Whatever is left is "removed" or "added".
-// Changes are sorted by name, then version (old before new), then kind.
+// Changes are sorted by name, version (the old one for a change), kind
+// (removed, changed, added) and raw source.
 func Diff(old, new *Lockfile) []Change {
 	olds, news := pointers(old.Packages), pointers(new.Packages)
 	var changes []Change
@@ -132,8 +133,8 @@ func Diff(old, new *Lockfile) []Change {
 		return cmp.Or(
 			strings.Compare(pa.Name, pb.Name),
 			strings.Compare(pa.Version, pb.Version),
-			strings.Compare(pa.Source.Raw, pb.Source.Raw),
 			strings.Compare(b.Kind, a.Kind), // removed before changed before added
+			strings.Compare(pa.Source.Raw, pb.Source.Raw),
 		)
 	})
 	return changes
