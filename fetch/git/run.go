@@ -1,0 +1,178 @@
+package git
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// passEnv reports whether the GIT_* variable k reaches git from the
+// caller's environment; every other GIT_* variable (GIT_DIR,
+// GIT_CONFIG_PARAMETERS, GIT_ALLOW_PROTOCOL, …) is dropped so that the
+// checkout does not depend on where cargohash happens to run. Proxies
+// (HTTPS_PROXY, http_proxy, NO_PROXY, ALL_PROXY) are not GIT_* variables and
+// pass unchanged.
+func passEnv(k string) bool {
+	switch k {
+	case "GIT_PROXY_COMMAND", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSL_CAPATH",
+		"GIT_TRACE", "GIT_TRACE_PACKET", "GIT_CURL_VERBOSE":
+		return true
+	}
+	return false
+}
+
+// runner runs git isolated from the user's and the system's configuration,
+// the way nix-prefetch-git does: HOME is a fresh directory (holding only a
+// link to the user's .netrc, as nix-prefetch-git makes), no system or global
+// config, no prompts, no LFS smudging.
+type runner struct {
+	git  string
+	env  []string
+	args []string // -c options put before every subcommand
+	home string
+}
+
+// newRunner makes the temporary HOME; close removes it.
+func newRunner(gitPath string) (*runner, error) {
+	if gitPath == "" {
+		gitPath = "git"
+	}
+	p, err := exec.LookPath(gitPath)
+	if err != nil {
+		return nil, fmt.Errorf("finding git: %w", err)
+	}
+	home, err := os.MkdirTemp("", "cargohash-git-home-")
+	if err != nil {
+		return nil, err
+	}
+	netrc := os.Getenv("NETRC")
+	if netrc == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			netrc = h + "/.netrc"
+		}
+	}
+	if netrc != "" {
+		if _, err := os.Stat(netrc); err == nil {
+			// As nix-prefetch-git: private repositories keep working through .netrc.
+			_ = os.Symlink(netrc, home+"/.netrc")
+		}
+	}
+	return &runner{git: p, env: isolatedEnv(os.Environ(), home), args: configArgs(os.Getenv("http_proxy")), home: home}, nil
+}
+
+func (r *runner) close() error { return os.RemoveAll(r.home) }
+
+// isolatedEnv returns environ without git's own knobs, plus the isolation
+// variables. The CA bundle comes, in that order, from NIX_GIT_SSL_CAINFO
+// (nix-prefetch-git's override), GIT_SSL_CAINFO, NIX_SSL_CERT_FILE and
+// SSL_CERT_FILE.
+func isolatedEnv(environ []string, home string) []string {
+	get := func(k string) string {
+		for _, kv := range environ {
+			if v, ok := strings.CutPrefix(kv, k+"="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	var cainfo string
+	for _, k := range []string{"NIX_GIT_SSL_CAINFO", "GIT_SSL_CAINFO", "NIX_SSL_CERT_FILE", "SSL_CERT_FILE"} {
+		if cainfo = get(k); cainfo != "" {
+			break
+		}
+	}
+	env := make([]string, 0, len(environ)+10)
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "GIT_") && !passEnv(k),
+			k == "HOME", k == "XDG_CONFIG_HOME", k == "SSH_ASKPASS", k == "LC_ALL", k == "LANGUAGE":
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env,
+		"HOME="+home,
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_ASKPASS=",
+		"GIT_LFS_SKIP_SMUDGE=1",
+		"LC_ALL=C",
+	)
+	if cainfo != "" {
+		env = append(env, "GIT_SSL_CAINFO="+cainfo)
+	}
+	return env
+}
+
+// configArgs are the -c options of every git invocation. protocol.ext.allow
+// is git's default already; it is spelled out because ext:: runs commands.
+// protocol.file.allow keeps git's default ("user"): the top-level fetch may
+// use file://, and submodules are checked by checkSubmoduleURL, not by git,
+// because this package clones them itself.
+func configArgs(httpProxy string) []string {
+	a := []string{
+		"-c", "protocol.ext.allow=never",
+		"-c", "gc.auto=0",
+		"-c", "maintenance.auto=false",
+		"-c", "advice.detachedHead=false",
+		"-c", "init.defaultBranch=master",
+		"-c", "core.fsmonitor=false",
+	}
+	if httpProxy != "" {
+		// nix-prefetch-git sets http.proxy from $http_proxy for every URL.
+		a = append(a, "-c", "http.proxy="+httpProxy)
+	}
+	return a
+}
+
+// run runs git with args in dir and returns its stdout. On failure the error
+// holds the subcommand and the tail of git's stderr.
+func (r *runner) run(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, r.git, append(append([]string{}, r.args...), args...)...)
+	cmd.Dir = dir
+	cmd.Env = r.env
+	cmd.Stdin = nil
+	cmd.Stdout = &stdout
+	cmd.Stderr = &limitedTail{max: 4096, buf: &stderr}
+	// git starts helpers (git-remote-https, upload-pack for file://): on
+	// cancellation kill the whole process group, not just git.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if msg != "" {
+			return nil, fmt.Errorf("git %s: %w: %s", args[0], err, msg)
+		}
+		return nil, fmt.Errorf("git %s: %w", args[0], err)
+	}
+	return stdout.Bytes(), nil
+}
+
+// limitedTail keeps the last max bytes written to it.
+type limitedTail struct {
+	max int
+	buf *bytes.Buffer
+}
+
+func (l *limitedTail) Write(p []byte) (int, error) {
+	l.buf.Write(p)
+	if over := l.buf.Len() - l.max; over > 0 {
+		l.buf.Next(over)
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = (*limitedTail)(nil)

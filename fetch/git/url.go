@@ -1,0 +1,87 @@
+package git
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// ErrRefusedURL is wrapped by the errors of URLs this package will not hand
+// to git.
+var ErrRefusedURL = errors.New("url refused")
+
+// ValidateURL reports whether u may be given to git. It refuses the URLs
+// that make git run something other than a fetch: empty ones, ones that
+// begin with '-' (git would read them as options), and the remote-helper
+// form "<transport>::<address>", ext:: above all, which runs an arbitrary
+// command. Control characters are refused too. It does not check that the
+// repository exists.
+func ValidateURL(u string) error {
+	switch {
+	case u == "":
+		return fmt.Errorf("empty git url: %w", ErrRefusedURL)
+	case strings.HasPrefix(u, "-"):
+		return fmt.Errorf("git url %q begins with '-': %w", u, ErrRefusedURL)
+	case strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Errorf("git url %q holds a control character: %w", u, ErrRefusedURL)
+	}
+	if t, _, ok := strings.Cut(u, "::"); ok && isTransportName(t) {
+		if strings.EqualFold(t, "ext") {
+			return fmt.Errorf("git url %q uses the ext:: transport, which runs commands: %w", u, ErrRefusedURL)
+		}
+		return fmt.Errorf("git url %q uses the remote-helper form %s::: %w", u, t, ErrRefusedURL)
+	}
+	return nil
+}
+
+// isTransportName reports whether s can be the <transport> of git's
+// "<transport>::<address>" syntax.
+func isTransportName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validCommit reports whether c is a full lowercase object name (SHA-1 or SHA-256).
+func validCommit(c string) bool {
+	if len(c) != 40 && len(c) != 64 {
+		return false
+	}
+	for _, r := range c {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isLocalURL reports whether git would use its "file" transport for u: a
+// file:// URL or a path (anything without "://" that is not scp-like
+// "host:path").
+func isLocalURL(u string) bool {
+	if i := strings.Index(u, "://"); i >= 0 {
+		return strings.EqualFold(u[:i], "file")
+	}
+	colon, slash := strings.IndexByte(u, ':'), strings.IndexByte(u, '/')
+	scpLike := colon > 0 && (slash < 0 || colon < slash)
+	return !scpLike
+}
+
+// redact hides a password in u, as net/url does.
+func redact(u string) string {
+	if !strings.Contains(u, "@") {
+		return u
+	}
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	return p.Redacted()
+}
