@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sort"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -21,13 +22,17 @@ func cargoChecksum(files map[string]string, pkg string) []byte {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys) // bytewise, like Rust's BTreeMap<String, _>
+	// cargo writes every key with '\\' turned into '/' (for Windows paths),
+	// even on Unix where a backslash is an ordinary file name byte (cargo
+	// 1.95 then fails to build from its own tree: the listed path does not
+	// exist). We write what cargo vendor writes.
 	var b bytes.Buffer
 	b.WriteString(`{"files":{`)
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writeJSONString(&b, k)
+		writeJSONString(&b, strings.ReplaceAll(k, `\`, "/"))
 		b.WriteByte(':')
 		writeJSONString(&b, files[k])
 	}

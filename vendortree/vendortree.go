@@ -347,9 +347,9 @@ func gitCrate(tree *gitTree, p lockfile.Package, dst string, layout Layout, warn
 }
 
 // cargoSkips reports whether cargo vendor leaves a crate path out: any
-// path with a .git component, .gitattributes and .gitignore at any depth,
-// the .cargo-ok marker, and *.orig / *.rej files (patch leftovers, which
-// includes the Cargo.toml.orig every published crate carries).
+// path with a .git component, .gitattributes and .gitignore at any depth
+// (case-sensitive) and the .cargo-ok marker. (Older cargo also skipped
+// *.orig and *.rej; cargo 1.95 keeps them, Cargo.toml.orig included.)
 func cargoSkips(rel string) bool {
 	for _, c := range strings.Split(rel, "/") {
 		if c == ".git" {
@@ -361,7 +361,7 @@ func cargoSkips(rel string) bool {
 	case ".gitattributes", ".gitignore", ".cargo-ok":
 		return true
 	}
-	return strings.HasSuffix(base, ".orig") || strings.HasSuffix(base, ".rej")
+	return false
 }
 
 func writeFile(name string, data []byte, perm os.FileMode) error {
@@ -418,4 +418,3 @@ func publish(out string, build func(tmp string) error) (err error) {
 	}
 	return os.Rename(tmp, out)
 }
-
