@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // WriteFS writes the tree of fsys under the top directory prefix, in the
@@ -24,9 +25,11 @@ import (
 // implement fs.ReadLinkFS, as os.DirFS does), never followed; the root of
 // fsys itself is what fsys makes of it. Regular files are read streaming and
 // must keep the size they had when listed. Named pipes, sockets, devices and
-// other irregular files are an error naming their path in fsys.
+// other irregular files are an error naming their path in fsys, and so are
+// names that are not valid UTF-8 (fs.FS cannot open them; GNU tar would
+// archive them as bytes, and the Writer can).
 func WriteFS(ctx context.Context, tw *Writer, fsys fs.FS, prefix string) error {
-	if !fs.ValidPath(prefix) || prefix == "." || strings.IndexByte(prefix, 0) >= 0 {
+	if !validPath(prefix) {
 		return fmt.Errorf("gnutar: invalid top directory %q", prefix)
 	}
 	info, err := fs.Stat(fsys, ".")
@@ -62,6 +65,9 @@ func (wk *walker) dir(ctx context.Context, name, arch string) error {
 			return err
 		}
 		child := path.Join(name, e.Name())
+		if !utf8.ValidString(e.Name()) {
+			return &fs.PathError{Op: "archive", Path: child, Err: fmt.Errorf("name is not valid UTF-8, which fs.FS cannot open")}
+		}
 		archChild := arch + "/" + e.Name()
 		switch typ := e.Type(); typ {
 		case fs.ModeDir:

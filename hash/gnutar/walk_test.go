@@ -124,6 +124,10 @@ func treeCases() []struct {
 			fileNode(".hidden", 0o644, ""),
 			fileNode("-dash", 0o644, ""),
 			fileNode("with space/and more spaces ", 0o644, ""),
+			fileNode(`back\slash`, 0o644, ""),
+			fileNode("tab\there", 0o644, ""),
+			fileNode(`"quoted" 'single' *?[x]`, 0o644, ""),
+			fileNode("\x7f\x01ctl", 0o644, ""),
 		}},
 		{name: "long names", top: "long-vendor", nodes: []node{
 			fileNode(rep("f", 95), 0o644, "95+top"), // 12+95 > 100
@@ -236,6 +240,11 @@ func TestWriteFSUnsupportedTypes(t *testing.T) {
 				t.Skipf("mkfifo: %v", err)
 			}
 		}, "named pipe"},
+		{"not utf-8", func(t *testing.T, p string) {
+			if err := os.WriteFile(p+"-\xe9", nil, 0o644); err != nil {
+				t.Skipf("non-UTF-8 name: %v", err)
+			}
+		}, "UTF-8"},
 		{"socket", func(t *testing.T, p string) {
 			l, err := net.Listen("unix", p)
 			if err != nil {

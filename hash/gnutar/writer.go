@@ -43,7 +43,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
 )
 
@@ -81,9 +80,10 @@ var (
 // itself (directories 0755, regular files 0755 if Mode&0111 != 0 else 0644,
 // symlinks 0777), so callers may pass fs.FileMode.Perm() as it is.
 type Header struct {
-	// Name is a relative slash-separated path (fs.ValidPath) without the
-	// trailing slash GNU tar gives directories; a trailing slash on a
-	// directory is accepted and kept single.
+	// Name is a relative slash-separated path: no empty, "." or ".."
+	// elements, no NUL; any other bytes, UTF-8 or not, are stored as they
+	// are. Directories may be named with or without the trailing slash GNU
+	// tar gives them.
 	Name     string
 	Typeflag byte  // TypeReg, TypeDir or TypeSymlink
 	Mode     int64 // permission bits; only the executable bits matter
@@ -307,7 +307,7 @@ func checkHeader(hdr *Header) (string, error) {
 	if hdr.Typeflag == TypeDir {
 		name = strings.TrimSuffix(name, "/")
 	}
-	if !fs.ValidPath(name) || name == "." || strings.IndexByte(name, 0) >= 0 {
+	if !validPath(name) {
 		return "", fmt.Errorf("gnutar: invalid entry name %q", hdr.Name)
 	}
 	switch hdr.Typeflag {
@@ -333,6 +333,21 @@ func checkHeader(hdr *Header) (string, error) {
 		name += "/"
 	}
 	return name, nil
+}
+
+// validPath is fs.ValidPath without its UTF-8 rule (GNU tar stores names as
+// bytes): non-empty slash-separated elements, none of them "." or "..", and
+// no NUL.
+func validPath(name string) bool {
+	if strings.IndexByte(name, 0) >= 0 {
+		return false
+	}
+	for elem := range strings.SplitSeq(name, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 func typeName(flag byte) string {

@@ -348,3 +348,38 @@ func FuzzWriter(f *testing.F) {
 		}
 	})
 }
+
+// TestWriterNonUTF8 writes a name that is not UTF-8 (which WriteFS refuses,
+// as fs.FS cannot open it) with the Writer and compares with GNU tar.
+func TestWriterNonUTF8(t *testing.T) {
+	gnuTar(t)
+	tmp := t.TempDir()
+	name := "latin1-\xe9"
+	if err := os.Mkdir(filepath.Join(tmp, "u"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "u", name), []byte("bytes\n"), 0o644); err != nil {
+		t.Skipf("non-UTF-8 name: %v", err)
+	}
+	if err := os.Chmod(filepath.Join(tmp, "u", name), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := runGNUTar(t, tmp, "u")
+	var got bytes.Buffer
+	tw := NewWriter(&got)
+	if err := tw.WriteHeader(&Header{Name: "u/", Typeflag: TypeDir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.WriteHeader(&Header{Name: "u/" + name, Typeflag: TypeReg, Size: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write([]byte("bytes\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffTar(got.Bytes(), want); d != "" {
+		t.Fatal(d)
+	}
+}
