@@ -24,7 +24,10 @@ import (
 // Symbolic links are archived as links (read with fs.ReadLink: fsys must
 // implement fs.ReadLinkFS, as os.DirFS does), never followed; the root of
 // fsys itself is what fsys makes of it. Regular files are read streaming and
-// must keep the size they had when listed. Named pipes, sockets, devices and
+// must keep the size they had when listed. A file with several hard links is
+// archived in full at each name, which is GNU tar's --hard-dereference: on a
+// tree with hard links plain GNU tar writes link entries instead, so trees
+// meant to match it byte for byte should hold none. Named pipes, sockets, devices and
 // other irregular files are an error naming their path in fsys, and so are
 // names that are not valid UTF-8 (fs.FS cannot open them; GNU tar would
 // archive them as bytes, and the Writer can).
