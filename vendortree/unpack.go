@@ -31,6 +31,9 @@ type unpackOptions struct {
 	hash bool
 	// limit overrides MaxCrateSize when > 0 (tests).
 	limit int64
+	// checksum, when set, is the lowercase hex sha256 the .crate file must
+	// have (the lock's checksum), checked once the whole file was read.
+	checksum string
 }
 
 // unpackCrate unpacks the .crate (gzip'd tar) at tarball into dst, which it
@@ -62,7 +65,8 @@ func unpack(ctx context.Context, tarball, crate, dst string, opt unpackOptions) 
 		return nil, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	sum := sha256.New()
+	zr, err := gzip.NewReader(io.TeeReader(f, sum))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tarball, err)
 	}
@@ -202,6 +206,14 @@ func unpack(ctx context.Context, tarball, crate, dst string, opt unpackOptions) 
 	// Drain: the gzip trailer (CRC, size) is only checked at its EOF.
 	if _, err := io.CopyBuffer(io.Discard, zr, buf); err != nil {
 		return nil, fmt.Errorf("%s: %w", tarball, err)
+	}
+	if opt.checksum != "" {
+		if _, err := io.CopyBuffer(sum, f, buf); err != nil { // bytes after the gzip stream
+			return nil, err
+		}
+		if got := hex.EncodeToString(sum.Sum(nil)); got != opt.checksum {
+			return nil, fmt.Errorf("checksum mismatch\n\t%s: %s\n\tCargo.lock: %s", tarball, got, opt.checksum)
+		}
 	}
 	// A symlink may pass the lexical test and still resolve outside
 	// through another symlink: resolve each one inside the root.

@@ -268,9 +268,9 @@ func writeRegistryCrate(ctx context.Context, staging string, p lockfile.Package,
 		return fmt.Errorf("%s: bad crate name or version", p.ID())
 	}
 	tarball := filepath.Join(staging, "tarballs", nv+".tar.gz")
-	var opt unpackOptions
+	opt := unpackOptions{checksum: p.Checksum}
 	if layout == Cargo {
-		opt = unpackOptions{skip: func(rel string) bool { return cargoSkips(rel) }, hash: true}
+		opt.skip, opt.hash = cargoSkips, true
 	}
 	files, err := unpackCrate(ctx, tarball, nv, dst, opt)
 	if err != nil {
