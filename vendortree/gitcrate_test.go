@@ -82,7 +82,7 @@ func TestGitCrateSymlinksAndNesting(t *testing.T) {
 func TestGitCrateErrors(t *testing.T) {
 	tests := []struct {
 		name, lock, want string
-		files        map[string]string
+		files            map[string]string
 	}{
 		{"same name and version in one source-git", gitLock(
 			[3]string{"a", "1.0.0", "git+https://example.com/r?branch=main#" + sha1},

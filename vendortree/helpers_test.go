@@ -274,3 +274,5 @@ func readTree(t testing.TB, root string) map[string]treeEntry {
 	}
 	return m
 }
+
+func getenv(k string) string { return os.Getenv(k) }
