@@ -333,6 +333,14 @@ func (w *watchdog) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// CloseIdleConnections passes the call on, so that http.Client's reaches
+// the transport.
+func (w *watchdog) CloseIdleConnections() {
+	if c, ok := w.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 type watchedBody struct {
 	rc      io.ReadCloser
 	timer   *time.Timer
