@@ -10,6 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cargohash/cargohash"
+	"github.com/cargohash/cargohash/fetch"
+	"github.com/cargohash/cargohash/fetch/git"
 )
 
 // Exit codes, SPEC §1.
@@ -28,13 +30,10 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// fetchFailure is implemented by errors that mean the network or a server
-// failed after retries (package fetch's errors).
-type fetchFailure interface{ FetchFailure() bool }
-
 // exitCode maps an error to the exit code of SPEC §1, in this one place.
 func exitCode(err error) int {
-	var ff fetchFailure
+	var gitErr *git.Error
+	var sumErr *fetch.ChecksumError
 	switch {
 	case err == nil:
 		return exitOK
@@ -42,7 +41,11 @@ func exitCode(err error) int {
 		return exitCanceled
 	case errors.Is(err, cargohash.ErrMismatch):
 		return exitMismatch
-	case errors.As(err, &ff) && ff.FetchFailure():
+	case errors.As(err, &sumErr):
+		return exitMismatch // the upstream bytes are not the ones the lock pins
+	case errors.Is(err, fetch.ErrFetch):
+		return exitFetch
+	case errors.As(err, &gitErr) && !errors.Is(err, git.ErrRefusedURL):
 		return exitFetch
 	}
 	return exitInput
@@ -78,6 +81,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageError{err.Error()}
 		},
 		Commands: []*cli.Command{
+			prefetchCommand(),
+			stagingCommand(),
+			outputHashesCommand(),
 			narHashCommand(),
 			narDumpCommand(),
 			hashConvertCommand(),

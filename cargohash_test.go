@@ -1,0 +1,215 @@
+package cargohash_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cargohash/cargohash"
+	"github.com/cargohash/cargohash/fetch"
+	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/reftest"
+	"github.com/cargohash/cargohash/lockfile"
+)
+
+// gitRepo makes a repository with one commit of files, with fixed names and
+// dates so that its SHA is stable, and returns its file:// URL and commit.
+func gitRepo(t *testing.T, files map[string]string) (url, commit string) {
+	t.Helper()
+	gitBin := reftest.Need(t, "git")
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME="+dir,
+		"GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.org", "GIT_AUTHOR_DATE=2020-01-01T00:00:00Z",
+		"GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.org", "GIT_COMMITTER_DATE=2020-01-01T00:00:00Z")
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "init"}} {
+		cmd := exec.Command(gitBin, args...)
+		cmd.Dir, cmd.Env = dir, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	cmd := exec.Command(gitBin, "rev-parse", "HEAD")
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "file://" + dir, strings.TrimSpace(string(out))
+}
+
+// world is a lock with every kind of source, served on loopback.
+type world struct {
+	lock    []byte
+	opts    cargohash.Options
+	crates  map[string][]byte // tarball name → bytes
+	commits []string
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{crates: map[string][]byte{}}
+	cratesIO := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	other := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{DL: "/dl/{prefix}/{lowerprefix}/{crate}/{version}/{sha256-checksum}.crate"})
+	var pkgs []lockfile.Package
+	pkgs = append(pkgs, lockfile.Package{Name: "demo", Version: "0.1.0"}) // local: skipped
+	add := func(r *fetchtest.Registry, name, version string, cratesio bool) {
+		data := fetchtest.Crate(name, version, map[string]string{"src/lib.rs": "// " + name + " " + version + "\n"})
+		p := r.Add(name, version, data)
+		if cratesio {
+			p.Source, _ = lockfile.ParseSource(lockfile.CratesIORegistry)
+		}
+		pkgs = append(pkgs, p)
+		w.crates[name+"-"+version+".tar.gz"] = data
+	}
+	add(cratesIO, "serde", "1.0.197", true)
+	add(cratesIO, "serde", "1.0.100", true) // two versions of one crate
+	add(cratesIO, "a", "0.1.0", true)
+	add(other, "Ab", "1.0.0", false)
+	add(other, "abc", "2.0.0", false)
+	add(other, "XyZw-long", "0.3.0", false)
+	url, commit := gitRepo(t, map[string]string{
+		"Cargo.toml":        "[workspace]\nmembers = [\"g1\", \"g2\"]\n",
+		"g1/Cargo.toml":     "[package]\nname = \"g1\"\nversion = \"0.1.0\"\n",
+		"g1/src/lib.rs":     "",
+		"g2/Cargo.toml":     "[package]\nname = \"g2\"\nversion = \"0.2.0\"\n",
+		"g2/src/lib.rs":     "",
+		"README with space": "hi\n",
+	})
+	w.commits = append(w.commits, commit)
+	for _, sel := range []string{"?branch=main", "?rev=" + commit[:8]} { // two selectors, one commit
+		src, err := lockfile.ParseSource("git+" + url + sel + "#" + commit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := map[string]string{"?branch=main": "g1"}[sel]
+		if name == "" {
+			name = "g2"
+		}
+		pkgs = append(pkgs, lockfile.Package{Name: name, Version: map[string]string{"g1": "0.1.0", "g2": "0.2.0"}[name], Source: src})
+	}
+	w.lock = fetchtest.Lock(pkgs...)
+	w.opts = cargohash.Options{Fetch: fetch.Options{
+		CacheDir:    t.TempDir(),
+		NoCargoHome: true,
+		DL:          map[string]string{fetch.CratesIOAlias: cratesIO.DL()},
+	}}
+	return w
+}
+
+func writeLock(t *testing.T, data []byte) *cargohash.Lock {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "proj")
+	os.Mkdir(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "Cargo.lock"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := cargohash.LoadLock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lock
+}
+
+// TestStagingMatchesNix: prefetch's hash (computed without writing the
+// tree) equals `nix hash path` of the tree staging writes, and that tree is
+// exactly SPEC §3's.
+func TestStagingMatchesNix(t *testing.T) {
+	nix, feat := reftest.Nix(t)
+	w := newWorld(t)
+	lock := writeLock(t, w.lock)
+	s, err := cargohash.Open(w.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	res, err := s.Prefetch(ctx, lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "staging")
+	res2, err := s.Staging(ctx, lock, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", out)...)))
+	if res.CargoHash.String() != want || res2.CargoHash.String() != want {
+		t.Fatalf("prefetch %v, staging %v; nix hash path of the staging tree: %s", res.CargoHash, res2.CargoHash, want)
+	}
+	if res.Crates != 6 || res.GitSources != 1 || len(res.OutputHashes) != 2 {
+		t.Errorf("result %+v: want 6 crates, 1 git source, 2 output hashes", res)
+	}
+	gitTree := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", filepath.Join(out, "git", w.commits[0]))...)))
+	for k, h := range res.OutputHashes {
+		if h.String() != gitTree {
+			t.Errorf("outputHashes[%s] = %v, nix hash path of its tree = %s", k, h, gitTree)
+		}
+	}
+
+	// The tree holds exactly Cargo.lock, tarballs/* (0644, the crate bytes) and git/SHA/…
+	var got []string
+	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(out, p)
+		if rel == "." || strings.HasPrefix(rel, filepath.Join("git", w.commits[0])+"/") {
+			return err
+		}
+		info, _ := d.Info()
+		got = append(got, rel+" "+info.Mode().String())
+		return err
+	})
+	wantList := []string{"Cargo.lock -rw-r--r--", "git drwxr-xr-x", "git/" + w.commits[0] + " drwxr-xr-x", "tarballs drwxr-xr-x"}
+	for name, data := range w.crates {
+		wantList = append(wantList, "tarballs/"+name+" -rw-r--r--")
+		if b, err := os.ReadFile(filepath.Join(out, "tarballs", name)); err != nil || string(b) != string(data) {
+			t.Errorf("tarballs/%s: not the crate's bytes (%v)", name, err)
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(wantList)
+	if strings.Join(got, "\n") != strings.Join(wantList, "\n") {
+		t.Errorf("staging tree:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantList, "\n"))
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "Cargo.lock")); string(b) != string(w.lock) {
+		t.Errorf("Cargo.lock is not a byte copy")
+	}
+	if _, err := os.Stat(filepath.Join(out, "git", w.commits[0], ".git")); !os.IsNotExist(err) {
+		t.Errorf(".git left in the checkout: %v", err)
+	}
+	// Staging refuses an existing output.
+	if _, err := s.Staging(ctx, lock, out); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("staging over an existing dir: %v", err)
+	}
+}
+
+// TestStagingLeavesNothingOnFailure: a crate that cannot be fetched leaves
+// no output and no temporary directory.
+func TestStagingLeavesNothingOnFailure(t *testing.T) {
+	w := newWorld(t)
+	w.opts.Fetch.Retries = -1
+	bad := strings.Replace(string(w.lock), `name = "a"`, `name = "missing"`, 1)
+	lock := writeLock(t, []byte(bad))
+	s, err := cargohash.Open(w.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	parent := t.TempDir()
+	_, err = s.Staging(context.Background(), lock, filepath.Join(parent, "out"))
+	if err == nil || !strings.Contains(err.Error(), "missing@0.1.0") || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("error = %v, want a 404 naming missing@0.1.0", err)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Fatalf("left behind: %v", entries)
+	}
+}

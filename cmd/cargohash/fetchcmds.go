@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cargohash/cargohash"
+	"github.com/cargohash/cargohash/fetch"
+	"github.com/cargohash/cargohash/hash/nixhash"
+)
+
+// fetchFlags are the flags of every command that fetches (SPEC §1).
+func fetchFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "registry-dl", Usage: "`SOURCE=DL`: download crates of SOURCE (a Cargo.lock source string, or crates-io) from the dl template DL (http(s):// or file://)"},
+		&cli.IntFlag{Name: "jobs", Value: fetch.DefaultJobs, Usage: "concurrent downloads"},
+		&cli.StringFlag{Name: "cache-dir", Usage: "download cache (default: $XDG_CACHE_HOME/cargohash or ~/.cache/cargohash; none without a HOME)"},
+		&cli.BoolFlag{Name: "no-cache", Usage: "neither read nor write the download cache"},
+		&cli.BoolFlag{Name: "offline", Usage: "use only the cache, CARGO_HOME and file:// mirrors"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
+	}
+}
+
+// openSession builds a Session from the fetch flags; progress goes to stderr.
+func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, error) {
+	dl := map[string]string{}
+	for _, kv := range c.StringSlice("registry-dl") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || v == "" {
+			return nil, nil, usagef("--registry-dl %q: want SOURCE=DL", kv)
+		}
+		dl[k] = v
+	}
+	if c.Int("jobs") < 1 {
+		return nil, nil, usagef("--jobs must be at least 1")
+	}
+	cacheDir := c.String("cache-dir")
+	if cacheDir == "" {
+		cacheDir = fetch.DefaultCacheDir()
+	}
+	if c.Bool("no-cache") {
+		cacheDir = ""
+	}
+	p := newProgress(c.App.ErrWriter, total, c.Bool("quiet"))
+	opts := cargohash.Options{
+		Fetch: fetch.Options{
+			Jobs:     c.Int("jobs"),
+			CacheDir: cacheDir,
+			NoCache:  cacheDir == "",
+			Offline:  c.Bool("offline"),
+			DL:       dl,
+			Progress: p.event,
+			Log:      p.log(),
+		},
+		Log: p.log(),
+	}
+	if cacheDir != "" {
+		opts.GitCacheDir = filepath.Join(cacheDir, "git")
+	}
+	s, err := cargohash.Open(opts)
+	return s, p, err
+}
+
+// lockArg loads the LOCK argument (default ".").
+func lockArg(c *cli.Context) (*cargohash.Lock, error) {
+	if c.NArg() > 1 {
+		return nil, usagef("%s: want at most one LOCK argument, got %d", c.Command.Name, c.NArg())
+	}
+	path := c.Args().First()
+	if path == "" {
+		path = "."
+	}
+	return cargohash.LoadLock(path)
+}
+
+// projectName names the project of a lock after its directory.
+func projectName(lock *cargohash.Lock) string {
+	abs, err := filepath.Abs(lock.Path)
+	if err != nil {
+		return "source"
+	}
+	return filepath.Base(filepath.Dir(abs))
+}
+
+func prefetchCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "prefetch",
+		Usage:     "print the fetchCargoVendor cargoHash of a Cargo.lock",
+		ArgsUsage: "[LOCK]",
+		Flags: append(fetchFlags(),
+			&cli.BoolFlag{Name: "json", Usage: "print cargoHash, outputHashes and counts as JSON"},
+			&cli.StringFlag{Name: "expect", Usage: "compare with `HASH`; on mismatch print Nix's report and exit 1"},
+			&cli.StringFlag{Name: "name", Usage: "the derivation name in the mismatch report (default: the lock's directory name)"},
+		),
+		Action: func(c *cli.Context) error {
+			lock, err := lockArg(c)
+			if err != nil {
+				return err
+			}
+			var expect nixhash.Hash
+			if c.IsSet("expect") {
+				if expect, _, err = nixhash.ParseExpected(c.String("expect"), nixhash.SHA256); err != nil {
+					return usageError{err.Error()}
+				}
+			}
+			s, p, err := openSession(c, len(lock.Fetchable()))
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			res, err := s.Prefetch(c.Context, lock)
+			p.finish()
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				if err := writeJSON(c.App.Writer, res); err != nil {
+					return err
+				}
+			} else if _, err := fmt.Fprintln(c.App.Writer, res.CargoHash); err != nil {
+				return err
+			}
+			if c.IsSet("expect") {
+				return expectHash(c, expect, res.CargoHash, c.String("name"), lock)
+			}
+			return nil
+		},
+	}
+}
+
+// expectHash prints Nix's mismatch report when got is not want.
+func expectHash(c *cli.Context, want, got nixhash.Hash, name string, lock *cargohash.Lock) error {
+	if want.Equal(got) {
+		return nil
+	}
+	if name == "" {
+		name = projectName(lock)
+	}
+	fmt.Fprint(c.App.ErrWriter, nixhash.MismatchReport(name+"-vendor-staging", want, got))
+	return fmt.Errorf("%w: %w", errReported, cargohash.ErrMismatch)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func stagingCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "staging",
+		Usage:     "write the fetchCargoVendor vendor-staging tree of a Cargo.lock",
+		ArgsUsage: "[LOCK]",
+		Flags: append(fetchFlags(),
+			&cli.StringFlag{Name: "out", Usage: "the `DIR` to create (default: $out, as in a Nix builder)"},
+		),
+		Action: func(c *cli.Context) error {
+			out := c.String("out")
+			if out == "" {
+				out = os.Getenv("out")
+			}
+			if out == "" {
+				return usagef("staging: --out DIR is required (or $out)")
+			}
+			lock, err := lockArg(c)
+			if err != nil {
+				return err
+			}
+			s, p, err := openSession(c, len(lock.Fetchable()))
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			res, err := s.Staging(c.Context, lock, out)
+			p.finish()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(c.App.Writer, res.CargoHash)
+			return err
+		},
+	}
+}
+
+func outputHashesCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "output-hashes",
+		Usage:     "print importCargoLock's outputHashes for the git dependencies of a Cargo.lock",
+		ArgsUsage: "[LOCK]",
+		Flags:     append(fetchFlags(), &cli.BoolFlag{Name: "json", Usage: "print a JSON object"}),
+		Action: func(c *cli.Context) error {
+			lock, err := lockArg(c)
+			if err != nil {
+				return err
+			}
+			s, p, err := openSession(c, 0)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			hashes, err := s.OutputHashes(c.Context, lock)
+			p.finish()
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, hashes)
+			}
+			keys := make([]string, 0, len(hashes))
+			for k := range hashes {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var b strings.Builder
+			b.WriteString("{\n")
+			for _, k := range keys {
+				fmt.Fprintf(&b, "  %q = %q;\n", k, hashes[k].String())
+			}
+			b.WriteString("}\n")
+			_, err = io.WriteString(c.App.Writer, b.String())
+			return err
+		},
+	}
+}

@@ -1,0 +1,200 @@
+package cargohash
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cargohash/cargohash/fetch"
+	"github.com/cargohash/cargohash/fetch/git"
+	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/lockfile"
+)
+
+// Options configure a Session.
+type Options struct {
+	// Fetch configures the registry downloader (cache, mirrors, retries,
+	// proxies). Its Jobs is also the bound on concurrent git fetches.
+	Fetch fetch.Options
+	// GitCacheDir holds the bare repositories of git sources; "" fetches
+	// into a temporary directory each time.
+	GitCacheDir string
+	// Log receives warnings and git's progress lines; nil discards them.
+	Log io.Writer
+}
+
+// Session fetches what locks name. Close it when done.
+type Session struct {
+	crates *fetch.Fetcher
+	git    *git.Fetcher
+	jobs   int
+	log    io.Writer
+}
+
+// Open starts a session.
+func Open(opts Options) (*Session, error) {
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	g := &git.Fetcher{CacheDir: opts.GitCacheDir, Log: log, Offline: opts.Fetch.Offline, Jobs: 4}
+	if opts.Fetch.GitReadFile == nil {
+		opts.Fetch.GitReadFile = g.ReadFile
+	}
+	if opts.Fetch.Log == nil {
+		opts.Fetch.Log = log
+	}
+	f, err := fetch.New(opts.Fetch)
+	if err != nil {
+		return nil, err
+	}
+	jobs := opts.Fetch.Jobs
+	if jobs <= 0 {
+		jobs = fetch.DefaultJobs
+	}
+	return &Session{crates: f, git: g, jobs: jobs, log: log}, nil
+}
+
+// Close releases the session's temporary files.
+func (s *Session) Close() error { return s.crates.Close() }
+
+// Lock is a Cargo.lock as read from disk.
+type Lock struct {
+	*lockfile.Lockfile
+	Path string      // the file read
+	Data []byte      // its bytes, copied verbatim into staging trees
+	Mode os.FileMode // its permission bits (the executable bit is kept)
+}
+
+// LoadLock reads path, a Cargo.lock or a directory holding one.
+func LoadLock(path string) (*Lock, error) {
+	lf, data, file, err := lockfile.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	return &Lock{Lockfile: lf, Path: file, Data: data, Mode: fi.Mode().Perm()}, nil
+}
+
+// Crate is a registry crate fetched and verified.
+type Crate struct {
+	lockfile.Package
+	File string // the verified .crate file (in the cache: read only)
+	Size int64
+}
+
+// Tarball is the crate's name in a staging tree: NAME-VERSION.tar.gz.
+func (c Crate) Tarball() string { return c.Name + "-" + c.Version + ".tar.gz" }
+
+// GitTree is one commit of a git source, checked out.
+type GitTree struct {
+	URL      string
+	Commit   string
+	Dir      string             // the checkout, .git directories removed
+	Packages []lockfile.Package // the lock's crates from this commit
+}
+
+// Fetched is everything a lock names, on disk.
+type Fetched struct {
+	Lock   *Lock
+	Crates []Crate   // sorted by Tarball()
+	Git    []GitTree // sorted by Commit
+	Bytes  int64     // total size of the crate files
+}
+
+// Fetch downloads and verifies every registry crate of lock and checks out
+// every distinct git commit under gitDir/COMMIT (gitDir must be empty or not
+// exist). Crates and repositories are fetched concurrently, at most Jobs at
+// a time; the first failure cancels the rest.
+func (s *Session) Fetch(ctx context.Context, lock *Lock, gitDir string) (*Fetched, error) {
+	out := &Fetched{Lock: lock}
+	byTarball := map[string]lockfile.Package{}
+	trees := map[string]*GitTree{}
+	for _, p := range lock.Fetchable() {
+		switch p.Source.Kind {
+		case lockfile.Registry, lockfile.Sparse:
+			c := Crate{Package: p}
+			if prev, dup := byTarball[c.Tarball()]; dup {
+				return nil, fmt.Errorf("%s: %s comes from two registries (%s and %s): a staging tree has one tarballs/%s", lock.Path, p.ID(), prev.Source.Raw, p.Source.Raw, c.Tarball())
+			}
+			byTarball[c.Tarball()] = p
+			out.Crates = append(out.Crates, c)
+		case lockfile.Git:
+			t := trees[p.Source.Commit]
+			if t == nil {
+				t = &GitTree{URL: p.Source.URL, Commit: p.Source.Commit, Dir: filepath.Join(gitDir, p.Source.Commit)}
+				trees[p.Source.Commit] = t
+			}
+			t.Packages = append(t.Packages, p)
+		}
+	}
+	for _, t := range trees {
+		out.Git = append(out.Git, *t)
+	}
+	sort.Slice(out.Crates, func(i, j int) bool { return out.Crates[i].Tarball() < out.Crates[j].Tarball() })
+	sort.Slice(out.Git, func(i, j int) bool { return out.Git[i].Commit < out.Git[j].Commit })
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.jobs)
+	for i := range out.Git {
+		t := &out.Git[i]
+		g.Go(func() error {
+			if err := s.git.Checkout(ctx, t.URL, t.Commit, t.Dir); err != nil {
+				return fmt.Errorf("%s (git dependency of %s): %w", t.Packages[0].ID(), lock.Path, err)
+			}
+			return nil
+		})
+	}
+	for i := range out.Crates {
+		c := &out.Crates[i]
+		g.Go(func() error {
+			path, err := s.crates.Crate(ctx, c.Package)
+			if err != nil {
+				return err
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				return err
+			}
+			c.File, c.Size = path, fi.Size()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, c := range out.Crates {
+		out.Bytes += c.Size
+	}
+	return out, nil
+}
+
+// OutputHashes fetches only the git sources of lock and returns importCargoLock's
+// outputHashes (see Fetched.OutputHashes).
+func (s *Session) OutputHashes(ctx context.Context, lock *Lock) (map[string]nixhash.Hash, error) {
+	gitOnly := *lock.Lockfile
+	gitOnly.Packages = nil
+	for _, p := range lock.Packages {
+		if p.Source.Kind == lockfile.Git {
+			gitOnly.Packages = append(gitOnly.Packages, p)
+		}
+	}
+	gitDir, err := os.MkdirTemp("", "cargohash-git-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(gitDir)
+	f, err := s.Fetch(ctx, &Lock{Lockfile: &gitOnly, Path: lock.Path, Data: lock.Data, Mode: lock.Mode}, gitDir)
+	if err != nil {
+		return nil, err
+	}
+	return f.OutputHashes()
+}

@@ -1,0 +1,196 @@
+package cargohash
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/cargohash/cargohash/hash/nar"
+	"github.com/cargohash/cargohash/hash/nixhash"
+)
+
+// Result is what prefetch reports.
+type Result struct {
+	CargoHash    nixhash.Hash            `json:"cargoHash"`
+	OutputHashes map[string]nixhash.Hash `json:"outputHashes"` // importCargoLock's, "NAME-VERSION" → NAR hash of its commit's tree
+	Crates       int                     `json:"crates"`       // registry crates
+	GitSources   int                     `json:"gitSources"`   // distinct git commits
+	Bytes        int64                   `json:"bytes"`        // size of the crate files
+}
+
+// Prefetch fetches what lock names and returns the fetchCargoVendor
+// cargoHash: the sha256 NAR hash of the staging tree (SPEC §3), computed from
+// the fetched files without writing the tree. Git checkouts live in a
+// temporary directory removed before Prefetch returns.
+func (s *Session) Prefetch(ctx context.Context, lock *Lock) (*Result, error) {
+	gitDir, err := os.MkdirTemp("", "cargohash-git-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(gitDir)
+	f, err := s.Fetch(ctx, lock, gitDir)
+	if err != nil {
+		return nil, err
+	}
+	return f.result()
+}
+
+func (f *Fetched) result() (*Result, error) {
+	h := nixhash.SHA256.New()
+	if err := f.WriteStagingNAR(h); err != nil {
+		return nil, err
+	}
+	out, err := f.OutputHashes()
+	if err != nil {
+		return nil, err
+	}
+	return &Result{
+		CargoHash:    nixhash.Sum(nixhash.SHA256, h),
+		OutputHashes: out,
+		Crates:       len(f.Crates),
+		GitSources:   len(f.Git),
+		Bytes:        f.Bytes,
+	}, nil
+}
+
+// OutputHashes returns importCargoLock's outputHashes: for every git crate,
+// "NAME-VERSION" → the sha256 NAR hash of its commit's tree (crates of one
+// commit share it).
+func (f *Fetched) OutputHashes() (map[string]nixhash.Hash, error) {
+	out := map[string]nixhash.Hash{}
+	for _, t := range f.Git {
+		h, err := HashPath(t.Dir, nixhash.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range t.Packages {
+			out[p.Name+"-"+p.Version] = h
+		}
+	}
+	return out, nil
+}
+
+// WriteStagingNAR writes the NAR serialisation of the staging tree:
+//
+//	Cargo.lock                    the lock's bytes, executable if the file is
+//	git/COMMIT/…                  each checkout (only if there are git crates)
+//	tarballs/NAME-VERSION.tar.gz  each .crate file as downloaded (only if there are registry crates)
+func (f *Fetched) WriteStagingNAR(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	nw := nar.NewWriter(bw)
+	nw.WriteHeader(&nar.Header{Mode: fs.ModeDir})
+	nw.WriteHeader(&nar.Header{Path: "Cargo.lock", Mode: f.Lock.Mode, Size: int64(len(f.Lock.Data))})
+	nw.Write(f.Lock.Data)
+	if len(f.Git) > 0 {
+		if err := nw.WriteHeader(&nar.Header{Path: "git", Mode: fs.ModeDir}); err != nil {
+			return err
+		}
+		for _, t := range f.Git {
+			if err := nar.WriteFS(nw, os.DirFS(filepath.Dir(t.Dir)), filepath.Base(t.Dir), "git/"+t.Commit); err != nil {
+				return fmt.Errorf("git tree of %s: %w", t.Packages[0].ID(), err)
+			}
+		}
+	}
+	if len(f.Crates) > 0 {
+		if err := nw.WriteHeader(&nar.Header{Path: "tarballs", Mode: fs.ModeDir}); err != nil {
+			return err
+		}
+		for _, c := range f.Crates {
+			if err := nw.WriteHeader(&nar.Header{Path: "tarballs/" + c.Tarball(), Mode: 0o644, Size: c.Size}); err != nil {
+				return err
+			}
+			if err := copyFileTo(nw, c.File, c.Size); err != nil {
+				return fmt.Errorf("%s: %w", c.ID(), err)
+			}
+		}
+	}
+	if err := nw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// copyFileTo copies the file at path, which must be size bytes, to w.
+func copyFileTo(w io.Writer, path string, size int64) error {
+	r, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	n, err := io.Copy(w, r)
+	if err == nil && n != size {
+		err = fmt.Errorf("%s changed size (%d bytes, then %d)", path, size, n)
+	}
+	return err
+}
+
+// Staging writes the staging tree of lock to out, which must not exist. The
+// tree is built under a temporary name beside out and renamed into place
+// when complete; on error nothing is left.
+func (s *Session) Staging(ctx context.Context, lock *Lock, out string) (_ *Result, err error) {
+	if _, err := os.Lstat(out); err == nil {
+		return nil, fmt.Errorf("%s already exists; staging writes a new directory", out)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := s.Fetch(ctx, lock, filepath.Join(tmp, "git"))
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFile(filepath.Join(tmp, "Cargo.lock"), lock.Data, lock.Mode); err != nil {
+		return nil, err
+	}
+	if len(f.Crates) > 0 {
+		dir := filepath.Join(tmp, "tarballs")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, err
+		}
+		for _, c := range f.Crates {
+			if err := copyFile(filepath.Join(dir, c.Tarball()), c.File, c.Size); err != nil {
+				return nil, fmt.Errorf("%s: %w", c.ID(), err)
+			}
+		}
+	}
+	res, err := f.result()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	if err := os.WriteFile(path, data, mode); err != nil {
+		return err
+	}
+	return os.Chmod(path, mode) // not masked by the umask
+}
+
+// copyFile copies src (size bytes) to a new file dst, mode 0644.
+func copyFile(dst, src string, size int64) error {
+	w, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := copyFileTo(w, src, size); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
