@@ -115,6 +115,9 @@ func (f *Fetcher) newSession() (*session, error) {
 	} else if err := os.MkdirAll(s.cacheDir, 0o755); err != nil {
 		r.close()
 		return nil, err
+	} else if s.cacheDir, err = filepath.Abs(s.cacheDir); err != nil {
+		r.close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -146,6 +149,10 @@ func (f *Fetcher) Checkout(ctx context.Context, url, commit, dest string) (err e
 	}
 	if !validCommit(commit) {
 		return &Error{URL: url, Commit: commit, Err: errors.New("not a full lowercase commit id")}
+	}
+	dest, err = filepath.Abs(dest)
+	if err != nil {
+		return &Error{URL: url, Commit: commit, Err: err}
 	}
 	if _, err := os.Lstat(dest); err == nil {
 		return &Error{URL: url, Commit: commit, Err: fmt.Errorf("%s already exists", dest)}
@@ -258,8 +265,8 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 		if err := ValidateURL(sm.url); err != nil {
 			return fail(fmt.Errorf("submodule %s: %w", sm.path, err))
 		}
-		if isLocalURL(sm.url) && !s.f.AllowFileSubmodules {
-			return fail(fmt.Errorf("submodule %s: url %q: transport 'file' not allowed (git refuses it for submodules since 2.38.1): %w", sm.path, sm.url, ErrRefusedURL))
+		if t := transportName(sm.url); !submoduleTransportAllowed(t, s.f.AllowFileSubmodules) {
+			return fail(fmt.Errorf("submodule %s: url %q: transport '%s' not allowed for submodules (git's default protocol.%s.allow, as in nix-prefetch-git): %w", sm.path, sm.url, t, t, ErrRefusedURL))
 		}
 		g.Go(func() error {
 			d := filepath.Join(dir, filepath.FromSlash(sm.path))

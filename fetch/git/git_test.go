@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,6 +34,7 @@ func assertSameTree(t *testing.T, got, want string) {
 }
 
 func TestCheckoutMatchesReference(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	srv := serve(t, w.root, true, 0)
 	for _, transport := range []string{"file", "http"} {
@@ -60,6 +62,7 @@ func TestCheckoutMatchesReference(t *testing.T) {
 // TestCheckoutContent states what the reference comparison covers, so that
 // a world that accidentally lost a feature is noticed.
 func TestCheckoutContent(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	f := &Fetcher{AllowFileSubmodules: true}
 	dest := filepath.Join(t.TempDir(), "a", "b", "out")
@@ -101,6 +104,7 @@ func TestCheckoutContent(t *testing.T) {
 }
 
 func TestCheckoutFallbackWithoutFetchByID(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	for _, allow := range []bool{true, false} {
 		t.Run(fmt.Sprint("allowSHA=", allow), func(t *testing.T) {
@@ -127,6 +131,7 @@ func TestCheckoutFallbackWithoutFetchByID(t *testing.T) {
 }
 
 func TestCheckoutCache(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	srv := serve(t, w.root, true, 0)
 	cache := t.TempDir()
@@ -166,6 +171,7 @@ func TestCheckoutCache(t *testing.T) {
 // and two Fetchers sharing one cache (the lock is a flock, so this is also
 // what two processes see).
 func TestCheckoutConcurrent(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	srv := serve(t, w.root, true, 0)
 	cache := t.TempDir()
@@ -190,6 +196,7 @@ func TestCheckoutConcurrent(t *testing.T) {
 }
 
 func TestCheckoutErrors(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	srv := serve(t, w.root, true, 0)
 	missing := "0123456789abcdef0123456789abcdef01234567"
@@ -224,6 +231,7 @@ func TestCheckoutErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
+			t.Log(err)
 			for _, s := range tt.want {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q does not contain %q", err, s)
@@ -270,6 +278,7 @@ func TestCheckoutErrors(t *testing.T) {
 }
 
 func TestCheckoutDepthWarning(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	var log bytes.Buffer
 	f := &Fetcher{Log: &log, AllowFileSubmodules: true}
@@ -290,6 +299,7 @@ func TestCheckoutDepthWarning(t *testing.T) {
 }
 
 func TestReadFile(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	srv := serve(t, w.root, true, 0)
 	cache := t.TempDir()
@@ -346,13 +356,14 @@ func TestValidateURL(t *testing.T) {
 	}
 }
 
-func TestIsLocalURL(t *testing.T) {
-	for u, want := range map[string]bool{
-		"file:///a/b": true, "FILE:///a": true, "/a/b": true, "../a.git": true, "a": true,
-		"https://x/y": false, "git@host:a/b": false, "ssh://h/a": false, "host:a": false,
+func TestTransportName(t *testing.T) {
+	for u, want := range map[string]string{
+		"file:///a/b": "file", "FILE:///a": "file", "/a/b": "file", "../a.git": "file", "a": "file",
+		"https://x/y": "https", "HTTP://x/y": "http", "git://h/a": "git", "git@host:a/b": "ssh",
+		"ssh://h/a": "ssh", "git+ssh://h/a": "ssh", "host:a": "ssh", "ftp://h/a": "ftp",
 	} {
-		if got := isLocalURL(u); got != want {
-			t.Errorf("isLocalURL(%q) = %v", u, got)
+		if got := transportName(u); got != want {
+			t.Errorf("transportName(%q) = %q, want %q", u, got, want)
 		}
 	}
 }
@@ -389,5 +400,91 @@ func TestDepth(t *testing.T) {
 	os.Symlink(".", filepath.Join(dir, "a/b/c/loop"))
 	if d, err := Depth(dir); err != nil || d != 3 {
 		t.Errorf("Depth = %d, %v; want 3", d, err)
+	}
+}
+
+func TestLock(t *testing.T) {
+	t.Parallel()
+	repo := filepath.Join(t.TempDir(), "r.git")
+	unlock, err := lock(context.Background(), repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := lock(ctx, repo); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second lock while held: %v, want DeadlineExceeded", err)
+	}
+	unlock()
+	unlock2, err := lock(context.Background(), repo)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	unlock2()
+}
+
+// TestCheckoutProcesses runs checkouts in three processes (this test binary
+// re-executed) sharing one cache.
+func TestCheckoutProcesses(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	srv := serve(t, w.root, true, 0)
+	cache := t.TempDir()
+	var dests []string
+	g, ctx := errgroup.WithContext(testCtx(t))
+	for i := range 3 {
+		dest := filepath.Join(t.TempDir(), "out")
+		dests = append(dests, dest)
+		g.Go(func() error {
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperCheckout$")
+			cmd.Env = append(os.Environ(), "CARGOHASH_GIT_HELPER="+strings.Join([]string{cache, srv.url("main"), w.commits["M3"], dest}, "\n"))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("process %d: %v\n%s", i, err, out)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dests[1:] {
+		if !bytes.Equal(narDump(t, d), narDump(t, dests[0])) {
+			t.Errorf("%s differs from %s", d, dests[0])
+		}
+	}
+}
+
+// TestHelperCheckout is TestCheckoutProcesses's child; it does nothing
+// unless CARGOHASH_GIT_HELPER says what to check out.
+func TestHelperCheckout(t *testing.T) {
+	args := strings.Split(os.Getenv("CARGOHASH_GIT_HELPER"), "\n")
+	if len(args) != 4 {
+		return
+	}
+	f := &Fetcher{CacheDir: args[0]}
+	if err := f.Checkout(testCtx(t), args[1], args[2], args[3]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckoutRelativePaths runs with a relative cache and destination
+// (the test's working directory is the package directory, so it moves into
+// a temporary one through a child process's cwd instead of os.Chdir).
+func TestCheckoutRelativePaths(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	srv := serve(t, w.root, true, 0)
+	dir := t.TempDir()
+	cmd := exec.CommandContext(testCtx(t), os.Args[0], "-test.run=^TestHelperCheckout$")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CARGOHASH_GIT_HELPER="+strings.Join([]string{"cache", srv.url("main"), w.commits["M3"], "out/tree"}, "\n"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "tree", "Cargo.toml")); err != nil {
+		t.Error(err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "cache", "*.git")); len(m) != 3 {
+		t.Errorf("cache/: %v", m)
 	}
 }

@@ -115,8 +115,8 @@ func isolatedEnv(environ []string, home string) []string {
 // configArgs are the -c options of every git invocation. protocol.ext.allow
 // is git's default already; it is spelled out because ext:: runs commands.
 // protocol.file.allow keeps git's default ("user"): the top-level fetch may
-// use file://, and submodules are checked by checkSubmoduleURL, not by git,
-// because this package clones them itself.
+// use file://; submodule URLs are checked by submoduleTransportAllowed,
+// not by git, because this package clones them itself.
 func configArgs(httpProxy string) []string {
 	a := []string{
 		"-c", "protocol.ext.allow=never",
@@ -153,10 +153,10 @@ func (r *runner) run(ctx context.Context, dir string, args ...string) ([]byte, e
 			return nil, ctx.Err()
 		}
 		msg := strings.TrimSpace(stderr.String())
-		if msg != "" {
-			return nil, fmt.Errorf("git %s: %w: %s", args[0], err, msg)
+		if msg == "" {
+			return nil, fmt.Errorf("git %s: %w", args[0], err)
 		}
-		return nil, fmt.Errorf("git %s: %w", args[0], err)
+		return nil, fmt.Errorf("git %s: %s (%w)", args[0], strings.ReplaceAll(msg, "\n", "; "), err)
 	}
 	return stdout.Bytes(), nil
 }

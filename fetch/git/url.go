@@ -62,16 +62,37 @@ func validCommit(c string) bool {
 	return true
 }
 
-// isLocalURL reports whether git would use its "file" transport for u: a
-// file:// URL or a path (anything without "://" that is not scp-like
-// "host:path").
-func isLocalURL(u string) bool {
+// transportName is the name under which git checks protocol.<name>.allow
+// for u: the URL scheme ("ssh" for git+ssh and ssh+git, and for scp-like
+// "host:path"), or "file" for file:// URLs and paths.
+func transportName(u string) string {
 	if i := strings.Index(u, "://"); i >= 0 {
-		return strings.EqualFold(u[:i], "file")
+		switch s := strings.ToLower(u[:i]); s {
+		case "git+ssh", "ssh+git":
+			return "ssh"
+		default:
+			return s
+		}
 	}
 	colon, slash := strings.IndexByte(u, ':'), strings.IndexByte(u, '/')
-	scpLike := colon > 0 && (slash < 0 || colon < slash)
-	return !scpLike
+	if colon > 0 && (slash < 0 || colon < slash) {
+		return "ssh"
+	}
+	return "file"
+}
+
+// submoduleTransportAllowed reports whether git, with its default
+// protocol.allow policy, fetches a submodule over transport t: "always" for
+// http, https, git and ssh; "user" (so not for submodules) for file and
+// everything else; ext is refused earlier.
+func submoduleTransportAllowed(t string, allowFile bool) bool {
+	switch t {
+	case "http", "https", "git", "ssh":
+		return true
+	case "file":
+		return allowFile
+	}
+	return false
 }
 
 // redact hides a password in u, as net/url does.

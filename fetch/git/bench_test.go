@@ -1,0 +1,59 @@
+package git
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// BenchmarkCheckoutLatency checks out 10 distinct repositories (20 files, 3
+// commits each, the middle one locked) over smart HTTP with 10 ms added to
+// every request, without a cache, one after the other and 8 at a time:
+//
+//	go test ./fetch/git -run '^$' -bench CheckoutLatency -benchtime 3x
+func BenchmarkCheckoutLatency(b *testing.B) {
+	base := b.TempDir()
+	env := testEnv(filepath.Join(base, "home"))
+	os.MkdirAll(filepath.Join(base, "home"), 0o755)
+	root := filepath.Join(base, "served")
+	const repos = 10
+	commits := make([]string, repos)
+	for i := range repos {
+		w := newWorkRepo(b, env, filepath.Join(base, "work", fmt.Sprint(i)))
+		files := map[string]file{}
+		for j := range 20 {
+			files[fmt.Sprintf("src/f%02d.rs", j)] = file{content: fmt.Sprintf("// repo %d file %d\npub fn f() {}\n", i, j)}
+		}
+		w.commit("one", files)
+		commits[i] = w.commit("two", map[string]file{"README.md": {content: fmt.Sprintf("repo %d\n", i)}})
+		w.commit("three", map[string]file{"README.md": {content: fmt.Sprintf("repo %d, later\n", i)}})
+		runGit(b, env, base, "clone", "--quiet", "--bare", w.dir, filepath.Join(root, fmt.Sprintf("r%d.git", i)))
+	}
+	srv := serve(b, root, true, 10*time.Millisecond)
+
+	run := func(b *testing.B, limit int) {
+		for b.Loop() {
+			out := b.TempDir()
+			g, ctx := errgroup.WithContext(context.Background())
+			g.SetLimit(limit)
+			for i := range repos {
+				g.Go(func() error {
+					f := &Fetcher{}
+					return f.Checkout(ctx, srv.url(fmt.Sprintf("r%d", i)), commits[i], filepath.Join(out, fmt.Sprint(i)))
+				})
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(srv.requests.Load())/float64(b.N)/repos, "requests/repo")
+		srv.requests.Store(0)
+	}
+	b.Run("sequential", func(b *testing.B) { run(b, 1) })
+	b.Run("concurrent8", func(b *testing.B) { run(b, 8) })
+}
