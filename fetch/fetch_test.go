@@ -669,6 +669,18 @@ func TestLog(t *testing.T) {
 	if !strings.Contains(buf.String(), "retrying") {
 		t.Errorf("log lacks the retry:\n%s", buf.String())
 	}
+
+	// URLs in the log are redacted.
+	buf.Reset()
+	reg.Inject(reg.CratePath("log", "0.4.0"), fetchtest.Fault{Kind: fetchtest.Status, Status: 502})
+	secret := strings.Replace(reg.URL, "http://", "http://user:s3cret@", 1) + "/api/v1/crates/{crate}/{version}/download?token=s3cret"
+	f = newTestFetcher(t, Options{Log: &buf, DL: map[string]string{pkg.Source.Raw: secret}})
+	if _, err := f.Crate(context.Background(), pkg); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "s3cret") || !strings.Contains(buf.String(), "token=REDACTED") {
+		t.Errorf("log not redacted:\n%s", buf.String())
+	}
 }
 
 func TestDefaultCacheDir(t *testing.T) {

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -55,7 +57,7 @@ func newHTTPClient(opts *Options) (*retryablehttp.Client, *http.Client, error) {
 
 	rc := &retryablehttp.Client{
 		HTTPClient:   base,
-		Logger:       log.New(opts.Log, "fetch: ", 0),
+		Logger:       redactingLogger{log.New(opts.Log, "fetch: ", 0)},
 		RetryWaitMin: opts.RetryWaitMin,
 		RetryWaitMax: opts.RetryWaitMax,
 		RetryMax:     opts.Retries,
@@ -105,6 +107,22 @@ func certPool() (*x509.CertPool, error) {
 		return pool, nil
 	}
 	return nil, nil
+}
+
+// redactingLogger is retryablehttp's logger: it redacts the URLs in its
+// messages, which retryablehttp only strips of passwords.
+type redactingLogger struct{ l *log.Logger }
+
+var urlPattern = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
+
+func (r redactingLogger) Printf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.l.Print(urlPattern.ReplaceAllStringFunc(msg, func(u string) string {
+		if !strings.ContainsAny(u, "@?") {
+			return u
+		}
+		return Redact(u)
+	}))
 }
 
 // retryAgain marks an error of a response handler as worth another attempt.
