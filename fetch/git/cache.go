@@ -69,7 +69,8 @@ func (s *session) openRepo(ctx context.Context, repo, url string) error {
 	if _, err := s.r.run(ctx, filepath.Dir(repo), "init", "--quiet", "--bare", "--template=", tmp); err != nil {
 		return err
 	}
-	if _, err := s.r.run(ctx, tmp, "config", "cargohash.url", url); err != nil {
+	// For people looking into the cache: which URL this repository mirrors.
+	if err := os.WriteFile(filepath.Join(tmp, "cargohash-url"), []byte(url+"\n"), 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, repo)
