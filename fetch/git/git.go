@@ -255,8 +255,9 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 	if err != nil {
 		return fail(err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(s.f.Jobs, 1))
+	// Check every URL before fetching any, so that no goroutine is left
+	// running when one is refused.
+	var todo []submodule
 	for _, sm := range subs {
 		if sm.update == "none" {
 			s.logf("git %s @ %s: skipping submodule %s (update = none)", redact(url), commit, sm.path)
@@ -268,6 +269,11 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 		if t := transportName(sm.url); !submoduleTransportAllowed(t, s.f.AllowFileSubmodules) {
 			return fail(fmt.Errorf("submodule %s: url %q: transport '%s' not allowed for submodules (git's default protocol.%s.allow, as in nix-prefetch-git): %w", sm.path, sm.url, t, t, ErrRefusedURL))
 		}
+		todo = append(todo, sm)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(s.f.Jobs, 1))
+	for _, sm := range todo {
 		g.Go(func() error {
 			d := filepath.Join(dir, filepath.FromSlash(sm.path))
 			if err := os.MkdirAll(d, 0o755); err != nil {
