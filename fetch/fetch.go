@@ -139,8 +139,8 @@ const (
 	Started EventKind = iota
 	// Progress: Bytes of Size (-1 if unknown) have been received.
 	Progress
-	// Retrying: an attempt failed with Err and will be retried; Bytes
-	// restarts from 0.
+	// Retrying: attempt number Attempt (≥ 2) starts because the previous
+	// one failed with Err; Bytes restarts from 0.
 	Retrying
 	// Done: the crate is verified and stored; From says where it came from.
 	Done
@@ -166,6 +166,8 @@ type Event struct {
 	Bytes int64  // received so far (Progress), total (Done)
 	Size  int64  // announced size, -1 if unknown
 	Err   error  // Retrying, Failed
+	// Attempt is the number of the attempt starting (Retrying only).
+	Attempt int
 }
 
 // Fetcher fetches and verifies crates. It is safe for concurrent use; run
@@ -234,6 +236,7 @@ func New(opts Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.client.RequestLogHook = f.requestHook
 	if opts.NoCache || opts.CacheDir == "" {
 		f.tempDir, err = os.MkdirTemp("", "cargohash-crates-")
 		if err != nil {
@@ -359,9 +362,8 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL string, want []byte, dst string) (int64, error) {
 	var size int64
 	mismatches := 0
-	attempt := 0
+	ctx = context.WithValue(ctx, attemptKey{}, &attemptState{crate: pkg.ID()})
 	err := f.get(ctx, rawURL, func(b *httpBody) error {
-		attempt++
 		id := pkg.ID()
 		total := b.size()
 		progress := func(n int64) {
@@ -376,8 +378,7 @@ func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL str
 					err = &retryAgain{err}
 				}
 			}
-			f.log.Printf("%s: attempt %d: %v", id, attempt, err)
-			f.emit(Event{Kind: Retrying, Crate: id, Err: err, Size: total})
+			f.log.Printf("%s: %v", id, err)
 			return err
 		}
 		size = n

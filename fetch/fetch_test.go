@@ -415,7 +415,7 @@ func TestFaults(t *testing.T) {
 		{name: "truncated forever", faults: []fetchtest.Fault{{Kind: fetchtest.Truncate, Times: -1}}, retries: 2, requests: 3,
 			err: "GET {url}: unexpected EOF (gave up after 3 attempts)", class: ErrFetch},
 		{name: "stall forever", faults: []fetchtest.Fault{{Kind: fetchtest.Stall, Delay: 5 * time.Second, Times: -1}}, retries: 1, requests: 2,
-			err: "GET {url}: no data for 100ms: transfer stalled (gave up after 2 attempts)", class: ErrStalled},
+			err: "GET {url}: no data for 250ms: transfer stalled (gave up after 2 attempts)", class: ErrStalled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -426,7 +426,7 @@ func TestFaults(t *testing.T) {
 			path := reg.CratePath("serde", "1.0.197")
 			reg.Inject(path, tt.faults...)
 			cache := t.TempDir()
-			f := newTestFetcher(t, Options{CacheDir: cache, Retries: tt.retries, StallTimeout: 100 * time.Millisecond})
+			f := newTestFetcher(t, Options{CacheDir: cache, Retries: tt.retries, StallTimeout: 250 * time.Millisecond})
 			start := time.Now()
 			got, err := f.Crate(context.Background(), pkg)
 			if d := time.Since(start); d > 3*time.Second {
@@ -712,5 +712,37 @@ func TestCertEnv(t *testing.T) {
 	t.Setenv("SSL_CERT_FILE", empty)
 	if _, err := New(Options{NoCargoHome: true}); err == nil || !strings.Contains(err.Error(), "SSL_CERT_FILE: no certificates") {
 		t.Errorf("empty cert file: %v", err)
+	}
+}
+
+func TestRetryEvents(t *testing.T) {
+	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	pkg := reg.AddCrate("serde", "1.0.0", map[string]string{"src/lib.rs": strings.Repeat("// padding\n", 1000)})
+	reg.Inject(reg.CratePath("serde", "1.0.0"),
+		fetchtest.Fault{Kind: fetchtest.Status, Status: 503},
+		fetchtest.Fault{Kind: fetchtest.Truncate},
+		fetchtest.Fault{Kind: fetchtest.WrongBytes},
+	)
+	var got []string
+	f := newTestFetcher(t, Options{Progress: func(e Event) {
+		if e.Kind == Retrying {
+			got = append(got, fmt.Sprintf("%s attempt %d: %v", e.Crate, e.Attempt, e.Err))
+		}
+	}})
+	if _, err := f.Crate(context.Background(), pkg); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"serde@1.0.0 attempt 2: 503 Service Unavailable",
+		"serde@1.0.0 attempt 3: GET " + reg.CrateURL("serde", "1.0.0") + ": unexpected EOF",
+		"serde@1.0.0 attempt 4: checksum mismatch",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Retrying events:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("event %d: %q, want %q…", i, got[i], want[i])
+		}
 	}
 }

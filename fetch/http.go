@@ -136,8 +136,16 @@ func (e *retryAgain) Unwrap() error { return e.err }
 // or stalled, 408, 429 and 5xx other than 501 are; other statuses and
 // errors writing the download are not.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	retry, reason, cerr := retryDecision(ctx, resp, err)
+	if st, ok := ctx.Value(attemptKey{}).(*attemptState); ok && retry {
+		st.reason = reason
+	}
+	return retry, cerr
+}
+
+func retryDecision(ctx context.Context, resp *http.Response, err error) (bool, error, error) {
 	if ctx.Err() != nil {
-		return false, ctx.Err()
+		return false, nil, ctx.Err()
 	}
 	if err != nil {
 		var again *retryAgain
@@ -145,19 +153,40 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		var ue *url.Error
 		switch {
 		case errors.As(err, &again), errors.As(err, &ne):
-			return true, nil
+			return true, err, nil
 		case errors.As(err, &ue):
-			return retryablehttp.DefaultRetryPolicy(ctx, nil, err)
+			retry, cerr := retryablehttp.DefaultRetryPolicy(ctx, nil, err)
+			return retry, ue.Err, cerr
 		}
-		return false, nil
+		return false, nil, nil
 	}
 	switch c := resp.StatusCode; {
-	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests:
-		return true, nil
-	case c >= 500 && c != http.StatusNotImplemented:
-		return true, nil
+	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests,
+		c >= 500 && c != http.StatusNotImplemented:
+		return true, errors.New(resp.Status), nil
 	}
-	return false, nil
+	return false, nil, nil
+}
+
+// attemptKey is the context key of a download's *attemptState.
+type attemptKey struct{}
+
+// attemptState follows one download through retryablehttp's loop, which
+// runs its hooks in the calling goroutine, one after the other.
+type attemptState struct {
+	crate  string
+	reason error // why the last attempt is retried
+}
+
+// requestHook reports a retry as a Retrying event.
+func (f *Fetcher) requestHook(_ retryablehttp.Logger, req *http.Request, attempt int) {
+	if attempt == 0 {
+		return
+	}
+	if st, ok := req.Context().Value(attemptKey{}).(*attemptState); ok {
+		f.emit(Event{Kind: Retrying, Crate: st.crate, Attempt: attempt + 1, Size: -1, Err: st.reason})
+		st.reason = nil
+	}
 }
 
 // backoffFunc waits exponentially longer (min·2ⁿ, at most max) with jitter
