@@ -90,7 +90,7 @@ func (f *Fetched) WriteStagingNAR(w io.Writer) error {
 			return err
 		}
 		for _, t := range f.Git {
-			if err := nar.WriteFS(nw, os.DirFS(filepath.Dir(t.Dir)), filepath.Base(t.Dir), "git/"+t.Commit); err != nil {
+			if err := nar.WritePath(nw, t.Dir, "git/"+t.Commit); err != nil {
 				return fmt.Errorf("git tree of %s: %w", t.Packages[0].ID(), err)
 			}
 		}
