@@ -1,6 +1,8 @@
 module github.com/cargohash/cargohash
 
-go 1.26
+go 1.26.0
+
+require golang.org/x/sync v0.24.0
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
@@ -18,7 +20,6 @@ require (
 	github.com/urfave/cli/v2 v2.27.7 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	golang.org/x/crypto v0.0.0-20220525230936-793ad666bf5e // indirect
-	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.20.0 // indirect
 	lukechampine.com/blake3 v1.1.6 // indirect
 )

@@ -84,6 +84,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			prefetchCommand(),
 			stagingCommand(),
 			outputHashesCommand(),
+			vendorCommand(),
+			tarballCommand(),
 			narHashCommand(),
 			narDumpCommand(),
 			hashConvertCommand(),

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cargohash/cargohash"
+	"github.com/cargohash/cargohash/vendortree"
+)
+
+func vendorCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "vendor",
+		Usage:     "write a vendor tree that `cargo build --offline` accepts",
+		ArgsUsage: "[LOCK]",
+		Flags: append(fetchFlags(),
+			&cli.StringFlag{Name: "out", Usage: "the `DIR` to create (replaced if it exists)"},
+			&cli.StringFlag{Name: "staging", Usage: "build from this staging `DIR` instead of fetching LOCK"},
+			&cli.StringFlag{Name: "layout", Value: "nixpkgs", Usage: "nixpkgs (fetchCargoVendor's) or cargo (`cargo vendor`'s)"},
+			&cli.BoolFlag{Name: "absolute", Usage: "nixpkgs layout: write the output's path into .cargo/config.toml instead of @vendor@"},
+			&cli.BoolFlag{Name: "versioned-dirs", Usage: "cargo layout: name every crate directory NAME-VERSION"},
+		),
+		Action: func(c *cli.Context) error {
+			out := c.String("out")
+			if out == "" {
+				return usagef("vendor: --out DIR is required")
+			}
+			opts := vendortree.Options{Absolute: c.Bool("absolute"), VersionedDirs: c.Bool("versioned-dirs")}
+			switch c.String("layout") {
+			case "nixpkgs":
+				opts.Layout = vendortree.Nixpkgs
+			case "cargo":
+				opts.Layout = vendortree.Cargo
+			default:
+				return usagef("vendor: --layout %q: want nixpkgs or cargo", c.String("layout"))
+			}
+			p := newProgress(c.App.ErrWriter, 0, c.Bool("quiet"))
+			opts.Log = p.log()
+			var lock *cargohash.Lock
+			var err error
+			if staging := c.String("staging"); staging != "" {
+				if c.NArg() > 0 {
+					return usagef("vendor: give LOCK or --staging, not both")
+				}
+				if lock, err = cargohash.LoadLock(staging); err != nil {
+					return err
+				}
+				err = vendortree.FromStaging(c.Context, staging, out, opts)
+			} else {
+				if lock, err = lockArg(c); err != nil {
+					return err
+				}
+				s, p, err2 := openSession(c, len(lock.Fetchable()))
+				if err2 != nil {
+					return err2
+				}
+				defer s.Close()
+				err = s.Vendor(c.Context, lock, out, opts)
+				p.finish()
+			}
+			if err != nil {
+				return err
+			}
+			if opts.Layout == vendortree.Cargo {
+				abs, err := filepath.Abs(out)
+				if err != nil {
+					return err
+				}
+				// What `cargo vendor` prints: the [source] config to use the tree.
+				_, err = fmt.Fprint(c.App.Writer, vendortree.CargoSourceConfig(lock.Lockfile, abs))
+				return err
+			}
+			return nil
+		},
+	}
+}
+
+func tarballCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "tarball",
+		Usage:     "write a deterministic vendor tarball and print its SRI hash",
+		ArgsUsage: "[LOCK]",
+		Flags: append(fetchFlags(),
+			&cli.StringFlag{Name: "out", Usage: "the `FILE` to write: .tar.gz, .tar.zst or .tar"},
+			&cli.StringFlag{Name: "name", Usage: "the top directory is NAME-vendor (default: the lock's directory name)"},
+		),
+		Action: func(c *cli.Context) error {
+			out := c.String("out")
+			if out == "" {
+				return usagef("tarball: --out FILE is required")
+			}
+			if _, err := cargohash.CompressionFor(out); err != nil {
+				return usageError{err.Error()}
+			}
+			lock, err := lockArg(c)
+			if err != nil {
+				return err
+			}
+			name := c.String("name")
+			if name == "" {
+				name = projectName(lock)
+			}
+			s, p, err := openSession(c, len(lock.Fetchable()))
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			h, err := s.Tarball(c.Context, lock, out, name)
+			p.finish()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(c.App.Writer, h)
+			return err
+		},
+	}
+}

@@ -1,0 +1,153 @@
+package cargohash
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/cargohash/cargohash/hash/gnutar"
+	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/vendortree"
+)
+
+// Vendor writes the vendor tree of lock to out in the layout opts names: it
+// stages the lock's crates in a temporary directory beside out, then lays
+// them out with vendortree.FromStaging (atomic: nothing is left on error).
+func (s *Session) Vendor(ctx context.Context, lock *Lock, out string, opts vendortree.Options) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".staging-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	staging := filepath.Join(tmp, "staging")
+	if _, err := s.Staging(ctx, lock, staging); err != nil {
+		return err
+	}
+	if opts.Log == nil {
+		opts.Log = s.log
+	}
+	return vendortree.FromStaging(ctx, staging, out, opts)
+}
+
+// Compression is a vendor tarball's compression, chosen by file suffix.
+type Compression int
+
+// The compressions of SPEC §8.
+const (
+	Plain Compression = iota // .tar
+	Gzip                     // .tar.gz, .tgz
+	Zstd                     // .tar.zst, .tzst
+)
+
+// CompressionFor picks the compression from out's suffix.
+func CompressionFor(out string) (Compression, error) {
+	switch {
+	case strings.HasSuffix(out, ".tar.gz"), strings.HasSuffix(out, ".tgz"):
+		return Gzip, nil
+	case strings.HasSuffix(out, ".tar.zst"), strings.HasSuffix(out, ".tzst"):
+		return Zstd, nil
+	case strings.HasSuffix(out, ".tar"):
+		return Plain, nil
+	}
+	return 0, fmt.Errorf("%s: unknown tarball suffix (want .tar.gz, .tar.zst or .tar)", out)
+}
+
+// Fixed compressor settings: the same tree gives the same bytes on every
+// machine and run (a compressor upgrade may still change them; the
+// uncompressed stream is the long-term identity).
+const (
+	gzipLevel = gzip.DefaultCompression // 6
+	zstdLevel = zstd.SpeedDefault       // zstd level 3
+)
+
+// Tarball writes the deterministic vendor tarball of lock (SPEC §8) to out:
+// the cargo-layout vendor tree plus Cargo.lock and .cargo/config.toml under
+// NAME-vendor/, as `tar --format=gnu --sort=name --owner=0 --group=0
+// --numeric-owner --mtime=@1` writes it, compressed as out's suffix says. It
+// returns the sha256 of the file. out is written under a temporary name and
+// renamed when complete.
+func (s *Session) Tarball(ctx context.Context, lock *Lock, out, name string) (nixhash.Hash, error) {
+	comp, err := CompressionFor(out)
+	if err != nil {
+		return nixhash.Hash{}, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tree-")
+	if err != nil {
+		return nixhash.Hash{}, err
+	}
+	defer os.RemoveAll(tmp)
+	top := name + "-vendor"
+	tree := filepath.Join(tmp, top)
+	if err := s.Vendor(ctx, lock, tree, vendortree.Options{Layout: vendortree.Cargo}); err != nil {
+		return nixhash.Hash{}, err
+	}
+	if err := os.WriteFile(filepath.Join(tree, "Cargo.lock"), lock.Data, 0o644); err != nil {
+		return nixhash.Hash{}, err
+	}
+	if err := os.MkdirAll(filepath.Join(tree, ".cargo"), 0o755); err != nil {
+		return nixhash.Hash{}, err
+	}
+	config := vendortree.CargoSourceConfig(lock.Lockfile, vendortree.VendorPlaceholder)
+	if err := os.WriteFile(filepath.Join(tree, ".cargo", "config.toml"), []byte(config), 0o644); err != nil {
+		return nixhash.Hash{}, err
+	}
+	return writeTarball(ctx, tmp, top, out, comp)
+}
+
+// writeTarball archives dir/top to out (atomically) and returns its sha256.
+func writeTarball(ctx context.Context, dir, top, out string, comp Compression) (_ nixhash.Hash, err error) {
+	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
+	if err != nil {
+		return nixhash.Hash{}, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	sum := sha256.New()
+	fileW := bufio.NewWriterSize(io.MultiWriter(f, sum), 1<<20)
+	var cw io.WriteCloser = nopCloser{fileW}
+	switch comp {
+	case Gzip:
+		// The zero Header: no name, mtime 0.
+		if cw, err = gzip.NewWriterLevel(fileW, gzipLevel); err != nil {
+			return nixhash.Hash{}, err
+		}
+	case Zstd:
+		// One encoder goroutine: its output must not depend on the core count.
+		if cw, err = zstd.NewWriter(fileW, zstd.WithEncoderLevel(zstdLevel), zstd.WithEncoderConcurrency(1)); err != nil {
+			return nixhash.Hash{}, err
+		}
+	}
+	tarBuf := bufio.NewWriterSize(cw, 1<<20)
+	tw := gnutar.NewWriter(tarBuf)
+	if err := gnutar.WriteFS(ctx, tw, os.DirFS(filepath.Join(dir, top)), top); err != nil {
+		return nixhash.Hash{}, err
+	}
+	for _, step := range []func() error{tw.Close, tarBuf.Flush, cw.Close, fileW.Flush, f.Sync, f.Close} {
+		if err := step(); err != nil {
+			return nixhash.Hash{}, err
+		}
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return nixhash.Hash{}, err
+	}
+	if err := os.Rename(f.Name(), out); err != nil {
+		return nixhash.Hash{}, err
+	}
+	return nixhash.Sum(nixhash.SHA256, sum), nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
