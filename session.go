@@ -24,6 +24,9 @@ type Options struct {
 	// GitCacheDir holds the bare repositories of git sources; "" fetches
 	// into a temporary directory each time.
 	GitCacheDir string
+	// GitJobs bounds how many submodules of one repository are fetched at
+	// once (git.Fetcher.Jobs); 0 means 4.
+	GitJobs int
 	// Log receives warnings and git's progress lines; nil discards them.
 	Log io.Writer
 }
@@ -42,7 +45,11 @@ func Open(opts Options) (*Session, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	g := &git.Fetcher{CacheDir: opts.GitCacheDir, Log: log, Offline: opts.Fetch.Offline, Jobs: 4}
+	gitJobs := opts.GitJobs
+	if gitJobs <= 0 {
+		gitJobs = 4
+	}
+	g := &git.Fetcher{CacheDir: opts.GitCacheDir, Log: log, Offline: opts.Fetch.Offline, Jobs: gitJobs}
 	if opts.Fetch.GitReadFile == nil {
 		opts.Fetch.GitReadFile = g.ReadFile
 	}
@@ -121,6 +128,10 @@ func (s *Session) Fetch(ctx context.Context, lock *Lock, gitDir string) (*Fetche
 	for _, p := range lock.Fetchable() {
 		switch p.Source.Kind {
 		case lockfile.Registry, lockfile.Sparse:
+			if p.Checksum == "" {
+				return nil, &lockfile.Error{File: lock.Path, Line: p.Line, Package: p.ID(),
+					Err: fmt.Errorf("%w: a registry crate cannot be verified without one", fetch.ErrNoChecksum)}
+			}
 			c := Crate{Package: p}
 			if prev, dup := byTarball[c.Tarball()]; dup {
 				return nil, fmt.Errorf("%s: %s comes from two registries (%s and %s): a staging tree has one tarballs/%s", lock.Path, p.ID(), prev.Source.Raw, p.Source.Raw, c.Tarball())

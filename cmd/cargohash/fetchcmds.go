@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -25,6 +26,8 @@ func fetchFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-cache", Usage: "neither read nor write the download cache"},
 		&cli.BoolFlag{Name: "offline", Usage: "use only the cache, CARGO_HOME and file:// mirrors"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
+		&cli.IntFlag{Name: "retries", Value: fetch.DefaultRetries, Usage: "retries of a failed download (connection errors, 5xx, 429)"},
+		&cli.DurationFlag{Name: "retry-wait", Value: fetch.DefaultRetryWaitMin, Usage: "first backoff between retries; it doubles each time"},
 	}
 }
 
@@ -38,6 +41,9 @@ func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, erro
 		}
 		dl[k] = v
 	}
+	if c.Int("retries") < 0 {
+		return nil, nil, usagef("--retries must not be negative")
+	}
 	if c.Int("jobs") < 1 {
 		return nil, nil, usagef("--jobs must be at least 1")
 	}
@@ -48,6 +54,11 @@ func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, erro
 	if c.Bool("no-cache") {
 		cacheDir = ""
 	}
+	retries := c.Int("retries")
+	if retries == 0 {
+		retries = -1 // fetch.Options: 0 is the default, negative none
+	}
+	wait := max(c.Duration("retry-wait"), time.Millisecond)
 	p := newProgress(c.App.ErrWriter, total, c.Bool("quiet"))
 	opts := cargohash.Options{
 		Fetch: fetch.Options{
@@ -58,8 +69,12 @@ func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, erro
 			DL:       dl,
 			Progress: p.event,
 			Log:      p.log(),
+			Retries:      retries,
+			RetryWaitMin: wait,
+			RetryWaitMax: wait * (fetch.DefaultRetryWaitMax / fetch.DefaultRetryWaitMin), // the default ratio
 		},
-		Log: p.log(),
+		GitJobs: gitJobs(os.Getenv),
+		Log:     p.log(),
 	}
 	if cacheDir != "" {
 		opts.GitCacheDir = filepath.Join(cacheDir, "git")
