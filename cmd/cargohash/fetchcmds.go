@@ -62,13 +62,13 @@ func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, erro
 	p := newProgress(c.App.ErrWriter, total, c.Bool("quiet"))
 	opts := cargohash.Options{
 		Fetch: fetch.Options{
-			Jobs:     c.Int("jobs"),
-			CacheDir: cacheDir,
-			NoCache:  cacheDir == "",
-			Offline:  c.Bool("offline"),
-			DL:       dl,
-			Progress: p.event,
-			Log:      p.log(),
+			Jobs:         c.Int("jobs"),
+			CacheDir:     cacheDir,
+			NoCache:      cacheDir == "",
+			Offline:      c.Bool("offline"),
+			DL:           dl,
+			Progress:     p.event,
+			Log:          p.log(),
 			Retries:      retries,
 			RetryWaitMin: wait,
 			RetryWaitMax: wait * (fetch.DefaultRetryWaitMax / fetch.DefaultRetryWaitMin), // the default ratio
