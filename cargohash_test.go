@@ -2,6 +2,7 @@ package cargohash_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -189,6 +190,65 @@ func TestStagingMatchesNix(t *testing.T) {
 	// Staging refuses an existing output.
 	if _, err := s.Staging(ctx, lock, out); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("staging over an existing dir: %v", err)
+	}
+}
+
+// lockVersion rewrites a version 4 lock as cargo would write version v:
+// 3 and 2 differ in the version key only (for these sources), 1 moves the
+// checksums into [metadata].
+func lockVersion(t *testing.T, v4 []byte, v int) []byte {
+	t.Helper()
+	text := strings.Replace(string(v4), "version = 4\n", "", 1)
+	switch v {
+	case 4:
+		return v4
+	case 3:
+		return []byte(strings.Replace(string(v4), "version = 4\n", "version = 3\n", 1))
+	case 2:
+		return []byte(text)
+	}
+	lf, err := lockfile.Parse("Cargo.lock", v4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta []string
+	for _, p := range lf.Packages {
+		if p.Checksum != "" {
+			text = strings.Replace(text, "checksum = \""+p.Checksum+"\"\n", "", 1)
+			meta = append(meta, fmt.Sprintf("\"checksum %s %s (%s)\" = \"%s\"", p.Name, p.Version, p.Source.Raw, p.Checksum))
+		}
+	}
+	return []byte(text + "\n[metadata]\n" + strings.Join(meta, "\n") + "\n")
+}
+
+// TestLockVersions: locks of versions 1 to 4 for the same crates each
+// prefetch to the hash Nix gives their staging tree.
+func TestLockVersions(t *testing.T) {
+	nix, feat := reftest.Nix(t)
+	w := newWorld(t)
+	s, err := cargohash.Open(w.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for v := 1; v <= 4; v++ {
+		data := lockVersion(t, w.lock, v)
+		lock := writeLock(t, data)
+		if lock.Version != v {
+			t.Fatalf("rewritten lock reads as version %d, want %d:\n%s", lock.Version, v, data)
+		}
+		res, err := s.Prefetch(context.Background(), lock)
+		if err != nil {
+			t.Fatalf("v%d: %v", v, err)
+		}
+		out := filepath.Join(t.TempDir(), "staging")
+		if _, err := s.Staging(context.Background(), lock, out); err != nil {
+			t.Fatalf("v%d: %v", v, err)
+		}
+		want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", out)...)))
+		if res.CargoHash.String() != want || res.Crates != 6 || res.GitSources != 1 {
+			t.Errorf("v%d: prefetch %v (%d crates, %d git), nix hash path of staging %s", v, res.CargoHash, res.Crates, res.GitSources, want)
+		}
 	}
 }
 
