@@ -19,3 +19,11 @@ func gitJobs(getenv func(string) string) int {
 	}
 	return n
 }
+
+// inNixBuilder tells whether cargohash runs as a Nix builder. Nix gives
+// builders a pseudo-terminal and TERM=xterm-256color, but what they write
+// is a build log, which wants plain progress lines. Nix sets NIX_LOG_FD
+// for builders, and HOME to the non-existent /homeless-shelter.
+func inNixBuilder(getenv func(string) string) bool {
+	return getenv("NIX_LOG_FD") != "" || getenv("HOME") == "/homeless-shelter"
+}

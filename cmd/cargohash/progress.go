@@ -28,7 +28,7 @@ type progress struct {
 
 func newProgress(w io.Writer, total int, quiet bool) *progress {
 	p := &progress{w: w, total: total, quiet: quiet}
-	if f, ok := w.(*os.File); ok {
+	if f, ok := w.(*os.File); ok && !inNixBuilder(os.Getenv) {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb" {
 			p.tty = true
 		}
