@@ -37,6 +37,9 @@ type Session struct {
 	git    *git.Fetcher
 	jobs   int
 	log    io.Writer
+	// cacheDir is the download cache ("" without one): Prefetch and
+	// Staging remember the locks they hash under it (see KnownLock).
+	cacheDir string
 }
 
 // Open starts a session.
@@ -64,7 +67,11 @@ func Open(opts Options) (*Session, error) {
 	if jobs <= 0 {
 		jobs = fetch.DefaultJobs
 	}
-	return &Session{crates: f, git: g, jobs: jobs, log: log}, nil
+	s := &Session{crates: f, git: g, jobs: jobs, log: log}
+	if !opts.Fetch.NoCache {
+		s.cacheDir = opts.Fetch.CacheDir
+	}
+	return s, nil
 }
 
 // Close releases the session's temporary files.

@@ -1,0 +1,1233 @@
+package cargohash
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/lockfile"
+)
+
+// CheckResult is the outcome of `cargohash check` (SPEC §10) and, as it
+// marshals, the command's --json output. Every key is always present (an
+// empty string, null or [] when it does not apply), so scripts can rely on
+// the shape:
+//
+//	{
+//	  "check":    "lock" | "hash" | "vendor",  the form that ran
+//	  "ok":       true | false,                 false ⇔ exit status 1
+//	  "problems": [{"code": C, "message": M}],  why not ok; [] when ok
+//	  "src":      "path/Cargo.lock" | "",       the src lock (lock and hash forms, vendor form with a lock)
+//	  "vendor":   null | {
+//	    "path":    "…",                         as given to --vendor
+//	    "kind":    "staging" | "nixpkgs" | "cargo",
+//	    "tarball": true | false,
+//	    "lock":    "…/Cargo.lock" | ""          its Cargo.lock, "" if it has none
+//	  },
+//	  "changes":  [{                            old (vendor, or the lock that produced the
+//	    "kind":   "added" | "removed" | "changed",   pinned hash) → new (src); sorted by name
+//	    "name":   "serde",
+//	    "old":    null | {"name", "version", "source", "checksum"},
+//	    "new":    null | {"name", "version", "source", "checksum"},
+//	    "fields": ["version", "source", "checksum", "dependencies"],  what changed ("changed" only)
+//	    "text":   "~ serde 1.0.196 -> 1.0.197"  the line the text output prints
+//	  }],
+//	  "hash":     null | {                      hash form only
+//	    "specified": "sha256-…",                SRI
+//	    "got":       "sha256-…",
+//	    "fake":      true | false,              "" or lib.fakeHash was given
+//	    "knownLock": "…" | ""                   the stored lock that produced "specified", if known
+//	  },
+//	  "crates":   N,                            crate directories (or staged crates) checked
+//	  "issues":   [{                            problems inside the vendor tree, in tree order
+//	    "kind":  "tampered" | "missing-file" | "extra-file" | "missing-crate" | "extra-crate"
+//	             | "package-checksum" | "no-checksum-file" | "bad-checksum-file" | "bad-manifest",
+//	    "crate": "NAME@VERSION" | "",
+//	    "dir":   "source-registry/serde-1.0.197" | "",   relative to the vendor root
+//	    "file":  "src/lib.rs" | "",                      relative to "dir"
+//	    "want":  "…" | "",                               sha256 or checksum expected
+//	    "got":   "…" | ""                                what is there
+//	  }]
+//	}
+//
+// Problem codes: "src-lock-missing", "vendor-lock-missing",
+// "lock-packages-differ" (packages added, removed or changed),
+// "lock-dependencies-differ", "lock-line-endings-differ",
+// "lock-formatting-differs" (the same packages, other bytes: Nix compares
+// the bytes, so these fail a Nix build too), "hash-mismatch" and
+// "vendor-tree" (issues found).
+type CheckResult struct {
+	Check    string        `json:"check"`
+	OK       bool          `json:"ok"`
+	Problems []Problem     `json:"problems"`
+	Src      string        `json:"src"`
+	Vendor   *VendorInfo   `json:"vendor"`
+	Changes  []LockChange  `json:"changes"`
+	Hash     *HashCheck    `json:"hash"`
+	Crates   int           `json:"crates"`
+	Issues   []VendorIssue `json:"issues"`
+}
+
+// Problem is one reason a check failed.
+type Problem struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// VendorInfo describes the --vendor input of a check.
+type VendorInfo struct {
+	Path    string `json:"path"`
+	Kind    string `json:"kind"` // "staging", "nixpkgs" or "cargo"
+	Tarball bool   `json:"tarball"`
+	Lock    string `json:"lock"` // its Cargo.lock, "" if none
+}
+
+// LockChange is a lockfile.Change in the form check reports it.
+type LockChange struct {
+	Kind   string      `json:"kind"`
+	Name   string      `json:"name"`
+	Old    *PackageRef `json:"old"`
+	New    *PackageRef `json:"new"`
+	Fields []string    `json:"fields"`
+	Text   string      `json:"text"`
+}
+
+// PackageRef is what check compares of a package.
+type PackageRef struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Source   string `json:"source"`   // raw, as in Cargo.lock; "" for none
+	Checksum string `json:"checksum"` // "" for none
+}
+
+// HashCheck is the hash form's comparison.
+type HashCheck struct {
+	Specified nixhash.Hash `json:"specified"`
+	Got       nixhash.Hash `json:"got"`
+	Fake      bool         `json:"fake"`
+	KnownLock string       `json:"knownLock"`
+}
+
+// VendorIssue is one problem found inside a vendor tree or staging dir.
+type VendorIssue struct {
+	Kind  string `json:"kind"`
+	Crate string `json:"crate"`
+	Dir   string `json:"dir"`
+	File  string `json:"file"`
+	Want  string `json:"want"`
+	Got   string `json:"got"`
+}
+
+// String renders the issue as the text output prints it.
+func (i VendorIssue) String() string {
+	where := i.Dir
+	if i.File != "" {
+		where = pathJoin(i.Dir, i.File)
+	}
+	who := i.Crate
+	if who == "" {
+		who = i.Dir
+	}
+	switch i.Kind {
+	case "tampered":
+		return fmt.Sprintf("%s: %s: sha256 %s, .cargo-checksum.json says %s", who, where, i.Got, i.Want)
+	case "missing-file":
+		return fmt.Sprintf("%s: %s: listed in .cargo-checksum.json, missing%s", who, where, paren(i.Got))
+	case "extra-file":
+		return fmt.Sprintf("%s: %s: not listed in .cargo-checksum.json", who, where)
+	case "missing-crate":
+		return fmt.Sprintf("%s: in Cargo.lock, not in the vendor tree%s", who, paren(where))
+	case "extra-crate":
+		return fmt.Sprintf("%s: not in Cargo.lock", where)
+	case "package-checksum":
+		return fmt.Sprintf("%s: %s: package checksum %s, Cargo.lock says %s", who, where, orNone(i.Got), orNone(i.Want))
+	case "no-checksum-file":
+		return fmt.Sprintf("%s: no .cargo-checksum.json", where)
+	case "bad-checksum-file", "bad-manifest":
+		return fmt.Sprintf("%s: %s", where, i.Got)
+	}
+	return fmt.Sprintf("%s: %s %s", who, i.Kind, where)
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func pathJoin(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "/" + b
+}
+
+func newResult(form string) *CheckResult {
+	return &CheckResult{Check: form, OK: true, Problems: []Problem{}, Changes: []LockChange{}, Issues: []VendorIssue{}}
+}
+
+func (r *CheckResult) fail(code, format string, args ...any) {
+	r.OK = false
+	r.Problems = append(r.Problems, Problem{Code: code, Message: fmt.Sprintf(format, args...)})
+}
+
+// OutOfDateHint is the advice printed with a lock that is not the vendored
+// one, in the words of nixpkgs' cargoSetupHook (which scripts grep for)
+// adapted to cargohash.
+func OutOfDateHint(vendor, src string) string {
+	return "ERROR: cargoHash or cargoSha256 is out of date\n\n" +
+		"Cargo.lock is not the same in " + vendor + "\n\n" +
+		"To fix the issue:\n" +
+		"1. Set cargoHash to an empty string: `cargoHash = \"\";`\n" +
+		"2. Build the derivation and wait for it to fail with a hash mismatch\n" +
+		"3. Copy the \"got: sha256-...\" value back into the cargoHash field\n" +
+		"   (or run `cargohash prefetch " + src + "` and pin the hash it prints)\n" +
+		"then regenerate the vendor tree or tarball from that Cargo.lock.\n"
+}
+
+// ---- the lock form and the vendor form ----
+
+// CheckVendor runs `check --src SRC --vendor VENDOR`, or `check --vendor
+// VENDOR` when src is "".
+//
+// VENDOR is a staging directory (SPEC §3), a vendor directory in either
+// layout (SPEC §4, §5) or a vendor tarball (.tar, .tar.gz, .tar.zst; its
+// Cargo.lock is Cargo.lock or TOP/Cargo.lock, its tree the single top
+// directory if there is one). SRC is a Cargo.lock or a directory holding one.
+//
+// With src, the src lock is compared with VENDOR's Cargo.lock: they must be
+// the same bytes, as nixpkgs' cargoSetupHook requires and as cargoHash,
+// which covers those bytes, implies. Differences are reported semantically
+// (lockfile.Diff, old = VENDOR, new = src); locks with the same packages but
+// other bytes are told apart as line endings only (CRLF vs LF), dependency
+// lists, or formatting. A cargo-layout tree has no Cargo.lock (cargo vendor
+// writes none): then its crates are compared instead, by the name and version
+// in each crate's Cargo.toml and the package checksum in its
+// .cargo-checksum.json; the tree records no sources, so a crate matches the
+// src package of the same name and version whatever its source.
+//
+// A vendor directory or tarball (not a staging dir: its crates are packed)
+// is then verified: every file a crate's .cargo-checksum.json lists must be
+// there with that sha256, and no other file (nixpkgs-layout checksum files
+// list no files, so only the package checksums are checked there); every
+// package checksum must equal the lock's (the tree's own Cargo.lock, else
+// src's); every crate of the lock must have a directory and every directory
+// a crate. A staging dir alone (no src) is verified as well: each
+// tarballs/NAME-VERSION.tar.gz against its lock checksum, each git/COMMIT
+// present.
+//
+// A missing src or vendor lock is a failed check with its own problem code.
+// The error return is for input that cannot be read (a path that does not
+// exist, a corrupt or truncated tarball, an unparsable lock).
+func CheckVendor(ctx context.Context, src, vendor string) (*CheckResult, error) {
+	form := "vendor"
+	if src != "" {
+		form = "lock"
+	}
+	r := newResult(form)
+	var srcLock *Lock
+	if src != "" {
+		lock, missing, err := loadLockOrMissing(src)
+		if err != nil {
+			return nil, err
+		}
+		if missing != "" {
+			r.Src = missing
+			r.fail("src-lock-missing", "ERROR: Missing Cargo.lock from src. Expected to find it at: %s\n"+
+				"Hint: You can use the cargoPatches attribute to add a Cargo.lock manually to the build.", missing)
+			return r, nil
+		}
+		srcLock, r.Src = lock, lock.Path
+	}
+	v, err := openVendor(ctx, vendor)
+	if err != nil {
+		return nil, err
+	}
+	r.Vendor = &v.info
+	var vendorLock *lockfile.Lockfile
+	if v.lockData != nil {
+		if vendorLock, err = lockfile.Parse(v.info.Lock, v.lockData); err != nil {
+			return nil, err
+		}
+	}
+	verifyWith := vendorLock
+	if srcLock != nil {
+		switch {
+		case vendorLock != nil:
+			compareLocks(r, srcLock, vendorLock, v.lockData, v.info.Lock)
+		case v.info.Kind == "cargo":
+			// No lock to compare: compare the crates themselves, which
+			// covers package checksums; verify only files below.
+			old := v.cargoCrates(r, srcLock.Lockfile)
+			diffLocks(r, old, fetchableOnly(srcLock.Lockfile), false)
+			if len(r.Changes) > 0 {
+				r.fail("lock-packages-differ", "%s", OutOfDateHint(v.info.Path, srcLock.Path))
+			}
+		default:
+			want := v.info.Path + "/Cargo.lock"
+			if v.info.Tarball {
+				want = v.info.Path + ": Cargo.lock or TOP/Cargo.lock"
+			}
+			r.fail("vendor-lock-missing", "ERROR: Missing lockfile from cargo vendor. Expected to find it at: %s\n"+
+				"Hint: regenerate the vendor tree from src's Cargo.lock (cargohash staging, vendor or tarball).", want)
+		}
+	}
+	switch {
+	case v.info.Kind == "staging" && srcLock != nil:
+		// The lock comparison is the check; staged .crate files are
+		// verified by `check --vendor` alone.
+	case v.info.Kind == "staging":
+		if vendorLock == nil {
+			return nil, fmt.Errorf("%s: a staging directory without Cargo.lock", vendor)
+		}
+		v.verifyStaging(r, vendorLock)
+	default:
+		if verifyWith == nil && srcLock != nil && v.info.Kind != "cargo" {
+			verifyWith = srcLock.Lockfile
+		}
+		if err := v.verifyTree(r, verifyWith); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.Issues) > 0 {
+		r.fail("vendor-tree", "%d problem(s) in the vendor tree %s", len(r.Issues), v.info.Path)
+	}
+	return r, nil
+}
+
+// loadLockOrMissing loads path (a lock or a directory holding one). An
+// existing directory without Cargo.lock, or a path named Cargo.lock in an
+// existing directory, is "missing" (a failed check); anything else that
+// cannot be read is an error.
+func loadLockOrMissing(path string) (lock *Lock, missing string, err error) {
+	file := path
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		file = filepath.Join(path, "Cargo.lock")
+	}
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		if fi, err := os.Stat(filepath.Dir(file)); err == nil && fi.IsDir() && filepath.Base(file) == "Cargo.lock" {
+			return nil, file, nil
+		}
+	}
+	lock, err = LoadLock(file)
+	return lock, "", err
+}
+
+func fetchableOnly(l *lockfile.Lockfile) *lockfile.Lockfile {
+	c := *l
+	c.Packages = l.Fetchable()
+	return &c
+}
+
+// compareLocks compares the src lock with the vendor's lock bytes.
+func compareLocks(r *CheckResult, src *Lock, vendor *lockfile.Lockfile, vendorData []byte, vendorName string) {
+	if bytes.Equal(src.Data, vendorData) {
+		return
+	}
+	hint := OutOfDateHint(vendorName, src.Path)
+	if diffLocks(r, vendor, src.Lockfile, true) {
+		r.fail("lock-packages-differ", "%s", hint)
+		return
+	}
+	if bytes.Equal(crlfToLF(src.Data), crlfToLF(vendorData)) {
+		r.fail("lock-line-endings-differ", "the locks differ only in line endings (src: %s, vendor: %s): the same packages, "+
+			"but cargoHash covers Cargo.lock's bytes and nixpkgs' cargoSetupHook compares them byte for byte, so the Nix build "+
+			"fails too (check git's core.autocrlf and .gitattributes for Cargo.lock)\n%s",
+			lineEndings(src.Data), lineEndings(vendorData), hint)
+		return
+	}
+	if len(r.Changes) > 0 {
+		r.fail("lock-dependencies-differ", "the same packages, but dependency lists differ: the Nix build fails too\n%s", hint)
+		return
+	}
+	r.fail("lock-formatting-differs", "the same packages and dependencies, but the bytes differ (comments, order, whitespace "+
+		"or lock version): cargoHash covers the bytes, so the Nix build fails too\n%s", hint)
+}
+
+// diffLocks appends lockfile.Diff(old, new) to r.Changes and reports whether
+// there was any; with deps it then adds a "changed" entry, fields
+// ["dependencies"], for every unchanged package whose dependency list
+// differs.
+func diffLocks(r *CheckResult, old, new *lockfile.Lockfile, deps bool) bool {
+	changes := lockfile.Diff(old, new)
+	for _, c := range changes {
+		lc := LockChange{Kind: c.Kind, Old: ref(c.Old), New: ref(c.New), Fields: []string{}, Text: c.String()}
+		if c.Old != nil {
+			lc.Name = c.Old.Name
+		} else {
+			lc.Name = c.New.Name
+		}
+		if c.Kind == "changed" {
+			if c.Old.Version != c.New.Version {
+				lc.Fields = append(lc.Fields, "version")
+			}
+			if c.Old.Source.Raw != c.New.Source.Raw {
+				lc.Fields = append(lc.Fields, "source")
+			}
+			if c.Old.Checksum != c.New.Checksum {
+				lc.Fields = append(lc.Fields, "checksum")
+			}
+		}
+		r.Changes = append(r.Changes, lc)
+	}
+	if len(changes) > 0 || !deps {
+		return len(changes) > 0
+	}
+	oldDeps := map[string][]string{}
+	for _, p := range old.Packages {
+		oldDeps[p.Name+"\x00"+p.Version+"\x00"+p.Source.Raw] = p.Dependencies
+	}
+	for i := range new.Packages {
+		p := &new.Packages[i]
+		if d, ok := oldDeps[p.Name+"\x00"+p.Version+"\x00"+p.Source.Raw]; ok && !slices.Equal(d, p.Dependencies) {
+			r.Changes = append(r.Changes, LockChange{Kind: "changed", Name: p.Name, Old: ref(p), New: ref(p),
+				Fields: []string{"dependencies"}, Text: fmt.Sprintf("~ %s %s (dependencies)", p.Name, p.Version)})
+		}
+	}
+	return false
+}
+
+func ref(p *lockfile.Package) *PackageRef {
+	if p == nil {
+		return nil
+	}
+	return &PackageRef{Name: p.Name, Version: p.Version, Source: p.Source.Raw, Checksum: p.Checksum}
+}
+
+func crlfToLF(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")) }
+
+// lineEndings names the line endings of b: "CRLF", "LF", "mixed" or "none".
+func lineEndings(b []byte) string {
+	crlf := bytes.Count(b, []byte("\r\n"))
+	lf := bytes.Count(b, []byte("\n")) - crlf
+	switch {
+	case crlf > 0 && lf > 0:
+		return "mixed"
+	case crlf > 0:
+		return "CRLF"
+	case lf > 0:
+		return "LF"
+	}
+	return "none"
+}
+
+// ---- vendor trees ----
+
+// checksumFile is a .cargo-checksum.json.
+type checksumFile struct {
+	Files   map[string]string `json:"files"`
+	Package *string           `json:"package"`
+}
+
+// crateDir is one crate directory of a vendor tree.
+type crateDir struct {
+	dir string // relative to the tree root
+	git bool   // nixpkgs layout: under source-git-N
+}
+
+func (v *vendorInput) crateDirs() []crateDir {
+	var out []crateDir
+	for _, top := range v.children("") {
+		n := v.nodes[top]
+		if n.kind != 'd' {
+			continue
+		}
+		switch {
+		case v.info.Kind == "nixpkgs" && (top == "source-registry" || strings.HasPrefix(top, "source-git-")):
+			for _, c := range v.children(top) {
+				if v.nodes[top+"/"+c].kind == 'd' {
+					out = append(out, crateDir{dir: top + "/" + c, git: top != "source-registry"})
+				}
+			}
+		case v.info.Kind == "cargo" && !strings.HasPrefix(top, "."):
+			out = append(out, crateDir{dir: top})
+		}
+	}
+	return out
+}
+
+// cargoCrates builds the lock a cargo-layout tree stands for: one package
+// per crate directory, named by its Cargo.toml, with the package checksum of
+// its .cargo-checksum.json and the source of the src package of that name
+// and version, else of that name (the tree records no sources).
+func (v *vendorInput) cargoCrates(r *CheckResult, src *lockfile.Lockfile) *lockfile.Lockfile {
+	sources := map[string]lockfile.Source{}
+	for _, p := range src.Packages {
+		sources[p.Name+"\x00"+p.Version] = p.Source
+		if _, ok := sources[p.Name]; !ok {
+			sources[p.Name] = p.Source
+		}
+	}
+	out := &lockfile.Lockfile{Name: v.info.Path}
+	for _, c := range v.crateDirs() {
+		name, version, err := v.manifestID(c.dir)
+		if err != nil {
+			r.Issues = append(r.Issues, VendorIssue{Kind: "bad-manifest", Dir: c.dir, Got: err.Error()})
+			continue
+		}
+		sum, _ := v.readChecksumFile(c.dir)
+		src, ok := sources[name+"\x00"+version]
+		if !ok {
+			src = sources[name] // a version bump of a src package
+		}
+		p := lockfile.Package{Name: name, Version: version, Source: src}
+		if sum != nil && sum.Package != nil {
+			p.Checksum = *sum.Package
+		}
+		out.Packages = append(out.Packages, p)
+	}
+	return out
+}
+
+// manifestID reads [package] name and version from dir/Cargo.toml.
+func (v *vendorInput) manifestID(dir string) (name, version string, err error) {
+	data, err := v.readSmall(dir + "/Cargo.toml")
+	if err != nil {
+		return "", "", err
+	}
+	var m struct {
+		Package struct {
+			Name    any `toml:"name"`
+			Version any `toml:"version"`
+		} `toml:"package"`
+	}
+	if err := toml.Unmarshal(data, &m); err != nil {
+		return "", "", fmt.Errorf("Cargo.toml: %w", err)
+	}
+	name, _ = m.Package.Name.(string)
+	version, _ = m.Package.Version.(string)
+	if name == "" || version == "" {
+		return "", "", errors.New("Cargo.toml: no [package] name and version strings")
+	}
+	return name, version, nil
+}
+
+func (v *vendorInput) readChecksumFile(dir string) (*checksumFile, error) {
+	data, err := v.readSmall(dir + "/.cargo-checksum.json")
+	if err != nil {
+		return nil, err
+	}
+	var c checksumFile
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf(".cargo-checksum.json: %w", err)
+	}
+	if c.Files == nil {
+		return nil, errors.New(`.cargo-checksum.json: no "files" object`)
+	}
+	return &c, nil
+}
+
+// verifyTree checks every crate directory against its .cargo-checksum.json
+// and, when lock is not nil, against lock.
+func (v *vendorInput) verifyTree(r *CheckResult, lock *lockfile.Lockfile) error {
+	// A crate is known by "NAME-VERSION" (nixpkgs layout: its directory
+	// name, registry and git crates apart) or "NAME\x00VERSION" (cargo
+	// layout: from its Cargo.toml).
+	keyOf := func(p *lockfile.Package) string {
+		if v.info.Kind == "cargo" {
+			return p.Name + "\x00" + p.Version
+		}
+		if p.Source.Kind == lockfile.Git {
+			return "git\x00" + p.Name + "-" + p.Version
+		}
+		return p.Name + "-" + p.Version
+	}
+	byKey := map[string]*lockfile.Package{}
+	used := map[*lockfile.Package]bool{}
+	if lock != nil {
+		for i := range lock.Packages {
+			if p := &lock.Packages[i]; p.Source.Kind != lockfile.Local {
+				byKey[keyOf(p)] = p
+			}
+		}
+	}
+	issue := func(i VendorIssue) { r.Issues = append(r.Issues, i) }
+	for _, c := range v.crateDirs() {
+		r.Crates++
+		var key, crate string
+		if v.info.Kind == "cargo" {
+			name, version, err := v.manifestID(c.dir)
+			if err != nil {
+				issue(VendorIssue{Kind: "bad-manifest", Dir: c.dir, Got: err.Error()})
+			} else {
+				key, crate = name+"\x00"+version, name+"@"+version
+			}
+		} else {
+			key = c.dir[strings.LastIndex(c.dir, "/")+1:]
+			if c.git {
+				key = "git\x00" + key
+			}
+		}
+		pkg := byKey[key]
+		if pkg != nil {
+			crate = pkg.ID()
+			if used[pkg] {
+				pkg = nil // a second directory for one crate
+			}
+		}
+		if lock != nil && key != "" && pkg == nil {
+			issue(VendorIssue{Kind: "extra-crate", Crate: crate, Dir: c.dir})
+		}
+		if pkg != nil {
+			used[pkg] = true
+		}
+		sums, err := v.readChecksumFile(c.dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			issue(VendorIssue{Kind: "no-checksum-file", Crate: crate, Dir: c.dir})
+			continue
+		} else if err != nil {
+			issue(VendorIssue{Kind: "bad-checksum-file", Crate: crate, Dir: c.dir, Got: err.Error()})
+			continue
+		}
+		if pkg != nil {
+			got := ""
+			if sums.Package != nil {
+				got = *sums.Package
+			}
+			if got != pkg.Checksum {
+				issue(VendorIssue{Kind: "package-checksum", Crate: crate, Dir: c.dir, File: ".cargo-checksum.json", Want: pkg.Checksum, Got: got})
+			}
+		}
+		if len(sums.Files) == 0 {
+			continue // nixpkgs layout: the file vouches for no file
+		}
+		files := make([]string, 0, len(sums.Files))
+		for f := range sums.Files {
+			files = append(files, f)
+		}
+		slices.Sort(files)
+		for _, f := range files {
+			got, err := v.fileSum(c.dir + "/" + f)
+			switch {
+			case err != nil:
+				issue(VendorIssue{Kind: "missing-file", Crate: crate, Dir: c.dir, File: f, Want: sums.Files[f], Got: missingReason(err)})
+			case got != sums.Files[f]:
+				issue(VendorIssue{Kind: "tampered", Crate: crate, Dir: c.dir, File: f, Want: sums.Files[f], Got: got})
+			}
+		}
+		for _, f := range v.filesUnder(c.dir) {
+			if _, listed := sums.Files[f]; !listed && f != ".cargo-checksum.json" {
+				issue(VendorIssue{Kind: "extra-file", Crate: crate, Dir: c.dir, File: f})
+			}
+		}
+	}
+	if lock != nil {
+		for i := range lock.Packages {
+			p := &lock.Packages[i]
+			if p.Source.Kind != lockfile.Local && byKey[keyOf(p)] == p && !used[p] {
+				issue(VendorIssue{Kind: "missing-crate", Crate: p.ID()})
+			}
+		}
+	}
+	return nil
+}
+
+func missingReason(err error) string {
+	if errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return err.Error()
+}
+
+// verifyStaging checks a staging dir: tarballs/NAME-VERSION.tar.gz against
+// the lock checksums, git/COMMIT for every git commit, nothing else.
+func (v *vendorInput) verifyStaging(r *CheckResult, lock *lockfile.Lockfile) {
+	want := map[string]bool{"Cargo.lock": true}
+	for _, p := range lock.Packages {
+		switch p.Source.Kind {
+		case lockfile.Registry, lockfile.Sparse:
+			r.Crates++
+			name := "tarballs/" + p.Name + "-" + p.Version + ".tar.gz"
+			want[name], want["tarballs"] = true, true
+			got, err := v.fileSum(name)
+			switch {
+			case err != nil:
+				r.Issues = append(r.Issues, VendorIssue{Kind: "missing-crate", Crate: p.ID(), File: name, Got: missingReason(err)})
+			case got != p.Checksum:
+				r.Issues = append(r.Issues, VendorIssue{Kind: "package-checksum", Crate: p.ID(), File: name, Want: p.Checksum, Got: got})
+			}
+		case lockfile.Git:
+			r.Crates++
+			name := "git/" + p.Source.Commit
+			if want[name] {
+				continue
+			}
+			want[name], want["git"] = true, true
+			if n := v.nodes[name]; n == nil || n.kind != 'd' {
+				r.Issues = append(r.Issues, VendorIssue{Kind: "missing-crate", Crate: p.ID(), File: name})
+			}
+		}
+	}
+	for _, top := range v.children("") {
+		names := []string{top}
+		if top == "tarballs" || top == "git" {
+			names = nil
+			for _, c := range v.children(top) {
+				names = append(names, top+"/"+c)
+			}
+		}
+		for _, n := range names {
+			if !want[n] {
+				r.Issues = append(r.Issues, VendorIssue{Kind: "extra-crate", File: n})
+			}
+		}
+	}
+}
+
+// ---- the hash form ----
+
+// CheckHash runs `check LOCK --hash HASH`: it recomputes lock's cargoHash
+// (Prefetch) and compares it with want (fake: "" or lib.fakeHash was given).
+// On a mismatch, if the lock that produced want is in the known-locks store
+// (see KnownLock), the changes from it to lock are listed.
+func (s *Session) CheckHash(ctx context.Context, lock *Lock, want nixhash.Hash, fake bool) (*CheckResult, error) {
+	r := newResult("hash")
+	r.Src = lock.Path
+	res, err := s.Prefetch(ctx, lock)
+	if err != nil {
+		return nil, err
+	}
+	s.rememberLock(res.CargoHash, lock) // Prefetch may do it already: a no-op then
+	r.Crates = res.Crates + res.GitSources
+	r.Hash = &HashCheck{Specified: want, Got: res.CargoHash, Fake: fake}
+	if want.Equal(res.CargoHash) {
+		return r, nil
+	}
+	msg := "the cargoHash of " + lock.Path + " is not the one specified"
+	if fake {
+		msg = "a fake hash was specified; pin the one got"
+	}
+	if !fake {
+		known, err := s.KnownLock(want)
+		if err != nil {
+			fmt.Fprintf(s.log, "warning: known locks: %v\n", err)
+		}
+		if known != nil {
+			r.Hash.KnownLock = known.Path
+			switch {
+			case bytes.Equal(known.Data, lock.Data):
+				msg += "; the lock that produced it is byte-identical, so the fetched sources differ " +
+					"(a crate re-published or a git tree changed), or Cargo.lock's executable bit"
+			case diffLocks(r, known.Lockfile, lock.Lockfile, true):
+				msg += "; packages changed since the lock that produced it (" + known.Path + ")"
+			case bytes.Equal(crlfToLF(known.Data), crlfToLF(lock.Data)):
+				msg += fmt.Sprintf("; the lock that produced it differs only in line endings (%s then, %s now): "+
+					"cargoHash covers Cargo.lock's bytes", lineEndings(known.Data), lineEndings(lock.Data))
+			case len(r.Changes) > 0:
+				msg += "; dependency lists changed since the lock that produced it"
+			default:
+				msg += "; the lock that produced it has the same packages in other bytes (formatting)"
+			}
+		} else {
+			msg += "; the lock that produced it is unknown (cargohash remembers the locks it hashed, in its cache)"
+		}
+	}
+	r.fail("hash-mismatch", "%s", msg)
+	return r, nil
+}
+
+// knownLocksDir is where Prefetch and Staging keep the locks they hashed,
+// so that check can say what changed since: <cache>/locks/<hex of the
+// cargoHash digest>.lock holds the bytes of the Cargo.lock it came from.
+func knownLocksDir(cacheDir string) string { return filepath.Join(cacheDir, "locks") }
+
+// KnownLock returns the Cargo.lock whose cargoHash was h, if this session's
+// cache remembers one; nil and no error if not.
+func (s *Session) KnownLock(h nixhash.Hash) (*Lock, error) {
+	if s.cacheDir == "" || h.IsZero() {
+		return nil, nil
+	}
+	path := filepath.Join(knownLocksDir(s.cacheDir), hex.EncodeToString(h.Digest())+".lock")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	lf, err := lockfile.Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return &Lock{Lockfile: lf, Path: path, Data: data, Mode: 0o644}, nil
+}
+
+// rememberLock stores lock under its cargoHash h in the known-locks store,
+// atomically (temp file, rename). Without a cache it does nothing; a failure
+// is a warning, never an error of the command.
+func (s *Session) rememberLock(h nixhash.Hash, lock *Lock) {
+	if s.cacheDir == "" {
+		return
+	}
+	if err := writeKnownLock(knownLocksDir(s.cacheDir), h, lock.Data); err != nil {
+		fmt.Fprintf(s.log, "warning: remembering %s: %v\n", lock.Path, err)
+	}
+}
+
+func writeKnownLock(dir string, h nixhash.Hash, data []byte) error {
+	path := filepath.Join(dir, hex.EncodeToString(h.Digest())+".lock")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*.lock")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// ---- reading a vendor input ----
+
+// vnode is one entry of a vendor input.
+type vnode struct {
+	kind   byte   // 'f' regular file, 'd' directory, 'l' symlink, 'o' anything else
+	sum    string // sha256 hex of a regular file; on disk computed when first asked
+	target string // symlink target
+	data   []byte // tarballs: kept for Cargo.lock, Cargo.toml and .cargo-checksum.json
+}
+
+// vendorInput is a staging dir, vendor dir or vendor tarball, listed: every
+// entry by its slash-separated path relative to the root ("" is the root).
+type vendorInput struct {
+	info     VendorInfo
+	root     string // the directory on disk; "" for a tarball
+	nodes    map[string]*vnode
+	kids     map[string][]string // directory → sorted child names
+	paths    []string            // all paths, sorted
+	lockData []byte              // its Cargo.lock, nil if none
+}
+
+// maxSmall bounds the files check reads whole (locks, manifests, checksum files).
+const maxSmall = 64 << 20
+
+func openVendor(ctx context.Context, path string) (*vendorInput, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	var v *vendorInput
+	switch {
+	case fi.IsDir():
+		v, err = readVendorDir(ctx, path)
+	case fi.Mode().IsRegular():
+		v, err = readVendorTarball(ctx, path)
+	default:
+		return nil, fmt.Errorf("%s: not a directory or a tarball", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	v.index()
+	v.info.Path = path
+	v.info.Kind = v.kind()
+	if n := v.nodes["Cargo.lock"]; n != nil {
+		if v.lockData, err = v.readSmall("Cargo.lock"); err != nil {
+			return nil, err
+		}
+		if v.info.Lock == "" {
+			v.info.Lock = filepath.Join(path, "Cargo.lock")
+		}
+	} else {
+		v.info.Lock = ""
+	}
+	return v, nil
+}
+
+func readVendorDir(ctx context.Context, root string) (*vendorInput, error) {
+	v := &vendorInput{root: root, nodes: map[string]*vnode{}}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			rel = ""
+		}
+		n := &vnode{kind: 'o'}
+		switch t := d.Type(); {
+		case t.IsDir():
+			n.kind = 'd'
+		case t.IsRegular():
+			n.kind = 'f'
+		case t&fs.ModeSymlink != 0:
+			n.kind = 'l'
+			if n.target, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		v.nodes[rel] = n
+		return nil
+	})
+	return v, err
+}
+
+// readVendorTarball lists a tarball (plain, gzip or zstd, told by its first
+// bytes), hashing every regular file as it streams by, and takes its single
+// top directory, if it has one, as the root. A tarball that ends early, has
+// no end-of-archive marker or whose compressed stream is damaged is an
+// error.
+func readVendorTarball(ctx context.Context, path string) (_ *vendorInput, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%s: reading vendor tarball: %w", path, err)
+		}
+	}()
+	br := bufio.NewReaderSize(f, 1<<20)
+	magic, _ := br.Peek(4)
+	var r io.Reader = br
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		r = zr
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		r = zr
+	}
+	cr := &countingReader{r: r}
+	tr := tar.NewReader(cr)
+	all := map[string]*vnode{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		before := cr.n
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			if cr.n-before < 1024 {
+				return nil, fmt.Errorf("truncated: no end-of-archive marker (%w)", io.ErrUnexpectedEOF)
+			}
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		name, ok := tarName(hdr.Name)
+		if !ok {
+			return nil, fmt.Errorf("entry %q: not a relative path inside the tarball", hdr.Name)
+		}
+		if name == "" {
+			continue // "./"
+		}
+		n := &vnode{kind: 'o'}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			n.kind = 'd'
+		case tar.TypeReg, tar.TypeRegA:
+			n.kind = 'f'
+			h := sha256.New()
+			var w io.Writer = h
+			var keep bytes.Buffer
+			switch name[strings.LastIndex(name, "/")+1:] {
+			case "Cargo.lock", "Cargo.toml", ".cargo-checksum.json":
+				if hdr.Size <= maxSmall {
+					w = io.MultiWriter(h, &keep)
+					n.data = []byte{}
+				}
+			}
+			if _, err := io.Copy(w, tr); err != nil {
+				return nil, fmt.Errorf("%s: %w", hdr.Name, err)
+			}
+			n.sum = hex.EncodeToString(h.Sum(nil))
+			if n.data != nil {
+				n.data = keep.Bytes()
+			}
+		case tar.TypeSymlink:
+			n.kind, n.target = 'l', hdr.Linkname
+		case tar.TypeLink:
+			target, _ := tarName(hdr.Linkname)
+			t := all[target]
+			if t == nil || t.kind != 'f' {
+				return nil, fmt.Errorf("%s: hard link to %q, not an earlier file", hdr.Name, hdr.Linkname)
+			}
+			n = t
+		}
+		all[name] = n
+		for d := name; strings.Contains(d, "/"); {
+			d = d[:strings.LastIndex(d, "/")]
+			if all[d] == nil {
+				all[d] = &vnode{kind: 'd'}
+			}
+		}
+	}
+	// What follows the archive must still decompress cleanly: a damaged or
+	// cut compressed stream is caught here.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return nil, err
+	}
+	// The root: the single top directory, if there is one.
+	prefix := ""
+	tops := map[string]bool{}
+	for name := range all {
+		top, _, _ := strings.Cut(name, "/")
+		tops[top] = true
+	}
+	if len(tops) == 1 {
+		for top := range tops {
+			if all[top].kind == 'd' {
+				prefix = top + "/"
+			}
+		}
+	}
+	v := &vendorInput{nodes: map[string]*vnode{"": {kind: 'd'}}}
+	for name, n := range all {
+		if rel, ok := strings.CutPrefix(name, prefix); ok && name+"/" != prefix {
+			v.nodes[rel] = n
+		}
+	}
+	if v.nodes["Cargo.lock"] != nil {
+		v.info.Lock = path + "!/" + prefix + "Cargo.lock"
+	}
+	v.info.Tarball = true
+	return v, nil
+}
+
+// tarName cleans a tar entry name: no leading "./", no trailing "/"; false
+// for absolute names and names with "..".
+func tarName(name string) (string, bool) {
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "./"), "/")
+	if name == "." || name == "" {
+		return "", true
+	}
+	if strings.HasPrefix(name, "/") {
+		return "", false
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return "", false
+		}
+	}
+	return path.Clean(name), true
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// index builds the child lists and the sorted path list.
+func (v *vendorInput) index() {
+	v.kids = map[string][]string{}
+	v.paths = make([]string, 0, len(v.nodes))
+	for p := range v.nodes {
+		v.paths = append(v.paths, p)
+		if p == "" {
+			continue
+		}
+		dir, base := "", p
+		if i := strings.LastIndex(p, "/"); i >= 0 {
+			dir, base = p[:i], p[i+1:]
+		}
+		v.kids[dir] = append(v.kids[dir], base)
+	}
+	slices.Sort(v.paths)
+	for _, k := range v.kids {
+		slices.Sort(k)
+	}
+}
+
+func (v *vendorInput) children(dir string) []string { return v.kids[dir] }
+
+// kind tells the layout: "nixpkgs" (source-registry/ or source-git-N/),
+// "staging" (tarballs/ or git/ and no crate with a .cargo-checksum.json at
+// the top, or nothing but Cargo.lock), else "cargo".
+func (v *vendorInput) kind() string {
+	top := v.children("")
+	crates := false
+	for _, t := range top {
+		if v.nodes[t].kind != 'd' {
+			continue
+		}
+		if t == "source-registry" || strings.HasPrefix(t, "source-git-") {
+			return "nixpkgs"
+		}
+		if v.nodes[t+"/.cargo-checksum.json"] != nil {
+			crates = true
+		}
+	}
+	isDir := func(p string) bool { return v.nodes[p] != nil && v.nodes[p].kind == 'd' }
+	if !crates && (isDir("tarballs") || isDir("git")) || slices.Equal(top, []string{"Cargo.lock"}) {
+		return "staging"
+	}
+	return "cargo"
+}
+
+// resolve follows the symlinks of rel inside the tree and returns the path
+// of what it names; fs.ErrNotExist if nothing, an error if a link leaves
+// the tree.
+func (v *vendorInput) resolve(rel string) (string, *vnode, error) {
+	todo := strings.Split(rel, "/")
+	cur := ""
+	for hops := 0; len(todo) > 0; {
+		c := todo[0]
+		todo = todo[1:]
+		next := pathJoin(cur, c)
+		n := v.nodes[next]
+		if n == nil || c == "" || c == "." || c == ".." {
+			return "", nil, fs.ErrNotExist
+		}
+		if n.kind != 'l' {
+			cur = next
+			continue
+		}
+		if hops++; hops > 40 {
+			return "", nil, fmt.Errorf("%s: too many levels of symbolic links", rel)
+		}
+		target := path.Join(cur, n.target) // cur: the link's directory
+		if path.IsAbs(n.target) || target == ".." || strings.HasPrefix(target, "../") {
+			return "", nil, fmt.Errorf("symlink %s points outside the tree (%s)", next, n.target)
+		}
+		cur = ""
+		if target != "." {
+			todo = append(strings.Split(target, "/"), todo...)
+		}
+	}
+	return cur, v.nodes[cur], nil
+}
+
+// fileSum is the sha256 of the file rel names (symlinks followed, as cargo
+// hashes them).
+func (v *vendorInput) fileSum(rel string) (string, error) {
+	p, n, err := v.resolve(rel)
+	if err != nil {
+		return "", err
+	}
+	if n.kind != 'f' {
+		return "", fmt.Errorf("not a regular file")
+	}
+	if n.sum == "" {
+		f, err := os.Open(filepath.Join(v.root, filepath.FromSlash(p)))
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return "", err
+		}
+		n.sum = hex.EncodeToString(h.Sum(nil))
+	}
+	return n.sum, nil
+}
+
+// readSmall returns the contents of the file rel names (at most maxSmall bytes).
+func (v *vendorInput) readSmall(rel string) ([]byte, error) {
+	p, n, err := v.resolve(rel)
+	if err != nil {
+		return nil, err
+	}
+	if n.kind != 'f' {
+		return nil, fmt.Errorf("%s: not a regular file", rel)
+	}
+	if v.root == "" {
+		if n.data == nil {
+			return nil, fmt.Errorf("%s: too large", rel)
+		}
+		return n.data, nil
+	}
+	f, err := os.Open(filepath.Join(v.root, filepath.FromSlash(p)))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSmall+1))
+	if err == nil && len(data) > maxSmall {
+		err = fmt.Errorf("%s: too large", rel)
+	}
+	return data, err
+}
+
+// filesUnder lists the files and symlinks to files below dir, relative to
+// dir, sorted.
+func (v *vendorInput) filesUnder(dir string) []string {
+	var out []string
+	i, _ := slices.BinarySearch(v.paths, dir+"/")
+	for ; i < len(v.paths) && strings.HasPrefix(v.paths[i], dir+"/"); i++ {
+		p := v.paths[i]
+		switch v.nodes[p].kind {
+		case 'f':
+		case 'l':
+			if _, n, err := v.resolve(p); err == nil && n.kind == 'd' {
+				continue
+			}
+		default:
+			continue
+		}
+		out = append(out, p[len(dir)+1:])
+	}
+	return out
+}
