@@ -280,7 +280,7 @@ func CheckVendor(ctx context.Context, src, vendor string) (*CheckResult, error) 
 	if srcLock != nil {
 		switch {
 		case vendorLock != nil:
-			compareLocks(r, srcLock, vendorLock, v.lockData, v.info.Lock)
+			compareLocks(r, srcLock, vendorLock, v.lockData, v.info.Path)
 		case v.info.Kind == "cargo":
 			// No lock to compare: compare the crates themselves, which
 			// covers package checksums; verify only files below.
@@ -346,11 +346,11 @@ func fetchableOnly(l *lockfile.Lockfile) *lockfile.Lockfile {
 }
 
 // compareLocks compares the src lock with the vendor's lock bytes.
-func compareLocks(r *CheckResult, src *Lock, vendor *lockfile.Lockfile, vendorData []byte, vendorName string) {
+func compareLocks(r *CheckResult, src *Lock, vendor *lockfile.Lockfile, vendorData []byte, vendorPath string) {
 	if bytes.Equal(src.Data, vendorData) {
 		return
 	}
-	hint := OutOfDateHint(vendorName, src.Path)
+	hint := OutOfDateHint(vendorPath, src.Path)
 	if diffLocks(r, vendor, src.Lockfile, true) {
 		r.fail("lock-packages-differ", "%s", hint)
 		return
