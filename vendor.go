@@ -8,10 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
 
 	"github.com/cargohash/cargohash/hash/gnutar"
 	"github.com/cargohash/cargohash/hash/nixhash"
@@ -28,7 +31,7 @@ func (s *Session) Vendor(ctx context.Context, lock *Lock, out string, opts vendo
 	}
 	defer os.RemoveAll(tmp)
 	staging := filepath.Join(tmp, "staging")
-	if _, err := s.Staging(ctx, lock, staging); err != nil {
+	if _, err := s.stage(ctx, lock, staging, false); err != nil {
 		return err
 	}
 	if opts.Log == nil {
@@ -119,8 +122,7 @@ func writeTarball(ctx context.Context, dir, top, out string, comp Compression) (
 	var cw io.WriteCloser = nopCloser{fileW}
 	switch comp {
 	case Gzip:
-		// The zero Header: no name, mtime 0.
-		if cw, err = gzip.NewWriterLevel(fileW, gzipLevel); err != nil {
+		if cw, err = newGzip(fileW, runtime.GOMAXPROCS(0)); err != nil {
 			return nixhash.Hash{}, err
 		}
 	case Zstd:
@@ -147,6 +149,23 @@ func writeTarball(ctx context.Context, dir, top, out string, comp Compression) (
 	}
 	return nixhash.Sum(nixhash.SHA256, sum), nil
 }
+
+// newGzip returns the tarball's gzip compressor: pgzip, which deflates
+// fixed 1 MiB blocks (each primed with the previous block's last 32 KiB) on
+// several cores. Its output depends on the level and block size only, not on
+// how many blocks are compressed at once (TestGzipIndependentOfCores); the
+// header has no name and mtime 0 (pgzip would write the zero time.Time's
+// Unix seconds, truncated, as the mtime).
+func newGzip(w io.Writer, parallel int) (io.WriteCloser, error) {
+	zw, err := pgzip.NewWriterLevel(w, gzipLevel)
+	if err != nil {
+		return nil, err
+	}
+	zw.Header.ModTime = time.Unix(0, 0)
+	return zw, zw.SetConcurrency(gzipBlock, max(parallel, 1))
+}
+
+const gzipBlock = 1 << 20
 
 type nopCloser struct{ io.Writer }
 
