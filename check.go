@@ -883,8 +883,14 @@ func openVendor(ctx context.Context, path string) (*vendorInput, error) {
 }
 
 func readVendorDir(ctx context.Context, root string) (*vendorInput, error) {
+	// A symlink to the tree (a Nix "result") is followed; links inside
+	// the tree are resolved within it.
+	root, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, err
+	}
 	v := &vendorInput{root: root, nodes: map[string]*vnode{}}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

@@ -366,6 +366,10 @@ func TestCheckVendorTree(t *testing.T) {
 			os.Rename(filepath.Join(dir, "serde/README.md"), filepath.Join(dir, "serde/README.real"))
 			os.Symlink("README.real", filepath.Join(dir, "serde/README.md"))
 		}, []string{"extra-file serde@1.0.197 serde README.real"}},
+		{"cargo symlink out of the tree", vendortree.Cargo, func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "serde/README.md"))
+			os.Symlink("../../../../../etc/passwd", filepath.Join(dir, "serde/README.md"))
+		}, []string{"missing-file serde@1.0.197 serde README.md"}},
 		{"cargo missing checksum file", vendortree.Cargo, func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "gdep/.cargo-checksum.json"))
 		}, []string{"no-checksum-file gdep@0.1.0 gdep "}},
@@ -401,6 +405,13 @@ func TestCheckVendorTree(t *testing.T) {
 			}
 		}
 		t.Run(c.name, func(t *testing.T) { check(t, dir) })
+		t.Run(c.name+"/through a symlink", func(t *testing.T) {
+			link := filepath.Join(t.TempDir(), "result")
+			if err := os.Symlink(dir, link); err != nil {
+				t.Fatal(err)
+			}
+			check(t, link)
+		})
 		t.Run(c.name+"/tarball", func(t *testing.T) { check(t, chkTarball(t, dir, "x-vendor", "v.tar.gz")) })
 	}
 }
