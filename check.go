@@ -713,7 +713,7 @@ func (s *Session) CheckHash(ctx context.Context, lock *Lock, want nixhash.Hash, 
 	if err != nil {
 		return nil, err
 	}
-	s.rememberLock(res.CargoHash, lock) // Prefetch may do it already: a no-op then
+	s.rememberLock(res.CargoHash, lock) // Prefetch did already: a no-op
 	r.Crates = res.Crates + res.GitSources
 	r.Hash = &HashCheck{Specified: want, Got: res.CargoHash, Fake: fake}
 	if want.Equal(res.CargoHash) {

@@ -36,7 +36,11 @@ func (s *Session) Prefetch(ctx context.Context, lock *Lock) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.result()
+	res, err := f.result()
+	if err == nil {
+		s.rememberLock(res.CargoHash, lock)
+	}
+	return res, err
 }
 
 func (f *Fetched) result() (*Result, error) {
@@ -184,6 +188,9 @@ func (s *Session) stage(ctx context.Context, lock *Lock, out string, final bool)
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		return nil, err
+	}
+	if final {
+		s.rememberLock(res.CargoHash, lock)
 	}
 	return res, nil
 }
