@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,6 +106,7 @@ func TestNixBuilder(t *testing.T) {
 	cargo := reftest.Need(t, "cargo")
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 
+	lockStore(t)
 	deleteTestPaths(t, nixStore)
 	t.Cleanup(func() { deleteTestPaths(t, nixStore) })
 
@@ -266,6 +268,24 @@ func nixEnv() []string {
 		env = append(env, kv)
 	}
 	return env
+}
+
+// lockStore makes concurrent runs of this test (go test ./... in two work
+// trees) take turns: each deletes the store paths the other makes. The lock
+// is released with the process or by t.Cleanup.
+func lockStore(t *testing.T) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "cargohash-buildertest.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	deadline := time.Now().Add(2 * time.Minute)
+	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("another run of TestNixBuilder holds %s for more than 2 minutes", f.Name())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // deleteTestPaths deletes the store paths named cargohash-buildertest-*
