@@ -21,6 +21,10 @@ import (
 // gitRepo makes a repository with one commit of files, with fixed names and
 // dates so that its SHA is stable, and returns its file:// URL and commit.
 func gitRepo(t *testing.T, files map[string]string) (url, commit string) {
+	return gitRepoBranch(t, "main", files)
+}
+
+func gitRepoBranch(t *testing.T, branch string, files map[string]string) (url, commit string) {
 	t.Helper()
 	gitBin := reftest.Need(t, "git")
 	dir := t.TempDir()
@@ -34,7 +38,7 @@ func gitRepo(t *testing.T, files map[string]string) (url, commit string) {
 	env := append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME="+dir,
 		"GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.org", "GIT_AUTHOR_DATE=2020-01-01T00:00:00Z",
 		"GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.org", "GIT_COMMITTER_DATE=2020-01-01T00:00:00Z")
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "init"}} {
+	for _, args := range [][]string{{"init", "-q", "-b", branch}, {"add", "-A"}, {"commit", "-q", "-m", "init"}} {
 		cmd := exec.Command(gitBin, args...)
 		cmd.Dir, cmd.Env = dir, env
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -99,6 +103,30 @@ func newWorld(t *testing.T) *world {
 		}
 		pkgs = append(pkgs, lockfile.Package{Name: name, Version: map[string]string{"g1": "0.1.0", "g2": "0.2.0"}[name], Source: src})
 	}
+	// A v4 branch selector that needs URL-encoding: feature/x.
+	url2, commit2 := gitRepoBranch(t, "feature/x", map[string]string{
+		"crates/deep/Cargo.toml": "[package]\nname = \"deep\"\nversion = \"1.0.0\"\n",
+		"crates/deep/src/lib.rs": "",
+	})
+	w.commits = append(w.commits, commit2)
+	src, err := lockfile.ParseSource("git+" + url2 + "?branch=feature%2Fx#" + commit2)
+	if err != nil || src.Ref.Value != "feature/x" {
+		t.Fatalf("ParseSource: %v, %+v", err, src)
+	}
+	pkgs = append(pkgs, lockfile.Package{Name: "deep", Version: "1.0.0", Source: src})
+
+	// A git-index registry: its config.json, at the index repository's
+	// HEAD, points at the other registry's downloads.
+	indexURL, _ := gitRepo(t, map[string]string{"config.json": `{"dl": "` + other.DL() + `"}` + "\n"})
+	gidx := fetchtest.Crate("from-git-index", "0.1.0", map[string]string{"src/lib.rs": ""})
+	p := other.Add("from-git-index", "0.1.0", gidx)
+	p.Source, err = lockfile.ParseSource("registry+" + indexURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs = append(pkgs, p)
+	w.crates["from-git-index-0.1.0.tar.gz"] = gidx
+
 	w.lock = fetchtest.Lock(pkgs...)
 	w.opts = cargohash.Options{Fetch: fetch.Options{
 		CacheDir:    t.TempDir(),
@@ -148,13 +176,13 @@ func TestStagingMatchesNix(t *testing.T) {
 	if res.CargoHash.String() != want || res2.CargoHash.String() != want {
 		t.Fatalf("prefetch %v, staging %v; nix hash path of the staging tree: %s", res.CargoHash, res2.CargoHash, want)
 	}
-	if res.Crates != 6 || res.GitSources != 1 || len(res.OutputHashes) != 2 {
-		t.Errorf("result %+v: want 6 crates, 1 git source, 2 output hashes", res)
+	if res.Crates != 7 || res.GitSources != 2 || len(res.OutputHashes) != 3 {
+		t.Errorf("result %+v: want 7 crates, 2 git sources, 3 output hashes", res)
 	}
-	gitTree := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", filepath.Join(out, "git", w.commits[0]))...)))
-	for k, h := range res.OutputHashes {
-		if h.String() != gitTree {
-			t.Errorf("outputHashes[%s] = %v, nix hash path of its tree = %s", k, h, gitTree)
+	for crate, commit := range map[string]string{"g1-0.1.0": w.commits[0], "g2-0.2.0": w.commits[0], "deep-1.0.0": w.commits[1]} {
+		tree := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", filepath.Join(out, "git", commit))...)))
+		if h := res.OutputHashes[crate]; h.String() != tree {
+			t.Errorf("outputHashes[%s] = %v, nix hash path of its tree = %s", crate, h, tree)
 		}
 	}
 
@@ -162,14 +190,17 @@ func TestStagingMatchesNix(t *testing.T) {
 	var got []string
 	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(out, p)
-		if rel == "." || strings.HasPrefix(rel, filepath.Join("git", w.commits[0])+"/") {
+		if rel == "." || strings.HasPrefix(rel, "git/") && strings.Count(rel, "/") > 1 {
 			return err
 		}
 		info, _ := d.Info()
 		got = append(got, rel+" "+info.Mode().String())
 		return err
 	})
-	wantList := []string{"Cargo.lock -rw-r--r--", "git drwxr-xr-x", "git/" + w.commits[0] + " drwxr-xr-x", "tarballs drwxr-xr-x"}
+	wantList := []string{"Cargo.lock -rw-r--r--", "git drwxr-xr-x", "tarballs drwxr-xr-x"}
+	for _, c := range w.commits {
+		wantList = append(wantList, "git/"+c+" drwxr-xr-x")
+	}
 	for name, data := range w.crates {
 		wantList = append(wantList, "tarballs/"+name+" -rw-r--r--")
 		if b, err := os.ReadFile(filepath.Join(out, "tarballs", name)); err != nil || string(b) != string(data) {
@@ -194,16 +225,18 @@ func TestStagingMatchesNix(t *testing.T) {
 }
 
 // lockVersion rewrites a version 4 lock as cargo would write version v:
-// 3 and 2 differ in the version key only (for these sources), 1 moves the
-// checksums into [metadata].
+// before 4, git selectors are not URL-encoded; 3 and 2 differ in the version
+// key only; 1 moves the checksums into [metadata].
 func lockVersion(t *testing.T, v4 []byte, v int) []byte {
 	t.Helper()
-	text := strings.Replace(string(v4), "version = 4\n", "", 1)
-	switch v {
-	case 4:
+	if v == 4 {
 		return v4
+	}
+	raw := strings.ReplaceAll(string(v4), "%2F", "/")
+	text := strings.Replace(raw, "version = 4\n", "", 1)
+	switch v {
 	case 3:
-		return []byte(strings.Replace(string(v4), "version = 4\n", "version = 3\n", 1))
+		return []byte(strings.Replace(raw, "version = 4\n", "version = 3\n", 1))
 	case 2:
 		return []byte(text)
 	}
@@ -246,7 +279,7 @@ func TestLockVersions(t *testing.T) {
 			t.Fatalf("v%d: %v", v, err)
 		}
 		want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", out)...)))
-		if res.CargoHash.String() != want || res.Crates != 6 || res.GitSources != 1 {
+		if res.CargoHash.String() != want || res.Crates != 7 || res.GitSources != 2 {
 			t.Errorf("v%d: prefetch %v (%d crates, %d git), nix hash path of staging %s", v, res.CargoHash, res.Crates, res.GitSources, want)
 		}
 	}
