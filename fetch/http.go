@@ -109,13 +109,18 @@ func certPool() (*x509.CertPool, error) {
 	return nil, nil
 }
 
-// redactingLogger is retryablehttp's logger: it redacts the URLs in its
-// messages, which retryablehttp only strips of passwords.
+// redactingLogger is retryablehttp's logger: it drops the "[DEBUG] GET url"
+// line retryablehttp prints for every request (a build log would hold one
+// per crate) and redacts the URLs in the rest, which retryablehttp only
+// strips of passwords.
 type redactingLogger struct{ l *log.Logger }
 
 var urlPattern = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
 
 func (r redactingLogger) Printf(format string, args ...any) {
+	if format == "[DEBUG] %s %s" {
+		return
+	}
 	msg := fmt.Sprintf(format, args...)
 	r.l.Print(urlPattern.ReplaceAllStringFunc(msg, func(u string) string {
 		if !strings.ContainsAny(u, "@?") {
