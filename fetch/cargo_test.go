@@ -9,34 +9,16 @@ import (
 	"testing"
 
 	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/reftest"
 	"github.com/cargohash/cargohash/lockfile"
 )
-
-// needTool returns the path of a reference tool, looking in ~/.cargo/bin
-// too. A missing tool fails the test when CI=true and skips it otherwise.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if p := filepath.Join(os.Getenv("HOME"), ".cargo", "bin", name); fileExists(p) {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found in PATH or ~/.cargo/bin", name)
-	}
-	t.Skipf("%s not found in PATH or ~/.cargo/bin", name)
-	return ""
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestCargoInterop lets cargo resolve and download from a loopback registry
 // whose dl uses markers, then checks that fetch derives the URLs cargo
 // used from cargo's own Cargo.lock, and reuses cargo's download cache
 // offline once the registry is gone.
 func TestCargoInterop(t *testing.T) {
-	cargo := needTool(t, "cargo")
+	cargo := reftest.Need(t, "cargo")
 	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{DL: "/dl/{lowerprefix}/{prefix}/{crate}/{version}/{sha256-checksum}"})
 	names := []string{"x", "Yz", "abc", "Hello-World"}
 	for _, n := range names {

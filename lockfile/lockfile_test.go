@@ -10,29 +10,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/cargohash/cargohash/internal/reftest"
 )
 
 var update = flag.Bool("update", false, "regenerate testdata/v*.lock with the real cargo (testdata/gen.sh)")
-
-// needTool returns the path of a tool the test needs, looking in
-// ~/.cargo/bin too. A missing tool fails the test when CI=true and skips it
-// otherwise.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if p := filepath.Join(os.Getenv("HOME"), ".cargo", "bin", name); fileExists(p) {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found (needed to regenerate testdata)", name)
-	}
-	t.Skipf("%s not found (needed to regenerate testdata)", name)
-	return ""
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestGenerate regenerates the cargo-made lock files with -update.
 func TestGenerate(t *testing.T) {
@@ -40,7 +22,7 @@ func TestGenerate(t *testing.T) {
 		t.Skip("run with -update to regenerate testdata with cargo")
 	}
 	for _, tool := range []string{"cargo", "git", "python3"} {
-		needTool(t, tool)
+		reftest.Need(t, tool)
 	}
 	cmd := exec.Command("sh", "gen.sh")
 	cmd.Dir = "testdata"

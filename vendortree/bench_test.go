@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cargohash/cargohash/internal/reftest"
 )
 
 // benchWorld is a staging dir (and the same crates as a cargo local
@@ -85,7 +87,7 @@ func BenchmarkFromStaging(b *testing.B) {
 			name = "cargo-vendor-cold"
 		}
 		b.Run(name, func(b *testing.B) {
-			cargo := needTool(b, "cargo")
+			cargo := reftest.Need(b, "cargo")
 			for i := 0; i < b.N; i++ {
 				out := filepath.Join(b.TempDir(), "vendor")
 				if cold {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cargohash/cargohash/internal/reftest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 
@@ -61,7 +62,7 @@ sys.stdout.write(tomli_w.dumps({"source": cfg}))
 func TestNixpkgsConfigMatchesTomliW(t *testing.T) {
 	py := "/usr/bin/python3"
 	if exec.Command(py, "-c", "import tomli_w").Run() != nil {
-		py = needTool(t, "python3")
+		py = reftest.Need(t, "python3")
 		if exec.Command(py, "-c", "import tomli_w").Run() != nil {
 			if strings.EqualFold(getenv("CI"), "true") {
 				t.Fatal("python3 with tomli_w needed (apt-get install python3-tomli-w)")
@@ -117,7 +118,7 @@ func TestNixpkgsConfigMatchesTomliW(t *testing.T) {
 }
 
 func TestNixpkgsChecksumMatchesPythonJSON(t *testing.T) {
-	py := needTool(t, "python3")
+	py := reftest.Need(t, "python3")
 	out, err := exec.Command(py, "-c", `import json,sys; sys.stdout.write(json.dumps({"files": {}, "package": "`+strings.Repeat("ab", 32)+`"}) + "\n" + json.dumps({"files": {}}))`).Output()
 	if err != nil {
 		t.Fatal(err)

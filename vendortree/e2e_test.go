@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cargohash/cargohash/internal/reftest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 
@@ -37,14 +38,11 @@ const debianRegistry = "/usr/share/cargo/registry"
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{cargo: needTool(t, "cargo")}
-	git := needTool(t, "git")
+	w := &world{cargo: reftest.Need(t, "cargo")}
+	git := reftest.Need(t, "git")
 	for _, d := range []string{"memchr-2.5.0", "aho-corasick-0.7.19"} {
 		if _, err := os.Stat(filepath.Join(debianRegistry, d, "Cargo.toml")); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s missing: apt-get install librust-memchr-dev librust-aho-corasick-dev", d)
-			}
-			t.Skipf("%s missing: apt-get install librust-memchr-dev librust-aho-corasick-dev", d)
+			reftest.Missing(t, "%s missing: apt-get install librust-memchr-dev librust-aho-corasick-dev", d)
 		}
 	}
 	base := t.TempDir()

@@ -18,25 +18,6 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// needTool returns the path of a reference tool; without it the test
-// fails under CI=true and is skipped otherwise.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if p := filepath.Join(os.Getenv("HOME"), ".cargo", "bin", name); name == "cargo" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("reference tool %s not found", name)
-	}
-	t.Skipf("reference tool %s not found (install it; CI=true makes this a failure)", name)
-	return ""
-}
-
 // tarEntry is one entry of a crate tarball made by a test.
 type tarEntry struct {
 	name     string // full name, prefix included

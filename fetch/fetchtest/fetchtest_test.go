@@ -14,27 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cargohash/cargohash/internal/reftest"
 	"github.com/cargohash/cargohash/lockfile"
 )
-
-// needTool returns the path of a reference tool, looking in ~/.cargo/bin
-// too. A missing tool fails the test when CI=true and skips it otherwise.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if p := filepath.Join(os.Getenv("HOME"), ".cargo", "bin", name); fileExists(p) {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found in PATH or ~/.cargo/bin", name)
-	}
-	t.Skipf("%s not found in PATH or ~/.cargo/bin", name)
-	return ""
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func TestCrate(t *testing.T) {
 	files := map[string]string{"src/lib.rs": "pub fn f() {}\n", "README.md": "hi\n"}
@@ -67,7 +49,7 @@ func TestCrate(t *testing.T) {
 	}
 
 	// GNU tar reads it the same way.
-	tarBin := needTool(t, "tar")
+	tarBin := reftest.Need(t, "tar")
 	dir := t.TempDir()
 	p := filepath.Join(dir, "demo-0.1.0.crate")
 	os.WriteFile(p, a, 0o644)
@@ -195,8 +177,8 @@ func TestWriteMirror(t *testing.T) {
 // cargo resolves against the sparse index, downloads through the dl
 // template, builds the crates and writes the Cargo.lock that Lock renders.
 func TestCargo(t *testing.T) {
-	cargo := needTool(t, "cargo")
-	needTool(t, "rustc")
+	cargo := reftest.Need(t, "cargo")
+	reftest.Need(t, "rustc")
 	reg := NewRegistry(t, RegistryOptions{DL: "/dl/{lowerprefix}/{crate}/{crate}-{version}.crate"})
 	dep := reg.AddCrate("Ab", "1.2.3", map[string]string{"src/lib.rs": "pub fn ab() -> u32 { 2 }\n"})
 	other := reg.AddCrate("fetchtest-demo", "0.3.0", map[string]string{"src/lib.rs": "pub fn demo() -> u32 { 3 }\n"})

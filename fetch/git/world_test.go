@@ -15,21 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// needTool returns the path of a reference tool; a missing one fails the
-// test when CI=true and skips it otherwise.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("reference tool %s not found: %v", name, err)
-		}
-		t.Skipf("reference tool %s not found: %v", name, err)
-	}
-	return p
-}
+	"github.com/cargohash/cargohash/internal/reftest"
+)
 
 // testEnv is the environment of the git commands that build and check the
 // test world: isolated, with fixed identities and dates so commit ids are
@@ -149,7 +137,7 @@ type world struct {
 }
 
 func newWorld(t testing.TB) *world {
-	needTool(t, "git")
+	reftest.Need(t, "git")
 	base := t.TempDir()
 	env := testEnv(filepath.Join(base, "home"))
 	os.MkdirAll(filepath.Join(base, "home"), 0o755)
@@ -226,7 +214,7 @@ func serve(t testing.TB, root string, allowSHA bool, delay time.Duration) *serve
 	execPath := strings.TrimSpace(runGit(t, os.Environ(), "", "--exec-path"))
 	backend := filepath.Join(execPath, "git-http-backend")
 	if _, err := os.Stat(backend); err != nil {
-		needTool(t, "git-http-backend")
+		reftest.Need(t, "git-http-backend")
 	}
 	allow := "false"
 	if allowSHA {
@@ -305,7 +293,7 @@ find . -name .git -print0 | xargs -0 rm -rf
 // narDump is `nix-store --dump dir`.
 func narDump(t testing.TB, dir string) []byte {
 	t.Helper()
-	needTool(t, "nix-store")
+	reftest.Need(t, "nix-store")
 	out, err := exec.Command("nix-store", "--dump", dir).Output()
 	if err != nil {
 		t.Fatalf("nix-store --dump %s: %v", dir, err)
@@ -316,7 +304,7 @@ func narDump(t testing.TB, dir string) []byte {
 // narHash is `nix hash path dir` (SRI sha256).
 func narHash(t testing.TB, dir string) string {
 	t.Helper()
-	needTool(t, "nix")
+	reftest.Need(t, "nix")
 	out, err := exec.Command("nix", "--extra-experimental-features", "nix-command", "hash", "path", dir).Output()
 	if err != nil {
 		t.Fatalf("nix hash path %s: %v", dir, err)

@@ -10,31 +10,23 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cargohash/cargohash/internal/reftest"
 )
 
 // gnuTarFlags are the flags SPEC.md §8 names; the stream is `tar FLAGS -cf - DIR`.
 var gnuTarFlags = []string{"--format=gnu", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@1"}
-
-// needTool skips the test when a reference tool is missing, or fails it under CI=true.
-func needTool(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("reference tool missing (CI=true): %s", msg)
-	}
-	t.Skipf("reference tool missing: %s", msg)
-}
 
 // gnuTar returns the path of GNU tar, the oracle of this package.
 func gnuTar(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("tar")
 	if err != nil {
-		needTool(t, "GNU tar not in PATH (apt-get install tar)")
+		reftest.Missing(t, "GNU tar not in PATH (apt-get install tar)")
 	}
 	out, err := exec.Command(p, "--version").Output()
 	if err != nil || !bytes.Contains(out, []byte("GNU tar")) {
-		needTool(t, "%s is not GNU tar: %q %v", p, firstLine(out), err)
+		reftest.Missing(t, "%s is not GNU tar: %q %v", p, firstLine(out), err)
 	}
 	return p
 }

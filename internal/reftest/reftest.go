@@ -4,6 +4,7 @@
 package reftest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +24,20 @@ func Need(t testing.TB, tool string) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("reference tool %s is not installed (CI=true: .ci/run must install it)", tool)
-	}
-	t.Skipf("reference tool %s is not installed; skipping (it is required when CI=true)", tool)
+	Missing(t, "reference tool %s is not installed", tool)
 	return ""
+}
+
+// Missing reports a missing prerequisite of a reference test (a tool, a
+// package's files, root): it fails t when CI=true, where .ci/run must have
+// provided it, and skips t with the reason otherwise.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s (CI=true: .ci/run must provide it)", msg)
+	}
+	t.Skipf("%s; skipping (it is required when CI=true)", msg)
 }
 
 // Run runs the command and returns its stdout, failing t with stderr on error.
