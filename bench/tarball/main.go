@@ -1,0 +1,173 @@
+// Command tarball benchmarks `cargohash tarball` against `tar … | gzip -6`
+// (issue 6) on a ~300 MB vendor tree made of copies of Debian's crate
+// sources (/usr/share/cargo/registry, from librust-*-dev packages), in one
+// run. cargohash starts from a warm download cache, so it also unpacks
+// every crate; tar starts from the finished tree. It also checks that the
+// decompressed streams are identical.
+//
+//	go run ./bench/tarball [-copies 9]
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/lockfile"
+)
+
+const registry = "/usr/share/cargo/registry"
+
+func main() {
+	copies := flag.Int("copies", 9, "copies of Debian's crate sources")
+	flag.Parse()
+	if err := run(*copies); err != nil {
+		fmt.Fprintln(os.Stderr, "tarball bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(copies int) error {
+	work, err := os.MkdirTemp("", "cargohash-bench-tarball-")
+	if err != nil {
+		return err
+	}
+	if os.Getenv("KEEP") == "" {
+		defer os.RemoveAll(work)
+	} else {
+		fmt.Println("keeping", work)
+	}
+	bin := filepath.Join(work, "cargohash")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/cargohash").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	dirs, err := os.ReadDir(registry)
+	if err != nil {
+		return fmt.Errorf("%v (install some librust-*-dev packages)", err)
+	}
+	var crates []fetchtest.CrateData
+	var unpacked int64
+	for _, d := range dirs {
+		name, version, ok := splitNameVersion(d.Name())
+		if !ok {
+			continue
+		}
+		files, size, err := crateFiles(filepath.Join(registry, d.Name()))
+		if err != nil {
+			return err
+		}
+		for c := range copies {
+			cname := fmt.Sprintf("%s-c%d", name, c)
+			crates = append(crates, fetchtest.CrateData{Name: cname, Version: version, Data: fetchtest.CrateFiles(cname, version, files)})
+			unpacked += size
+		}
+	}
+	dl, pkgs, err := fetchtest.WriteMirror(filepath.Join(work, "mirror"), crates)
+	if err != nil {
+		return err
+	}
+	for i := range pkgs {
+		pkgs[i].Source, _ = lockfile.ParseSource(lockfile.CratesIORegistry)
+	}
+	proj := filepath.Join(work, "proj")
+	os.Mkdir(proj, 0o755)
+	if err := os.WriteFile(filepath.Join(proj, "Cargo.lock"), fetchtest.Lock(pkgs...), 0o644); err != nil {
+		return err
+	}
+	cache := filepath.Join(work, "cache")
+	common := []string{"--quiet", "--cache-dir", cache, "--registry-dl", "crates-io=" + dl}
+	if out, err := exec.Command(bin, append(append([]string{"prefetch"}, common...), proj)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("warming the cache: %v\n%s", err, out)
+	}
+	fmt.Printf("%d crates, %.0f MB unpacked\n", len(crates), float64(unpacked)/1e6)
+
+	// cargohash tarball, from the warm cache.
+	ours := filepath.Join(work, "ours.tar.gz")
+	cmd := exec.Command(bin, append(append([]string{"tarball", "--name", "bench", "--out", ours}, common...), proj)...)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("cargohash tarball: %v\n%s", err, out)
+	}
+	tOurs := time.Since(start)
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
+
+	// The same tree on disk, for GNU tar.
+	ref := filepath.Join(work, "ref")
+	tree := filepath.Join(ref, "bench-vendor")
+	if out, err := exec.Command("tar", "-C", ref, "-xzf", ours).CombinedOutput(); err != nil {
+		os.MkdirAll(ref, 0o755)
+		if out, err = exec.Command("tar", "-C", ref, "-xzf", ours).CombinedOutput(); err != nil {
+			return fmt.Errorf("tar -x: %v\n%s", err, out)
+		}
+	} else {
+		_ = out
+	}
+	if _, err := os.Stat(tree); err != nil {
+		return err
+	}
+	refOut := filepath.Join(work, "ref.tar.gz")
+	sh := fmt.Sprintf("tar --format=gnu --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1 -C %s -cf - bench-vendor | gzip -6 > %s", ref, refOut)
+	exec.Command("tar", "-cf", "/dev/null", ref).Run() // warm the page cache
+	start = time.Now()
+	if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
+		return fmt.Errorf("tar | gzip: %v\n%s", err, out)
+	}
+	tRef := time.Since(start)
+
+	a, _ := exec.Command("gzip", "-dc", ours).Output()
+	b, _ := exec.Command("gzip", "-dc", refOut).Output()
+	same := "identical"
+	if !bytes.Equal(a, b) {
+		same = "DIFFERENT"
+	}
+	so, _ := os.Stat(ours)
+	sr, _ := os.Stat(refOut)
+	fmt.Printf("cargohash tarball (from cache): %.2fs, %.1f MB, peak RSS %d MB\n", tOurs.Seconds(), float64(so.Size())/1e6, rss)
+	fmt.Printf("tar | gzip -6 (from the tree):  %.2fs, %.1f MB\n", tRef.Seconds(), float64(sr.Size())/1e6)
+	fmt.Printf("ratio %.2fx; uncompressed streams %s (%d MB)\n", tRef.Seconds()/tOurs.Seconds(), same, len(a)/1e6)
+	return nil
+}
+
+// splitNameVersion splits Debian's NAME-VERSION directory names.
+func splitNameVersion(s string) (string, string, bool) {
+	for i := len(s) - 1; i > 0; i-- {
+		if s[i] == '-' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+func crateFiles(root string) ([]fetchtest.File, int64, error) {
+	var files []fetchtest.File
+	var size int64
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "debian" || rel == ".cargo-checksum.json" || strings.HasPrefix(rel, ".git") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		body, err := os.ReadFile(p)
+		info, _ := d.Info()
+		files = append(files, fetchtest.File{Name: filepath.ToSlash(rel), Body: string(body), Mode: int64(info.Mode().Perm())})
+		size += int64(len(body))
+		return err
+	})
+	return files, size, err
+}
