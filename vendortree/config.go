@@ -90,7 +90,7 @@ func NixpkgsConfig(lock *lockfile.Lockfile, vendorDir string) string {
 			)
 		}
 	}
-	return writeTables(tables, tomliKey, tomliString)
+	return writeTables(tables, tomliW)
 }
 
 // CargoSourceConfig returns the [source] configuration that `cargo vendor`
@@ -138,19 +138,19 @@ func CargoSourceConfig(lock *lockfile.Lockfile, dir string) string {
 	for i, k := range names {
 		tables[i] = byName[k]
 	}
-	return writeTables(tables, tomlRsKey, tomlRsString)
+	return writeTables(tables, tomlRs)
 }
 
 // writeTables writes "[source.KEY]" tables separated by blank lines.
-func writeTables(tables []tomlTable, key, str func(string) string) string {
+func writeTables(tables []tomlTable, st tomlStyle) string {
 	var b strings.Builder
 	for i, t := range tables {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		b.WriteString("[source." + key(t.key) + "]\n")
+		b.WriteString("[source." + st.key(t.key) + "]\n")
 		for _, e := range t.entries {
-			b.WriteString(key(e[0]) + " = " + str(e[1]) + "\n")
+			b.WriteString(st.key(e[0]) + " = " + st.quote(e[1]) + "\n")
 		}
 	}
 	return b.String()
@@ -169,17 +169,30 @@ func isBareKey(k string) bool {
 	return true
 }
 
-func tomliKey(k string) string {
+// tomlStyle is how one TOML writer quotes strings: a basic string with '"',
+// '\\' and control characters escaped (\b \n \f \r short forms, tab raw
+// or as \t, others as \uXXXX in the writer's hex case).
+type tomlStyle struct {
+	rawTab bool
+	hex    string // format of other control characters
+}
+
+var (
+	// tomliW is tomli_w's format_string (no multi-line), which nixpkgs'
+	// fetch-cargo-vendor-util.py writes config.toml with.
+	tomliW = tomlStyle{rawTab: true, hex: `\u%04x`}
+	// tomlRs is the toml crate's, which `cargo vendor` prints with.
+	tomlRs = tomlStyle{rawTab: false, hex: `\u%04X`}
+)
+
+func (st tomlStyle) key(k string) string {
 	if isBareKey(k) {
 		return k
 	}
-	return tomliString(k)
+	return st.quote(k)
 }
 
-// tomliString quotes s as tomli_w's format_string (no multi-line) does:
-// a basic string; '"', '\\' and control characters except tab escaped
-// (\b \n \f \r short forms, else \uXXXX lowercase), DEL as \u007f.
-func tomliString(s string) string {
+func (st tomlStyle) quote(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
@@ -190,45 +203,8 @@ func tomliString(s string) string {
 			b.WriteString(`\\`)
 		case r == '\b':
 			b.WriteString(`\b`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
+		case r == '\t' && st.rawTab:
 			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-func tomlRsKey(k string) string {
-	if isBareKey(k) {
-		return k
-	}
-	return tomlRsString(k)
-}
-
-// tomlRsString quotes s as the toml crate cargo uses does for plain
-// values: a basic string with '"', '\\' and control characters escaped
-// (\b \t \n \f \r short forms, else \uXXXX uppercase).
-func tomlRsString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\b':
-			b.WriteString(`\b`)
 		case r == '\t':
 			b.WriteString(`\t`)
 		case r == '\n':
@@ -238,7 +214,7 @@ func tomlRsString(s string) string {
 		case r == '\r':
 			b.WriteString(`\r`)
 		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04X`, r)
+			fmt.Fprintf(&b, st.hex, r)
 		default:
 			b.WriteRune(r)
 		}
