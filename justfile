@@ -10,7 +10,11 @@ demo:
 
 # benchmarks against the reference tools, ratios measured in one run
 bench:
-    go test -run '^$' -bench . -benchtime 1x ./...
+    bash bench/nar.sh
+    go run ./bench/prefetch
+    go run ./bench/tarball
+    go test -run '^$' -bench FromStaging -benchtime 3x ./vendortree
+    go test -run '^$' -bench CheckoutLatency ./fetch/git
 
 # regenerate golden files from the reference tools
 update:

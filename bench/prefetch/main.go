@@ -15,9 +15,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/cargohash/cargohash/bench/internal/measure"
 	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/fetch/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
@@ -90,20 +90,19 @@ func run(n int, latency time.Duration) error {
 		cmd := exec.Command(bin, "prefetch", "--quiet", "--jobs", fmt.Sprint(c.jobs), "--cache-dir", cache,
 			"--registry-dl", "crates-io="+reg.DL(), lock)
 		cmd.Env = append(os.Environ(), "CARGO_HOME="+filepath.Join(work, "no-cargo-home"))
-		start := time.Now()
-		out, err := cmd.Output()
-		elapsed := time.Since(start)
+		var out strings.Builder
+		cmd.Stdout = &out
+		elapsed, rss, err := measure.Run(cmd)
 		if err != nil {
 			return fmt.Errorf("%s: %v", c.name, err)
 		}
-		got := strings.TrimSpace(string(out))
+		got := strings.TrimSpace(out.String())
 		if hash != "" && got != hash {
 			return fmt.Errorf("%s: hash %s, earlier runs %s", c.name, got, hash)
 		}
 		hash = got
 		reqs := reg.TotalRequests() - before
 		floor := time.Duration(reqs) * latency / time.Duration(c.jobs)
-		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
 		ratio := ""
 		if floor > 0 {
 			ratio = fmt.Sprintf(" = %.2fx the floor", elapsed.Seconds()/floor.Seconds())
