@@ -100,14 +100,10 @@ func runCheck(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		s, p, err := openSession(c, len(lock.Fetchable()))
-		if err != nil {
+		if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {
+			r, err = s.CheckHash(c.Context, lock, want, fake)
 			return err
-		}
-		defer s.Close()
-		r, err = s.CheckHash(c.Context, lock, want, fake)
-		p.finish()
-		if err != nil {
+		}); err != nil {
 			return err
 		}
 		if !r.OK {

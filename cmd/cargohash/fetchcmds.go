@@ -83,6 +83,20 @@ func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, erro
 	return s, p, err
 }
 
+// withSession runs fn with a session built from the fetch flags, then closes
+// it and ends the progress display; total is the number of crates the
+// progress counts (0: no count).
+func withSession(c *cli.Context, total int, fn func(*cargohash.Session) error) error {
+	s, p, err := openSession(c, total)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	err = fn(s)
+	p.finish()
+	return err
+}
+
 // lockArg loads the LOCK argument (default ".").
 func lockArg(c *cli.Context) (*cargohash.Lock, error) {
 	if c.NArg() > 1 {
@@ -125,14 +139,11 @@ func prefetchCommand() *cli.Command {
 					return usageError{err.Error()}
 				}
 			}
-			s, p, err := openSession(c, len(lock.Fetchable()))
-			if err != nil {
+			var res *cargohash.Result
+			if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {
+				res, err = s.Prefetch(c.Context, lock)
 				return err
-			}
-			defer s.Close()
-			res, err := s.Prefetch(c.Context, lock)
-			p.finish()
-			if err != nil {
+			}); err != nil {
 				return err
 			}
 			if c.Bool("json") {
@@ -188,14 +199,11 @@ func stagingCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			s, p, err := openSession(c, len(lock.Fetchable()))
-			if err != nil {
+			var res *cargohash.Result
+			if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {
+				res, err = s.Staging(c.Context, lock, out)
 				return err
-			}
-			defer s.Close()
-			res, err := s.Staging(c.Context, lock, out)
-			p.finish()
-			if err != nil {
+			}); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintln(c.App.Writer, res.CargoHash)
@@ -215,14 +223,11 @@ func outputHashesCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			s, p, err := openSession(c, 0)
-			if err != nil {
+			var hashes map[string]nixhash.Hash
+			if err := withSession(c, 0, func(s *cargohash.Session) (err error) {
+				hashes, err = s.OutputHashes(c.Context, lock)
 				return err
-			}
-			defer s.Close()
-			hashes, err := s.OutputHashes(c.Context, lock)
-			p.finish()
-			if err != nil {
+			}); err != nil {
 				return err
 			}
 			if c.Bool("json") {

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cargohash/cargohash"
+	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/vendortree"
 )
 
@@ -52,13 +53,9 @@ func vendorCommand() *cli.Command {
 				if lock, err = lockArg(c); err != nil {
 					return err
 				}
-				s, p, err2 := openSession(c, len(lock.Fetchable()))
-				if err2 != nil {
-					return err2
-				}
-				defer s.Close()
-				err = s.Vendor(c.Context, lock, out, opts)
-				p.finish()
+				err = withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) error {
+					return s.Vendor(c.Context, lock, out, opts)
+				})
 			}
 			if err != nil {
 				return err
@@ -102,14 +99,11 @@ func tarballCommand() *cli.Command {
 			if name == "" {
 				name = projectName(lock)
 			}
-			s, p, err := openSession(c, len(lock.Fetchable()))
-			if err != nil {
+			var h nixhash.Hash
+			if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {
+				h, err = s.Tarball(c.Context, lock, out, name)
 				return err
-			}
-			defer s.Close()
-			h, err := s.Tarball(c.Context, lock, out, name)
-			p.finish()
-			if err != nil {
+			}); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintln(c.App.Writer, h)
