@@ -1,0 +1,76 @@
+package cargohash_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/cargohash/cargohash"
+
+// TestLayers keeps imports pointing one way: format packages use only the
+// standard library (and each other), the lock reader knows nothing of
+// fetching, the downloaders and the vendorer know nothing of the
+// orchestration, and nothing but main imports the CLI.
+func TestLayers(t *testing.T) {
+	rules := []struct {
+		dir     string
+		allowed func(imp string) bool
+	}{
+		{"hash/nar", stdOr()},
+		{"hash/nixbase32", stdOr()},
+		{"hash/nixhash", stdOr(module + "/hash/")},
+		{"hash/gnutar", stdOr()},
+		{"lockfile", stdOr("github.com/pelletier/go-toml/v2")},
+		{"fetch/git", stdOr("golang.org/x/sync")},
+		{"fetch", stdOr(module+"/lockfile", "github.com/hashicorp/", "github.com/multiformats/")},
+		{"fetch/fetchtest", stdOr(module+"/lockfile", "github.com/klauspost/compress")},
+		{"vendortree", stdOr(module+"/lockfile", "github.com/klauspost/compress", "github.com/pelletier/go-toml/v2", "golang.org/x/sync")},
+		{".", notOf(module + "/cmd/")},
+	}
+	for _, r := range rules {
+		entries, err := os.ReadDir(r.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(r.dir, name), nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, spec := range f.Imports {
+				imp, _ := strconv.Unquote(spec.Path.Value)
+				if !r.allowed(imp) {
+					t.Errorf("%s imports %s, which its layer must not", filepath.Join(r.dir, name), imp)
+				}
+			}
+		}
+	}
+}
+
+// stdOr allows the standard library and imports with the given prefixes.
+func stdOr(prefixes ...string) func(string) bool {
+	return func(imp string) bool {
+		if !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+			return true
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(imp, p) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func notOf(prefix string) func(string) bool {
+	return func(imp string) bool { return !strings.HasPrefix(imp, prefix) }
+}
