@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cargohash/cargohash/internal/reftest"
@@ -93,6 +95,16 @@ func TestBadInput(t *testing.T) {
 	if err := exec.Command("mkfifo", filepath.Join(fifoDir, "pipe")).Run(); err != nil {
 		t.Fatal(err)
 	}
+	sockDir := filepath.Join(dir, "withsocket")
+	os.Mkdir(sockDir, 0o755)
+	l, err := net.Listen("unix", filepath.Join(sockDir, "sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	devDir := filepath.Join(dir, "withdevice")
+	os.Mkdir(devDir, 0o755)
+	devErr := syscall.Mknod(filepath.Join(devDir, "null"), syscall.S_IFCHR|0o666, 1<<8|3) // like /dev/null (root only)
 	tests := []struct {
 		args []string
 		want string
@@ -100,6 +112,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"nar-hash", filepath.Join(dir, "missing")}, "no such file or directory"},
 		{[]string{"nar-dump", filepath.Join(dir, "missing")}, "no such file or directory"},
 		{[]string{"nar-hash", fifoDir}, "pipe: unsupported file type"},
+		{[]string{"nar-dump", sockDir}, "sock: unsupported file type"},
 		{[]string{"nar-hash", "--type", "md6", dir}, "unknown hash algorithm"},
 		{[]string{"nar-hash"}, "want exactly one PATH"},
 		{[]string{"hash-convert", "sha256:abc"}, "a sha256 hash has 64 (base16), 52 (nix32) or 44 (base64) characters, not 3"},
@@ -107,6 +120,14 @@ func TestBadInput(t *testing.T) {
 		{[]string{"hash-convert", "sha999-AAAA"}, "unknown hash algorithm"},
 		{[]string{"hash-convert", "--to", "base58", "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, "unknown hash format"},
 		{[]string{"nar-hash", "--no-such-flag", dir}, "flag provided but not defined"},
+	}
+	if devErr == nil {
+		tests = append(tests, struct {
+			args []string
+			want string
+		}{[]string{"nar-hash", devDir}, "null: unsupported file type"})
+	} else if os.Geteuid() == 0 {
+		t.Fatalf("mknod as root: %v", devErr)
 	}
 	for _, tt := range tests {
 		out, errOut, code := runCLI(t, tt.args...)
