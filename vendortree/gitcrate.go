@@ -2,11 +2,8 @@ package vendortree
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -84,22 +81,26 @@ func (t *gitTree) index() {
 	}
 }
 
-// treeCopier copies a git crate's directory, dereferencing symlinks.
+// treeCopier copies a git crate's directory into out, dereferencing
+// symlinks.
 type treeCopier struct {
 	treeRoot string // real path of the checkout: symlinks may not leave it
 	warn     func(format string, args ...any)
+	out      crateWriter
 	// skip, when set, leaves out a path relative to the crate (cargo layout).
 	skip func(rel string, isDir bool, src string) bool
 	// files, when set, receives the sha256 of every file copied.
 	files map[string]string
-	buf   []byte
 }
 
-// copyDir copies the directory src (a real path) to dst. stack holds the
-// real paths of the directories being copied, to spot cyclic links.
-func (c *treeCopier) copyDir(src, dst, rel string, stack []string) error {
-	if err := os.Mkdir(dst, 0o755); err != nil {
-		return err
+// copyDir copies the directory src (a real path) to rel in the crate
+// ("" for its root, which exists). stack holds the real paths of the
+// directories being copied, to spot cyclic links.
+func (c *treeCopier) copyDir(src, rel string, stack []string) error {
+	if rel != "" {
+		if err := c.out.MkdirAll(rel); err != nil {
+			return err
+		}
 	}
 	entries, err := os.ReadDir(src)
 	if err != nil {
@@ -107,7 +108,7 @@ func (c *treeCopier) copyDir(src, dst, rel string, stack []string) error {
 	}
 	stack = append(stack, src)
 	for _, e := range entries {
-		s, d := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		s := filepath.Join(src, e.Name())
 		r := e.Name()
 		if rel != "" {
 			r = rel + "/" + e.Name()
@@ -139,9 +140,9 @@ func (c *treeCopier) copyDir(src, dst, rel string, stack []string) error {
 		}
 		switch {
 		case mode.IsDir():
-			err = c.copyDir(real, d, r, stack)
+			err = c.copyDir(real, r, stack)
 		case mode.IsRegular():
-			err = c.copyFile(real, d, r)
+			err = c.copyFile(real, r)
 		default:
 			c.warn("dropping %s: not a regular file, directory or symlink", s)
 		}
@@ -152,13 +153,8 @@ func (c *treeCopier) copyDir(src, dst, rel string, stack []string) error {
 	return nil
 }
 
-func (c *treeCopier) copyFile(src, dst, rel string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	fi, err := in.Stat()
+func (c *treeCopier) copyFile(src, rel string) error {
+	fi, err := os.Stat(src)
 	if err != nil {
 		return err
 	}
@@ -166,30 +162,12 @@ func (c *treeCopier) copyFile(src, dst, rel string) error {
 	if fi.Mode()&0o111 != 0 {
 		perm = 0o755
 	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	var w io.Writer = out
-	h := sha256.New()
-	if c.files != nil {
-		w = io.MultiWriter(out, h)
-	}
-	if c.buf == nil {
-		c.buf = make([]byte, 128<<10)
-	}
-	_, err = io.CopyBuffer(w, in, c.buf)
-	if err == nil {
-		err = out.Chmod(perm)
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
+	sum, err := c.out.Link(rel, src, perm, c.files != nil)
 	if err != nil {
 		return err
 	}
 	if c.files != nil {
-		c.files[rel] = hex.EncodeToString(h.Sum(nil))
+		c.files[rel] = sum
 	}
 	return nil
 }

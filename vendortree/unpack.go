@@ -48,14 +48,27 @@ type unpackOptions struct {
 // hard links, devices, FIFOs and other special files, symlinks that are
 // absolute or resolve outside dst, and more than MaxCrateSize bytes.
 func unpackCrate(ctx context.Context, tarball, crate, dst string, opt unpackOptions) (map[string]string, error) {
-	files, err := unpack(ctx, tarball, crate, dst, opt)
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return unpackInto(ctx, tarball, crate, &diskCrate{root: root}, opt)
+}
+
+// unpackInto is unpackCrate into w, an empty crate (on disk or in memory).
+func unpackInto(ctx context.Context, tarball, crate string, w crateWriter, opt unpackOptions) (map[string]string, error) {
+	files, err := unpack(ctx, tarball, crate, w, opt)
 	if err != nil {
 		return nil, fmt.Errorf("unpacking %s: %w", crate, err)
 	}
 	return files, nil
 }
 
-func unpack(ctx context.Context, tarball, crate, dst string, opt unpackOptions) (map[string]string, error) {
+func unpack(ctx context.Context, tarball, crate string, root crateWriter, opt unpackOptions) (map[string]string, error) {
 	limit := opt.limit
 	if limit <= 0 {
 		limit = MaxCrateSize
@@ -71,14 +84,6 @@ func unpack(ctx context.Context, tarball, crate, dst string, opt unpackOptions) 
 		return nil, fmt.Errorf("%s: %w", tarball, err)
 	}
 	zr.Multistream(false)
-	if err := os.Mkdir(dst, 0o755); err != nil {
-		return nil, err
-	}
-	root, err := os.OpenRoot(dst)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
 
 	var files map[string]string
 	if opt.hash {
@@ -142,7 +147,7 @@ func unpack(ctx context.Context, tarball, crate, dst string, opt unpackOptions) 
 		}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := root.MkdirAll(rel, 0o755); err != nil {
+			if err := root.MkdirAll(rel); err != nil {
 				return nil, err
 			}
 		case tar.TypeSymlink:
@@ -179,9 +184,9 @@ func unpack(ctx context.Context, tarball, crate, dst string, opt unpackOptions) 
 				return nil, err
 			}
 			perm := fs.FileMode(hdr.Mode)&0o755 | 0o600
-			w, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+			w, err := root.Create(rel, perm, hdr.Size)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("entry %q: %w", name, err)
 			}
 			var out io.Writer = w
 			if files != nil {
@@ -189,9 +194,6 @@ func unpack(ctx context.Context, tarball, crate, dst string, opt unpackOptions) 
 				out = io.MultiWriter(w, h)
 			}
 			_, err = io.CopyBuffer(out, tr, buf)
-			if err == nil {
-				err = w.Chmod(perm) // exact bits, whatever the umask
-			}
 			if cerr := w.Close(); err == nil {
 				err = cerr
 			}
@@ -257,7 +259,7 @@ func cleanRel(p string) (string, error) {
 
 // replaceable removes an earlier entry at rel, as tar does when an archive
 // holds the same path twice; a directory is not replaced.
-func replaceable(root *os.Root, rel string) error {
+func replaceable(root crateWriter, rel string) error {
 	fi, err := root.Lstat(rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -271,14 +273,14 @@ func replaceable(root *os.Root, rel string) error {
 	return root.Remove(rel)
 }
 
-func mkParent(root *os.Root, rel string) error {
+func mkParent(root crateWriter, rel string) error {
 	if d := path.Dir(rel); d != "." {
-		return root.MkdirAll(d, 0o755)
+		return root.MkdirAll(d)
 	}
 	return nil
 }
 
-func hashFile(root *os.Root, rel string) (string, error) {
+func hashFile(root crateWriter, rel string) (string, error) {
 	f, err := root.Open(rel)
 	if err != nil {
 		return "", err

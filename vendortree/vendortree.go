@@ -30,9 +30,9 @@ package vendortree
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -91,16 +91,11 @@ type crateJob struct {
 // FromStaging writes the vendor tree for the staging directory staging to
 // out, in the layout opts asks for. out must not be inside staging.
 func FromStaging(ctx context.Context, staging, out string, opts Options) error {
-	lockPath := filepath.Join(staging, "Cargo.lock")
-	data, err := os.ReadFile(lockPath)
+	in, err := StagingDir(staging)
 	if err != nil {
 		return err
 	}
-	lock, err := lockfile.Parse(lockPath, data)
-	if err != nil {
-		return err
-	}
-	jobs, err := plan(lock, opts)
+	jobs, err := plan(in.Lock, opts)
 	if err != nil {
 		return err
 	}
@@ -109,8 +104,47 @@ func FromStaging(ctx context.Context, staging, out string, opts Options) error {
 		return err
 	}
 	return publish(absOut, func(tmp string) error {
-		return write(ctx, lock, data, staging, tmp, absOut, jobs, opts)
+		return write(ctx, in, tmp, absOut, jobs, opts)
 	})
+}
+
+// Staged says where the inputs of a vendor tree are: a staging directory
+// (StagingDir) or crates fetched elsewhere.
+type Staged struct {
+	Lock     *lockfile.Lockfile
+	LockData []byte      // the bytes of Cargo.lock (nixpkgs layout)
+	LockMode fs.FileMode // Cargo.lock's mode in the nixpkgs layout: 0644, or 0755
+	// Tarball names the .crate file of a registry crate of Lock (verified
+	// again against its lock checksum when unpacked).
+	Tarball func(p lockfile.Package) string
+	// Checkout names the checkout of a git commit (a directory, or a
+	// symlink to one).
+	Checkout func(commit string) string
+}
+
+// StagingDir reads the lock of the staging directory staging (SPEC §3)
+// and names its tarballs/NAME-VERSION.tar.gz and git/COMMIT.
+func StagingDir(staging string) (Staged, error) {
+	lockPath := filepath.Join(staging, "Cargo.lock")
+	data, err := os.ReadFile(lockPath)
+	if err != nil {
+		return Staged{}, err
+	}
+	lock, err := lockfile.Parse(lockPath, data)
+	if err != nil {
+		return Staged{}, err
+	}
+	mode := fs.FileMode(0o644)
+	if fi, err := os.Stat(lockPath); err == nil && fi.Mode()&0o111 != 0 {
+		mode = 0o755
+	}
+	return Staged{
+		Lock: lock, LockData: data, LockMode: mode,
+		Tarball: func(p lockfile.Package) string {
+			return filepath.Join(staging, "tarballs", p.Name+"-"+p.Version+".tar.gz")
+		},
+		Checkout: func(commit string) string { return filepath.Join(staging, "git", commit) },
+	}, nil
 }
 
 // plan lists the crates of lock with their directories in the output,
@@ -128,6 +162,9 @@ func plan(lock *lockfile.Lockfile, opts Options) ([]crateJob, error) {
 		case lockfile.Git:
 		default:
 			return nil, fmt.Errorf("%s: unsupported source %q", p.ID(), p.Source.Raw)
+		}
+		if nv := p.Name + "-" + p.Version; strings.ContainsAny(nv, `/\`) || strings.HasPrefix(nv, ".") {
+			return nil, fmt.Errorf("%s: bad crate name or version", p.ID())
 		}
 		jobs = append(jobs, crateJob{pkg: p})
 	}
@@ -184,18 +221,9 @@ func planCargo(jobs []crateJob, opts Options) ([]crateJob, error) {
 	return jobs, nil
 }
 
-func write(ctx context.Context, lock *lockfile.Lockfile, lockData []byte, staging, tmp, final string, jobs []crateJob, opts Options) error {
-	warn := func(format string, args ...any) {
-		if opts.Log != nil {
-			fmt.Fprintf(opts.Log, "warning: "+format+"\n", args...)
-		}
-	}
+func write(ctx context.Context, in Staged, tmp, final string, jobs []crateJob, opts Options) error {
 	if opts.Layout == Nixpkgs {
-		mode := os.FileMode(0o644)
-		if fi, err := os.Stat(filepath.Join(staging, "Cargo.lock")); err == nil && fi.Mode()&0o111 != 0 {
-			mode = 0o755
-		}
-		if err := writeFile(filepath.Join(tmp, "Cargo.lock"), lockData, mode); err != nil {
+		if err := writeFile(filepath.Join(tmp, "Cargo.lock"), in.LockData, in.LockMode); err != nil {
 			return err
 		}
 		vendorDir := VendorPlaceholder
@@ -205,7 +233,7 @@ func write(ctx context.Context, lock *lockfile.Lockfile, lockData []byte, stagin
 		if err := os.Mkdir(filepath.Join(tmp, ".cargo"), 0o755); err != nil {
 			return err
 		}
-		if err := writeFile(filepath.Join(tmp, ".cargo", "config.toml"), []byte(NixpkgsConfig(lock, vendorDir)), 0o644); err != nil {
+		if err := writeFile(filepath.Join(tmp, ".cargo", "config.toml"), []byte(NixpkgsConfig(in.Lock, vendorDir)), 0o644); err != nil {
 			return err
 		}
 	}
@@ -219,18 +247,9 @@ func write(ctx context.Context, lock *lockfile.Lockfile, lockData []byte, stagin
 			}
 		}
 	}
-	trees := map[string]*gitTree{}
-	for _, j := range jobs {
-		if c := j.pkg.Source.Commit; j.pkg.Source.Kind == lockfile.Git && trees[c] == nil {
-			if !validCommit(c) {
-				return fmt.Errorf("%s: bad commit %q in source %q", j.pkg.ID(), c, j.pkg.Source.Raw)
-			}
-			root, err := filepath.EvalSymlinks(filepath.Join(staging, "git", c))
-			if err != nil {
-				return fmt.Errorf("%s: git checkout: %w", j.pkg.ID(), err)
-			}
-			trees[c] = &gitTree{root: root}
-		}
+	b, err := newBuilder(in, jobs, opts)
+	if err != nil {
+		return err
 	}
 	n := opts.Jobs
 	if n <= 0 {
@@ -241,13 +260,60 @@ func write(ctx context.Context, lock *lockfile.Lockfile, lockData []byte, stagin
 	for _, j := range jobs {
 		g.Go(func() error {
 			dst := filepath.Join(tmp, filepath.FromSlash(j.dir))
-			if j.pkg.Source.Kind == lockfile.Git {
-				return writeGitCrate(trees[j.pkg.Source.Commit], j.pkg, dst, opts.Layout, warn)
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				return err
 			}
-			return writeRegistryCrate(gctx, staging, j.pkg, dst, opts.Layout)
+			root, err := os.OpenRoot(dst)
+			if err != nil {
+				return err
+			}
+			defer root.Close()
+			return b.build(gctx, j.pkg, &diskCrate{root: root})
 		})
 	}
 	return g.Wait()
+}
+
+// builder builds crates, each into an empty crateWriter: the code shared
+// by FromStaging and FS.
+type builder struct {
+	in     Staged
+	layout Layout
+	trees  map[string]*gitTree // by commit
+	warn   func(format string, args ...any)
+}
+
+func newBuilder(in Staged, jobs []crateJob, opts Options) (*builder, error) {
+	b := &builder{in: in, layout: opts.Layout, trees: map[string]*gitTree{}}
+	b.warn = func(format string, args ...any) {
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "warning: "+format+"\n", args...)
+		}
+	}
+	for _, j := range jobs {
+		if c := j.pkg.Source.Commit; j.pkg.Source.Kind == lockfile.Git && b.trees[c] == nil {
+			if !validCommit(c) {
+				return nil, fmt.Errorf("%s: bad commit %q in source %q", j.pkg.ID(), c, j.pkg.Source.Raw)
+			}
+			root, err := filepath.EvalSymlinks(in.Checkout(c))
+			if err != nil {
+				return nil, fmt.Errorf("%s: git checkout: %w", j.pkg.ID(), err)
+			}
+			b.trees[c] = &gitTree{root: root}
+		}
+	}
+	return b, nil
+}
+
+// build writes the crate p into w.
+func (b *builder) build(ctx context.Context, p lockfile.Package, w crateWriter) error {
+	if p.Source.Kind == lockfile.Git {
+		if err := gitCrate(b.trees[p.Source.Commit], p, w, b.layout, b.warn); err != nil {
+			return fmt.Errorf("%s (git %s): %w", p.ID(), p.Source.Commit, err)
+		}
+		return nil
+	}
+	return registryCrate(ctx, b.in.Tarball(p), p, w, b.layout)
 }
 
 func validCommit(c string) bool {
@@ -262,17 +328,12 @@ func validCommit(c string) bool {
 	return true
 }
 
-func writeRegistryCrate(ctx context.Context, staging string, p lockfile.Package, dst string, layout Layout) error {
-	nv := p.Name + "-" + p.Version
-	if strings.ContainsAny(nv, `/\`) || strings.HasPrefix(nv, ".") {
-		return fmt.Errorf("%s: bad crate name or version", p.ID())
-	}
-	tarball := filepath.Join(staging, "tarballs", nv+".tar.gz")
+func registryCrate(ctx context.Context, tarball string, p lockfile.Package, w crateWriter, layout Layout) error {
 	opt := unpackOptions{checksum: p.Checksum}
 	if layout == Cargo {
 		opt.skip, opt.hash = cargoSkips, true
 	}
-	files, err := unpackCrate(ctx, tarball, nv, dst, opt)
+	files, err := unpackInto(ctx, tarball, p.Name+"-"+p.Version, w, opt)
 	if err != nil {
 		return err
 	}
@@ -280,22 +341,15 @@ func writeRegistryCrate(ctx context.Context, staging string, p lockfile.Package,
 	if layout == Cargo {
 		sum = cargoChecksum(files, p.Checksum)
 	}
-	return writeFile(filepath.Join(dst, ".cargo-checksum.json"), sum, 0o644)
+	return writeCrateFile(w, ".cargo-checksum.json", sum, 0o644)
 }
 
-func writeGitCrate(tree *gitTree, p lockfile.Package, dst string, layout Layout, warn func(string, ...any)) error {
-	if err := gitCrate(tree, p, dst, layout, warn); err != nil {
-		return fmt.Errorf("%s (git %s): %w", p.ID(), p.Source.Commit, err)
-	}
-	return nil
-}
-
-func gitCrate(tree *gitTree, p lockfile.Package, dst string, layout Layout, warn func(string, ...any)) error {
+func gitCrate(tree *gitTree, p lockfile.Package, w crateWriter, layout Layout, warn func(string, ...any)) error {
 	src, err := tree.crateDir(p.Name)
 	if err != nil {
 		return err
 	}
-	c := &treeCopier{treeRoot: tree.root, warn: warn}
+	c := &treeCopier{treeRoot: tree.root, warn: warn, out: w}
 	if layout == Cargo {
 		c.files = map[string]string{}
 		c.skip = func(rel string, isDir bool, real string) bool {
@@ -311,11 +365,10 @@ func gitCrate(tree *gitTree, p lockfile.Package, dst string, layout Layout, warn
 			return false
 		}
 	}
-	if err := c.copyDir(src, dst, "", nil); err != nil {
+	if err := c.copyDir(src, "", nil); err != nil {
 		return err
 	}
-	manPath := filepath.Join(dst, "Cargo.toml")
-	man, err := os.ReadFile(manPath)
+	man, err := readCrateFile(w, "Cargo.toml")
 	if err != nil {
 		return err
 	}
@@ -324,10 +377,10 @@ func gitCrate(tree *gitTree, p lockfile.Package, dst string, layout Layout, warn
 		return err
 	}
 	if changed {
-		if err := os.Remove(manPath); err != nil {
+		if err := w.Remove("Cargo.toml"); err != nil {
 			return err
 		}
-		if err := writeFile(manPath, newMan, 0o644); err != nil {
+		if err := writeCrateFile(w, "Cargo.toml", newMan, 0o644); err != nil {
 			return err
 		}
 		if c.files != nil {
@@ -339,11 +392,10 @@ func gitCrate(tree *gitTree, p lockfile.Package, dst string, layout Layout, warn
 		delete(c.files, ".cargo-checksum.json")
 		sum = cargoChecksum(c.files, "")
 	}
-	sumPath := filepath.Join(dst, ".cargo-checksum.json")
-	if err := os.Remove(sumPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeIfExists(w, ".cargo-checksum.json"); err != nil {
 		return err
 	}
-	return writeFile(sumPath, sum, 0o644)
+	return writeCrateFile(w, ".cargo-checksum.json", sum, 0o644)
 }
 
 // cargoSkips reports whether cargo vendor leaves a crate path out: any

@@ -1,0 +1,129 @@
+package vendortree
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// crateWriter is where a crate is built: a directory on disk (diskCrate,
+// for FromStaging) or an image in memory (memCrate, for FS). Unpacking,
+// the git copy rules and the checksum files are written once, against this
+// interface. Paths are relative to the crate, '/'-separated; every method
+// behaves as the os.Root method of the same name does, errors included, so
+// both targets accept and refuse the same crates with the same messages.
+type crateWriter interface {
+	MkdirAll(rel string) error
+	Lstat(rel string) (fs.FileInfo, error)
+	// Stat follows symlinks, never out of the crate.
+	Stat(rel string) (fs.FileInfo, error)
+	Readlink(rel string) (string, error)
+	Remove(rel string) error
+	Symlink(target, rel string) error
+	// Create makes a new file (O_EXCL) of exactly perm that will hold
+	// size bytes.
+	Create(rel string, perm fs.FileMode, size int64) (io.WriteCloser, error)
+	Open(rel string) (io.ReadCloser, error)
+	// Link adds the file src from disk (a git checkout) at rel with perm:
+	// copied on disk, referenced in memory. It returns the sha256 of the
+	// content when hash is set.
+	Link(rel, src string, perm fs.FileMode, hash bool) (string, error)
+}
+
+// diskCrate writes a crate into a directory through an os.Root.
+type diskCrate struct {
+	root *os.Root
+	buf  []byte
+}
+
+func (d *diskCrate) MkdirAll(rel string) error              { return d.root.MkdirAll(rel, 0o755) }
+func (d *diskCrate) Lstat(rel string) (fs.FileInfo, error)  { return d.root.Lstat(rel) }
+func (d *diskCrate) Stat(rel string) (fs.FileInfo, error)   { return d.root.Stat(rel) }
+func (d *diskCrate) Readlink(rel string) (string, error)    { return d.root.Readlink(rel) }
+func (d *diskCrate) Remove(rel string) error                { return d.root.Remove(rel) }
+func (d *diskCrate) Symlink(target, rel string) error       { return d.root.Symlink(target, rel) }
+func (d *diskCrate) Open(rel string) (io.ReadCloser, error) { return d.root.Open(rel) }
+
+func (d *diskCrate) Create(rel string, perm fs.FileMode, _ int64) (io.WriteCloser, error) {
+	f, err := d.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &diskFile{f, perm}, nil
+}
+
+// diskFile sets its exact mode, whatever the umask, when closed.
+type diskFile struct {
+	*os.File
+	perm fs.FileMode
+}
+
+func (f *diskFile) Close() error {
+	err := f.Chmod(f.perm)
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (d *diskCrate) Link(rel, src string, perm fs.FileMode, hash bool) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := d.Create(rel, perm, 0)
+	if err != nil {
+		return "", err
+	}
+	if d.buf == nil {
+		d.buf = make([]byte, 128<<10)
+	}
+	var w io.Writer = out
+	h := sha256.New()
+	if hash {
+		w = io.MultiWriter(out, h)
+	}
+	_, err = io.CopyBuffer(w, in, d.buf)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || !hash {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeCrateFile writes a whole small file (a checksum file, a rewritten
+// manifest) into the crate.
+func writeCrateFile(w crateWriter, rel string, data []byte, perm fs.FileMode) error {
+	f, err := w.Create(rel, perm, int64(len(data)))
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func readCrateFile(w crateWriter, rel string) ([]byte, error) {
+	f, err := w.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// removeIfExists removes rel unless it does not exist.
+func removeIfExists(w crateWriter, rel string) error {
+	if err := w.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
