@@ -22,9 +22,12 @@ func gitLock(pkgs ...[3]string) string {
 	return b.String()
 }
 
-func TestGitCrateSymlinksAndNesting(t *testing.T) {
-	staging := t.TempDir()
-	tree := filepath.Join(staging, "git", sha1)
+// symlinkStaging is a staging dir with one git crate a whose checkout
+// holds symlinks of every kind, a nested package, a .gitignore and an
+// executable.
+func symlinkStaging(t *testing.T) (staging, tree string) {
+	staging = t.TempDir()
+	tree = filepath.Join(staging, "git", sha1)
 	mustWrite(t, filepath.Join(staging, "Cargo.lock"), []byte(gitLock([3]string{"a", "1.0.0", "git+https://example.com/r#" + sha1})), 0o644)
 	mustWrite(t, filepath.Join(tree, "a", "Cargo.toml"), []byte("[package]\nname = \"a\"\nversion = \"1.0.0\"\n"), 0o644)
 	mustWrite(t, filepath.Join(tree, "a", "src", "lib.rs"), []byte("\n"), 0o644)
@@ -41,6 +44,11 @@ func TestGitCrateSymlinksAndNesting(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return staging, tree
+}
+
+func TestGitCrateSymlinksAndNesting(t *testing.T) {
+	staging, tree := symlinkStaging(t)
 	for _, layout := range []Layout{Nixpkgs, Cargo} {
 		var log strings.Builder
 		out := filepath.Join(t.TempDir(), "v")

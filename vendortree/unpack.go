@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
@@ -219,7 +221,8 @@ func unpack(ctx context.Context, tarball, crate string, root crateWriter, opt un
 	}
 	// A symlink may pass the lexical test and still resolve outside
 	// through another symlink: resolve each one inside the root.
-	for rel := range symlinks {
+	// In name order, so that the error names the same link every time.
+	for _, rel := range slices.Sorted(maps.Keys(symlinks)) {
 		fi, err := root.Stat(rel)
 		switch {
 		case err == nil:

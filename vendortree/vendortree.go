@@ -75,7 +75,11 @@ type Options struct {
 	// layout, like `cargo vendor --versioned-dirs`.
 	VersionedDirs bool
 	// Jobs bounds how many crates are written at once; 0 means GOMAXPROCS.
+	// An FS holds this many crates at once (0: GOMAXPROCS, at most 4).
 	Jobs int
+	// SpillDir is where an FS unpacks crates too big to hold in memory
+	// (MaxMemCrate); "" means os.TempDir(). FromStaging ignores it.
+	SpillDir string
 	// Log receives warnings (dropped symlinks in git checkouts); nil
 	// discards them.
 	Log io.Writer

@@ -1,0 +1,226 @@
+package vendortree
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cargohash/cargohash/hash/gnutar"
+)
+
+// fsEntry is what a walk sees of one path.
+type fsEntry struct {
+	mode fs.FileMode
+	data string // file bytes or symlink target
+}
+
+// snapshot walks fsys as gnutar.WriteFS does (ReadDir, Lstat, ReadLink,
+// Open) and records every path.
+func snapshot(t *testing.T, fsys fs.FS) (map[string]fsEntry, error) {
+	t.Helper()
+	m := map[string]fsEntry{}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := fs.Lstat(fsys, p)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Type() != d.Type() {
+			t.Errorf("%s: ReadDir says %v, Lstat %v", p, d.Type(), fi.Mode())
+		}
+		e := fsEntry{mode: fi.Mode()}
+		switch {
+		case fi.IsDir():
+			e.mode = fs.ModeDir // its permissions follow the umask on disk
+		case fi.Mode()&fs.ModeSymlink != 0:
+			e.data, err = fs.ReadLink(fsys, p)
+		default:
+			var b []byte
+			b, err = fs.ReadFile(fsys, p)
+			e.data = string(b)
+			if int64(len(b)) != fi.Size() {
+				t.Errorf("%s: size %d, read %d bytes", p, fi.Size(), len(b))
+			}
+		}
+		m[p] = e
+		return err
+	})
+	return m, err
+}
+
+// tarOf is the deterministic tarball of fsys.
+func tarOf(t *testing.T, fsys fs.FS) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := gnutar.NewWriter(&b)
+	if err := gnutar.WriteFS(context.Background(), tw, fsys, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// checkFSMatches compares the FS of staging with the tree FromStaging
+// writes with the same options: both succeed with the same paths, modes,
+// bytes and symlinks (and the same tarball), or both fail with the same
+// error. tweak adjusts the FS before use.
+func checkFSMatches(t *testing.T, staging string, opts Options, tweak func(*FS)) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "vendor")
+	diskErr := FromStaging(context.Background(), staging, out, opts)
+	f, err := OpenStaging(context.Background(), staging, opts)
+	if err != nil {
+		if diskErr == nil || err.Error() != diskErr.Error() {
+			t.Fatalf("OpenStaging: %v; FromStaging: %v", err, diskErr)
+		}
+		return
+	}
+	defer f.Close()
+	if tweak != nil {
+		tweak(f)
+	}
+	got, err := snapshot(t, f)
+	if diskErr != nil {
+		var pe *fs.PathError
+		if err == nil || !errors.As(err, &pe) || pe.Err.Error() != diskErr.Error() {
+			t.Fatalf("FS walk: %v\nFromStaging: %v", err, diskErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("FS walk: %v (FromStaging succeeded)", err)
+	}
+	want, err := snapshot(t, os.DirFS(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, w := range want {
+		if g, ok := got[p]; !ok {
+			t.Errorf("%s: missing from the FS", p)
+		} else if g != w {
+			t.Errorf("%s: FS has %v %q, disk %v %q", p, g.mode, g.data, w.mode, w.data)
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: only in the FS", p)
+		}
+	}
+	if a, b := tarOf(t, f), tarOf(t, os.DirFS(out)); !bytes.Equal(a, b) {
+		t.Errorf("tarballs differ (%d and %d bytes)", len(a), len(b))
+	}
+}
+
+func TestFSMatchesFromStagingEndToEnd(t *testing.T) {
+	w := newWorld(t)
+	for _, opts := range []Options{{Layout: Cargo}, {Layout: Cargo, VersionedDirs: true}, {Layout: Nixpkgs}, {Layout: Cargo, Jobs: 1}} {
+		t.Run(opts.Layout.String(), func(t *testing.T) {
+			checkFSMatches(t, w.staging, opts, nil)
+		})
+	}
+	// Every registry crate spilled to disk, guessed big or found big.
+	spill := t.TempDir()
+	for _, big := range []bool{true, false} {
+		checkFSMatches(t, w.staging, Options{Layout: Cargo, SpillDir: spill}, func(f *FS) {
+			f.memLimit = 100
+			f.big = func(string) bool { return big }
+		})
+	}
+	if names := topDirs(t, spill); names != "" {
+		t.Errorf("spill directories left behind: %s", names)
+	}
+}
+
+func TestFSMatchesFromStagingGitSymlinks(t *testing.T) {
+	staging, _ := symlinkStaging(t)
+	for _, layout := range []Layout{Cargo, Nixpkgs} {
+		checkFSMatches(t, staging, Options{Layout: layout}, nil)
+	}
+}
+
+// TestFSHostileTarballs: the FS refuses what FromStaging refuses, with the
+// same error, and keeps what it keeps.
+func TestFSHostileTarballs(t *testing.T) {
+	p := "evil-0.1.0/"
+	ok := file(p+"Cargo.toml", "[package]\n")
+	link := func(name, target string) tarEntry {
+		return tarEntry{name: p + name, typ: tar.TypeSymlink, linkname: target}
+	}
+	dir := func(name string) tarEntry { return tarEntry{name: p + name, typ: tar.TypeDir, mode: 0o755} }
+	tests := map[string]func(t *testing.T) []byte{
+		"absolute path":             entries(ok, file("/etc/evil", "x")),
+		"dotdot":                    entries(ok, file(p+"a/../../evil", "x")),
+		"other prefix":              entries(ok, file("other-0.1.0/x", "x")),
+		"hard link":                 entries(ok, tarEntry{name: p + "h", typ: tar.TypeLink, linkname: p + "Cargo.toml"}),
+		"fifo":                      entries(ok, tarEntry{name: p + "f", typ: tar.TypeFifo}),
+		"absolute symlink":          entries(ok, link("l", "/etc/passwd")),
+		"escaping symlink":          entries(ok, link("d/l", "../../x")),
+		"symlink chain escaping":    entries(ok, link("a", "."), link("b", "a/..")),
+		"escape through a link":     entries(ok, dir("d"), link("d/s", ".."), link("l", "d/s/../x")),
+		"symlink loop":              entries(ok, link("a", "b"), link("b", "a")),
+		"symlink through a file":    entries(ok, file(p+"f", "x"), link("l", "f/x")),
+		"slash on a file":           entries(ok, file(p+"f", "x"), link("l", "f/")),
+		"write through symlink":     entries(ok, link("l", "sub"), file(p+"l/x", "x")),
+		"file below a file":         entries(ok, file(p+"f", "x"), file(p+"f/x", "y")),
+		"dir over a file":           entries(ok, file(p+"f", "x"), dir("f")),
+		"dir over a link to a file": entries(ok, file(p+"f", "x"), link("l", "f"), dir("l")),
+		"dir over a dangling link":  entries(ok, link("l", "nowhere"), dir("l")),
+		"file over a dir":           entries(ok, dir("d"), file(p+"d", "x")),
+		"link over a dir":           entries(ok, dir("d"), link("d", "x")),
+		"too big":                   bigHeader,
+		"truncated": func(t *testing.T) []byte {
+			b := entries(ok, file(p+"x", strings.Repeat("y", 5000)))(t)
+			return b[:len(b)-6]
+		},
+		// Kept: what tar keeps.
+		"fine links": entries(ok, dir("d/e"), file(p+"d/e/f", "x"), link("l", "d/e/f"), link("d/up", "../Cargo.toml"),
+			link("dl", "d/e/"), link("chain", "l"), link("dangling", "nowhere"), link("dotdir", "d/e/./.."),
+			link("dir over a link to a dir", "d"), dir("dir over a link to a dir")),
+		"replaced entries": entries(ok, file(p+"x", "first"), link("x", "Cargo.toml"), file(p+"y", "1"), file(p+"y", "2"),
+			link("z", "y"), file(p+"z", "3"), file(p+".git/config", "x"), file(p+"s/.gitignore", "x"), file(p+".cargo-ok", "")),
+	}
+	for name, crate := range tests {
+		t.Run(name, func(t *testing.T) {
+			staging := stageOne(t, crate(t))
+			for _, layout := range []Layout{Nixpkgs, Cargo} {
+				checkFSMatches(t, staging, Options{Layout: layout}, nil)
+			}
+		})
+	}
+}
+
+func TestFSAddFile(t *testing.T) {
+	staging := stageOne(t, entries(file("evil-0.1.0/Cargo.toml", "[package]\n"))(t))
+	f, err := OpenStaging(context.Background(), staging, Options{Layout: Cargo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, name := range []string{"Cargo.lock", ".cargo/config.toml"} {
+		if err := f.AddFile(name, []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"Cargo.lock", "evil", "evil/x", "../x"} {
+		if err := f.AddFile(name, nil, 0o644); err == nil {
+			t.Errorf("AddFile(%q) succeeded", name)
+		}
+	}
+	got, err := snapshot(t, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[".cargo/config.toml"].data != ".cargo/config.toml" || got["Cargo.lock"].mode != 0o644 || got["evil/Cargo.toml"].data != "[package]\n" {
+		t.Errorf("tree %v", got)
+	}
+}

@@ -1,0 +1,444 @@
+package vendortree
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// node is one entry of a tree held in memory: a directory, a symlink, or a
+// regular file whose bytes are in data or in the file src on disk.
+type node struct {
+	mode   fs.FileMode // type bits and permissions
+	kids   map[string]*node
+	target string // symlink
+	data   []byte
+	src    string // file content on disk (git checkouts, spilled crates)
+	size   int64  // of src
+	crate  int    // FS skeleton only: 1 + index of the crate mounted here
+}
+
+func newDir() *node { return &node{mode: fs.ModeDir | 0o755, kids: map[string]*node{}} }
+
+func (n *node) isDir() bool     { return n.mode.IsDir() }
+func (n *node) isSymlink() bool { return n.mode&fs.ModeSymlink != 0 }
+
+func (n *node) fileSize() int64 {
+	if n.src != "" {
+		return n.size
+	}
+	return int64(len(n.data))
+}
+
+// child is the entry name of the directory n; "." is n itself.
+func (n *node) child(name string) *node {
+	if name == "." {
+		return n
+	}
+	return n.kids[name]
+}
+
+// info is a node's fs.FileInfo.
+type info struct {
+	name string
+	n    *node
+}
+
+func (i info) Name() string       { return i.name }
+func (i info) Size() int64        { return i.n.fileSize() }
+func (i info) Mode() fs.FileMode  { return i.n.mode }
+func (i info) ModTime() time.Time { return time.Time{} }
+func (i info) IsDir() bool        { return i.n.isDir() }
+func (i info) Sys() any           { return nil }
+
+// memCrate builds a crate in memory: a crateWriter whose methods follow
+// os.Root's path resolution (os/root_openat.go, doInRoot) step by step, so
+// that symlinks, "..", missing and non-directory components fail or
+// succeed as they do on disk, with the same errors. At most limit bytes of
+// file content are held; past that Create fails with errSpill.
+type memCrate struct {
+	root  *node
+	used  int64
+	limit int64
+}
+
+var (
+	errSpill       = errors.New("crate too big to hold in memory")
+	errPathEscapes = errors.New("path escapes from parent") // os.Root's words
+)
+
+// maxSymlinks is os.Root's limit on symlinks followed in one path.
+const maxSymlinks = 8
+
+// errLink asks resolve to follow a symlink to this target.
+type errLink string
+
+func (errLink) Error() string { return "symlink" }
+
+// resolve walks name from the root as os.Root does and calls last on the
+// directory holding the final component. Intermediate symlinks are followed
+// (at most maxSymlinks, relative to the directory holding them); ".."
+// rewinds the resolved path and may not rise above the root. With mkdirs,
+// missing intermediate directories are created (MkdirAll). last may return
+// an errLink to have the final component followed too.
+func (m *memCrate) resolve(name string, mkdirs bool, last func(dir *node, name string, endsInSlash bool) (*node, error)) (*node, error) {
+	parts, endsInSlash, err := splitInRoot(name, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	dir, i, links := m.root, 0, 0
+	for {
+		if parts[i] == ".." {
+			end := i + 1
+			for end < len(parts) && parts[end] == ".." {
+				end++
+			}
+			count := end - i
+			if count > i {
+				return nil, errPathEscapes
+			}
+			parts = slices.Delete(parts, i-count, end)
+			if len(parts) == 0 {
+				parts = []string{"."}
+			}
+			dir, i = m.root, 0
+			continue
+		}
+		var link string
+		if i == len(parts)-1 {
+			c := dir.child(parts[i])
+			var err error
+			if endsInSlash && !mkdirs { // mkdir does not follow "symlink/" on Linux
+				switch {
+				case c == nil:
+					return nil, syscall.ENOENT
+				case c.isDir():
+				case c.isSymlink():
+					err = errLink(c.target)
+				default:
+					return nil, syscall.ENOTDIR
+				}
+			}
+			if err == nil {
+				n, err2 := last(dir, parts[i], endsInSlash)
+				if err2 == nil {
+					return n, nil
+				}
+				err = err2
+			}
+			l, ok := err.(errLink)
+			if !ok {
+				if pe, ok := err.(*fs.PathError); ok {
+					pe.Path = strings.Join(parts[:i+1], "/")
+				}
+				return nil, err
+			}
+			link = string(l)
+		} else {
+			c := dir.child(parts[i])
+			if c == nil && mkdirs {
+				c = newDir()
+				dir.kids[parts[i]] = c
+			}
+			switch {
+			case c == nil:
+				return nil, syscall.ENOENT
+			case c.isDir():
+				dir = c
+				i++
+				continue
+			case c.isSymlink():
+				link = c.target
+			case mkdirs:
+				return nil, &fs.PathError{Op: "openat", Path: strings.Join(parts[:i+1], "/"), Err: syscall.ENOTDIR}
+			default:
+				return nil, syscall.ENOTDIR
+			}
+		}
+		links++
+		if links > maxSymlinks {
+			return nil, syscall.ELOOP
+		}
+		lastPart := i == len(parts)-1
+		newparts, newSlash, err := splitInRoot(link, parts[:i], parts[i+1:])
+		if err != nil {
+			return nil, err
+		}
+		if lastPart && newSlash {
+			endsInSlash = true
+		}
+		if len(newparts) < i || !slices.Equal(parts[:i], newparts[:i]) {
+			dir, i = m.root, 0
+		}
+		parts = newparts
+	}
+}
+
+// splitInRoot is os.splitPathInRoot on '/': s split into components with
+// "." removed except at the end, between prefix and suffix.
+func splitInRoot(s string, prefix, suffix []string) ([]string, bool, error) {
+	if s == "" {
+		return nil, false, errors.New("empty path")
+	}
+	if s[0] == '/' {
+		return nil, false, errPathEscapes
+	}
+	parts := slices.Clone(prefix)
+	endsInSlash := false
+	i, j := 0, 1
+	for {
+		if j < len(s) && s[j] != '/' {
+			j++
+			continue
+		}
+		parts = append(parts, s[i:j])
+		partEnd := j
+		for j < len(s) && s[j] == '/' {
+			j++
+		}
+		if j == len(s) {
+			endsInSlash = len(s[partEnd:]) > 0
+			break
+		}
+		if parts[len(parts)-1] == "." {
+			parts = parts[:len(parts)-1]
+		}
+		i = j
+	}
+	if len(suffix) > 0 && len(parts) > 0 && parts[len(parts)-1] == "." {
+		parts = parts[:len(parts)-1]
+	}
+	return append(parts, suffix...), endsInSlash, nil
+}
+
+func notExist(op string) *fs.PathError { return &fs.PathError{Op: op, Err: syscall.ENOENT} }
+
+func (m *memCrate) lookup(name string, follow bool) (*node, error) {
+	return m.resolve(name, false, func(dir *node, n string, _ bool) (*node, error) {
+		c := dir.child(n)
+		switch {
+		case c == nil:
+			return nil, notExist("statat")
+		case follow && c.isSymlink():
+			return nil, errLink(c.target)
+		}
+		return c, nil
+	})
+}
+
+func (m *memCrate) Stat(rel string) (fs.FileInfo, error) {
+	n, err := m.lookup(rel, true)
+	if err != nil {
+		return nil, &fs.PathError{Op: "statat", Path: rel, Err: err}
+	}
+	return info{filepath.Base(rel), n}, nil
+}
+
+func (m *memCrate) Lstat(rel string) (fs.FileInfo, error) {
+	n, err := m.lookup(rel, false)
+	if err != nil {
+		return nil, &fs.PathError{Op: "statat", Path: rel, Err: err}
+	}
+	return info{filepath.Base(rel), n}, nil
+}
+
+func (m *memCrate) Readlink(rel string) (string, error) {
+	n, err := m.lookup(rel, false)
+	if err == nil && !n.isSymlink() {
+		err = syscall.EINVAL
+	}
+	if err != nil {
+		return "", &fs.PathError{Op: "readlinkat", Path: rel, Err: err}
+	}
+	return n.target, nil
+}
+
+func (m *memCrate) MkdirAll(rel string) error {
+	_, err := m.resolve(rel, true, func(dir *node, n string, _ bool) (*node, error) {
+		c := dir.child(n)
+		var err error
+		switch {
+		case c == nil:
+			c = newDir()
+			dir.kids[n] = c
+		case c.isDir():
+		case c.isSymlink(): // succeed if it resolves to a directory, as os.Root
+			err = syscall.EEXIST
+			fi, e := m.Stat(rel)
+			switch {
+			case e == nil && fi.IsDir():
+				err = nil
+			case e == nil:
+				err = syscall.ENOTDIR
+			case !errors.Is(e, fs.ErrNotExist):
+				err = e
+			}
+		default:
+			err = syscall.EEXIST
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "mkdirat", Err: err}
+		}
+		return c, nil
+	})
+	if _, ok := err.(*fs.PathError); err != nil && !ok {
+		err = &fs.PathError{Op: "mkdirat", Path: rel, Err: err}
+	}
+	return err
+}
+
+// create adds the new entry n at rel, failing if something is there.
+func (m *memCrate) create(rel string, n *node) error {
+	_, err := m.resolve(rel, false, func(dir *node, name string, _ bool) (*node, error) {
+		if name == "." || dir.kids[name] != nil {
+			return nil, syscall.EEXIST
+		}
+		dir.kids[name] = n
+		return n, nil
+	})
+	return err
+}
+
+func (m *memCrate) Symlink(target, rel string) error {
+	if err := m.create(rel, &node{mode: fs.ModeSymlink | 0o777, target: target}); err != nil {
+		return &os.LinkError{Op: "symlinkat", Old: target, New: rel, Err: err}
+	}
+	return nil
+}
+
+func (m *memCrate) Remove(rel string) error {
+	_, err := m.resolve(rel, false, func(dir *node, name string, _ bool) (*node, error) {
+		c := dir.child(name)
+		switch {
+		case c == nil:
+			return nil, syscall.ENOENT
+		case c.isDir() && len(c.kids) > 0:
+			return nil, syscall.ENOTEMPTY
+		}
+		delete(dir.kids, name)
+		return c, nil
+	})
+	if err != nil {
+		return &fs.PathError{Op: "removeat", Path: rel, Err: err}
+	}
+	return nil
+}
+
+func (m *memCrate) Create(rel string, perm fs.FileMode, size int64) (io.WriteCloser, error) {
+	if size > m.limit-m.used {
+		return nil, errSpill
+	}
+	m.used += size
+	n := &node{mode: perm, data: make([]byte, 0, size)}
+	if err := m.create(rel, n); err != nil {
+		return nil, &fs.PathError{Op: "openat", Path: rel, Err: err}
+	}
+	return &memFile{n: n, m: m}, nil
+}
+
+// memFile appends to a node's data.
+type memFile struct {
+	n *node
+	m *memCrate
+}
+
+func (f *memFile) Write(p []byte) (int, error) {
+	if extra := int64(len(f.n.data)+len(p)) - int64(cap(f.n.data)); extra > 0 {
+		if extra > f.m.limit-f.m.used {
+			return 0, errSpill
+		}
+		f.m.used += extra
+	}
+	f.n.data = append(f.n.data, p...)
+	return len(p), nil
+}
+
+func (f *memFile) Close() error { return nil }
+
+func (m *memCrate) Open(rel string) (io.ReadCloser, error) {
+	n, err := m.lookup(rel, true)
+	if err == nil && n.isDir() {
+		err = syscall.EISDIR
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "openat", Path: rel, Err: err}
+	}
+	if n.src != "" {
+		return os.Open(n.src)
+	}
+	return io.NopCloser(bytes.NewReader(n.data)), nil
+}
+
+// Link references src: its bytes stay on disk and are read again when
+// served (git checkouts do not change while we run).
+func (m *memCrate) Link(rel, src string, perm fs.FileMode, hash bool) (string, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var size int64
+	var sum string
+	if hash {
+		h := sha256.New()
+		if size, err = io.Copy(h, f); err != nil {
+			return "", err
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
+	} else {
+		fi, err := f.Stat()
+		if err != nil {
+			return "", err
+		}
+		size = fi.Size()
+	}
+	if err := m.create(rel, &node{mode: perm, src: src, size: size}); err != nil {
+		return "", &fs.PathError{Op: "openat", Path: rel, Err: err}
+	}
+	return sum, nil
+}
+
+// imageOf reads the tree at dir (a crate unpacked on disk) into nodes
+// whose files stay on disk.
+func imageOf(dir string) (*node, error) {
+	root := newDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		fi, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
+		var n *node
+		switch {
+		case fi.IsDir():
+			if n, err = imageOf(p); err != nil {
+				return nil, err
+			}
+		case fi.Mode()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return nil, err
+			}
+			n = &node{mode: fs.ModeSymlink | 0o777, target: t}
+		case fi.Mode().IsRegular():
+			n = &node{mode: fi.Mode().Perm(), src: p, size: fi.Size()}
+		default:
+			return nil, &fs.PathError{Op: "read", Path: p, Err: errors.New("unexpected file type")}
+		}
+		root.kids[e.Name()] = n
+	}
+	return root, nil
+}
