@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cargohash/cargohash/hash/gnutar"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
 
@@ -82,31 +84,51 @@ func (s *Session) Tarball(ctx context.Context, lock *Lock, out, name string) (ni
 	if err != nil {
 		return nixhash.Hash{}, err
 	}
+	// The tree is never written: vendortree.FS builds each crate in
+	// memory (or, if huge, in tmp) as the archive walk reaches it, reading
+	// the fetched .crate files and git checkouts (in tmp) directly.
 	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tree-")
 	if err != nil {
 		return nixhash.Hash{}, err
 	}
 	defer os.RemoveAll(tmp)
-	top := name + "-vendor"
-	tree := filepath.Join(tmp, top)
-	if err := s.Vendor(ctx, lock, tree, vendortree.Options{Layout: vendortree.Cargo}); err != nil {
+	gitDir := filepath.Join(tmp, "git")
+	f, err := s.Fetch(ctx, lock, gitDir)
+	if err != nil {
 		return nixhash.Hash{}, err
 	}
-	if err := os.WriteFile(filepath.Join(tree, "Cargo.lock"), lock.Data, 0o644); err != nil {
+	crates := map[string]string{}
+	for _, c := range f.Crates {
+		crates[c.Tarball()] = c.File
+	}
+	in := vendortree.Staged{
+		Lock: lock.Lockfile, LockData: lock.Data, LockMode: lock.Mode,
+		Tarball: func(p lockfile.Package) string {
+			if file, ok := crates[Crate{Package: p}.Tarball()]; ok {
+				return file
+			}
+			return filepath.Join(tmp, "not-fetched", Crate{Package: p}.Tarball())
+		},
+		Checkout: func(commit string) string { return filepath.Join(gitDir, commit) },
+	}
+	fsys, err := vendortree.NewFS(ctx, in, vendortree.Options{Layout: vendortree.Cargo, SpillDir: tmp, Log: s.log})
+	if err != nil {
 		return nixhash.Hash{}, err
 	}
-	if err := os.MkdirAll(filepath.Join(tree, ".cargo"), 0o755); err != nil {
+	defer fsys.Close()
+	if err := fsys.AddFile("Cargo.lock", lock.Data, 0o644); err != nil {
 		return nixhash.Hash{}, err
 	}
 	config := vendortree.CargoSourceConfig(lock.Lockfile, vendortree.VendorPlaceholder)
-	if err := os.WriteFile(filepath.Join(tree, ".cargo", "config.toml"), []byte(config), 0o644); err != nil {
+	if err := fsys.AddFile(".cargo/config.toml", []byte(config), 0o644); err != nil {
 		return nixhash.Hash{}, err
 	}
-	return writeTarball(ctx, tmp, top, out, comp)
+	return writeTarball(ctx, fsys, name+"-vendor", out, comp)
 }
 
-// writeTarball archives dir/top to out (atomically) and returns its sha256.
-func writeTarball(ctx context.Context, dir, top, out string, comp Compression) (_ nixhash.Hash, err error) {
+// writeTarball archives fsys as top/ to out (atomically) and returns its
+// sha256.
+func writeTarball(ctx context.Context, fsys fs.FS, top, out string, comp Compression) (_ nixhash.Hash, err error) {
 	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
 	if err != nil {
 		return nixhash.Hash{}, err
@@ -133,7 +155,7 @@ func writeTarball(ctx context.Context, dir, top, out string, comp Compression) (
 	}
 	tarBuf := bufio.NewWriterSize(cw, 1<<20)
 	tw := gnutar.NewWriter(tarBuf)
-	if err := gnutar.WriteFS(ctx, tw, os.DirFS(filepath.Join(dir, top)), top); err != nil {
+	if err := gnutar.WriteFS(ctx, tw, fsys, top); err != nil {
 		return nixhash.Hash{}, err
 	}
 	for _, step := range []func() error{tw.Close, tarBuf.Flush, cw.Close, fileW.Flush, f.Sync, f.Close} {
