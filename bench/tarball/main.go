@@ -17,9 +17,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/cargohash/cargohash/bench/internal/measure"
 	"github.com/cargohash/cargohash/fetch/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
 )
@@ -89,15 +89,22 @@ func run(copies int) error {
 	}
 	fmt.Printf("%d crates, %.0f MB unpacked\n", len(crates), float64(unpacked)/1e6)
 
-	// cargohash tarball, from the warm cache.
+	// cargohash tarball, from the warm cache; the best of three runs.
 	ours := filepath.Join(work, "ours.tar.gz")
-	cmd := exec.Command(bin, append(append([]string{"tarball", "--name", "bench", "--out", ours}, common...), proj)...)
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("cargohash tarball: %v\n%s", err, out)
+	var tOurs time.Duration
+	var rss int
+	for range 3 {
+		os.Remove(ours)
+		cmd := exec.Command(bin, append(append([]string{"tarball", "--name", "bench", "--out", ours}, common...), proj)...)
+		t, r, err := measure.Run(cmd)
+		if err != nil {
+			return fmt.Errorf("cargohash tarball: %v", err)
+		}
+		if tOurs == 0 || t < tOurs {
+			tOurs = t
+		}
+		rss = max(rss, r)
 	}
-	tOurs := time.Since(start)
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
 
 	// The same tree on disk, for GNU tar.
 	ref := filepath.Join(work, "ref")
@@ -115,12 +122,16 @@ func run(copies int) error {
 	}
 	refOut := filepath.Join(work, "ref.tar.gz")
 	sh := fmt.Sprintf("tar --format=gnu --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1 -C %s -cf - bench-vendor | gzip -6 > %s", ref, refOut)
-	exec.Command("tar", "-cf", "/dev/null", ref).Run() // warm the page cache
-	start = time.Now()
-	if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
-		return fmt.Errorf("tar | gzip: %v\n%s", err, out)
+	var tRef time.Duration
+	for range 3 {
+		start := time.Now()
+		if out, err := exec.Command("sh", "-c", sh).CombinedOutput(); err != nil {
+			return fmt.Errorf("tar | gzip: %v\n%s", err, out)
+		}
+		if t := time.Since(start); tRef == 0 || t < tRef {
+			tRef = t
+		}
 	}
-	tRef := time.Since(start)
 
 	a, _ := exec.Command("gzip", "-dc", ours).Output()
 	b, _ := exec.Command("gzip", "-dc", refOut).Output()
@@ -130,8 +141,8 @@ func run(copies int) error {
 	}
 	so, _ := os.Stat(ours)
 	sr, _ := os.Stat(refOut)
-	fmt.Printf("cargohash tarball (from cache): %.2fs, %.1f MB, peak RSS %d MB\n", tOurs.Seconds(), float64(so.Size())/1e6, rss)
-	fmt.Printf("tar | gzip -6 (from the tree):  %.2fs, %.1f MB\n", tRef.Seconds(), float64(sr.Size())/1e6)
+	fmt.Printf("cargohash tarball (from cache): best %.2fs, %.1f MB, peak RSS %d MB\n", tOurs.Seconds(), float64(so.Size())/1e6, rss)
+	fmt.Printf("tar | gzip -6 (from the tree):  best %.2fs, %.1f MB\n", tRef.Seconds(), float64(sr.Size())/1e6)
 	fmt.Printf("ratio %.2fx; uncompressed streams %s (%d MB)\n", tRef.Seconds()/tOurs.Seconds(), same, len(a)/1e6)
 	return nil
 }
