@@ -306,3 +306,29 @@ func TestStagingLeavesNothingOnFailure(t *testing.T) {
 		t.Fatalf("left behind: %v", entries)
 	}
 }
+
+// TestTarballWithGitCrates: git crates go into the streamed tarball too,
+// found by name in their checkouts.
+func TestTarballWithGitCrates(t *testing.T) {
+	tarBin := reftest.Need(t, "tar")
+	w := newWorld(t)
+	lock := writeLock(t, w.lock)
+	s, err := cargohash.Open(w.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out := filepath.Join(t.TempDir(), "w.tar.zst")
+	if _, err := s.Tarball(context.Background(), lock, out, "w"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := exec.Command(tarBin, "--zstd", "-tf", out).Output()
+	if err != nil {
+		t.Fatalf("tar -t: %v", err)
+	}
+	for _, want := range []string{"w-vendor/g1/Cargo.toml", "w-vendor/g2/.cargo-checksum.json", "w-vendor/deep/Cargo.toml", "w-vendor/serde-1.0.100/src/lib.rs", "w-vendor/Cargo.lock", "w-vendor/.cargo/config.toml"} {
+		if !strings.Contains(string(list), want+"\n") {
+			t.Errorf("tarball lacks %s:\n%s", want, list)
+		}
+	}
+}
