@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
+	"strings"
 )
 
 // crateWriter is where a crate is built: a directory on disk (diskCrate,
@@ -37,18 +39,80 @@ type crateWriter interface {
 type diskCrate struct {
 	root *os.Root
 	buf  []byte
+	// made and dirs spare most files of a crate the path walk os.Root
+	// does per call (an openat per component, a mkdirat per parent):
+	// directories already made, and directories already opened as roots.
+	made map[string]bool
+	dirs map[string]*os.Root
 }
 
-func (d *diskCrate) MkdirAll(rel string) error              { return d.root.MkdirAll(rel, 0o755) }
-func (d *diskCrate) Lstat(rel string) (fs.FileInfo, error)  { return d.root.Lstat(rel) }
-func (d *diskCrate) Stat(rel string) (fs.FileInfo, error)   { return d.root.Stat(rel) }
-func (d *diskCrate) Readlink(rel string) (string, error)    { return d.root.Readlink(rel) }
-func (d *diskCrate) Remove(rel string) error                { return d.root.Remove(rel) }
+func newDiskCrate(root *os.Root) *diskCrate {
+	return &diskCrate{root: root, made: map[string]bool{}, dirs: map[string]*os.Root{}}
+}
+
+// close releases the directories create opened.
+func (d *diskCrate) close() {
+	for _, r := range d.dirs {
+		r.Close()
+	}
+}
+
+func (d *diskCrate) MkdirAll(rel string) error {
+	if d.made[rel] {
+		return nil
+	}
+	if err := d.root.MkdirAll(rel, 0o755); err != nil {
+		return err
+	}
+	d.made[rel] = true
+	return nil
+}
+func (d *diskCrate) Lstat(rel string) (fs.FileInfo, error) {
+	r, name, err := d.at(rel)
+	if err != nil {
+		return d.root.Lstat(rel) // os.Root's own error for the path
+	}
+	return r.Lstat(name)
+}
+func (d *diskCrate) Stat(rel string) (fs.FileInfo, error) { return d.root.Stat(rel) }
+func (d *diskCrate) Readlink(rel string) (string, error)  { return d.root.Readlink(rel) }
+func (d *diskCrate) Remove(rel string) error {
+	r, name, err := d.at(rel)
+	if err != nil {
+		return d.root.Remove(rel)
+	}
+	return r.Remove(name)
+}
 func (d *diskCrate) Symlink(target, rel string) error       { return d.root.Symlink(target, rel) }
 func (d *diskCrate) Open(rel string) (io.ReadCloser, error) { return d.root.Open(rel) }
 
+// at returns the root of rel's directory, opened once per crate, and rel's
+// last component. On error callers fall back to the crate's root, whose
+// errors name the path as the in-memory crate's do. Directories are never removed or replaced while a crate
+// is written (replaceable refuses it), so a cached root stays valid.
+func (d *diskCrate) at(rel string) (*os.Root, string, error) {
+	dir, name := path.Split(rel)
+	if dir == "" {
+		return d.root, name, nil
+	}
+	dir = strings.TrimSuffix(dir, "/")
+	if r := d.dirs[dir]; r != nil {
+		return r, name, nil
+	}
+	r, err := d.root.OpenRoot(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	d.dirs[dir] = r
+	return r, name, nil
+}
+
 func (d *diskCrate) Create(rel string, perm fs.FileMode, _ int64) (io.WriteCloser, error) {
-	f, err := d.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	r, name, err := d.at(rel)
+	if err != nil {
+		r, name = d.root, rel // os.Root's own error for the path
+	}
+	f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
 	}

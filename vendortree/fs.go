@@ -255,7 +255,9 @@ func (f *FS) buildCrate(p lockfile.Package) (*node, string, error) {
 			return nil, err
 		}
 		defer root.Close()
-		if err := f.b.build(f.ctx, p, &diskCrate{root: root}); err != nil {
+		dc := newDiskCrate(root)
+		defer dc.close()
+		if err := f.b.build(f.ctx, p, dc); err != nil {
 			return nil, err
 		}
 		return imageOf(dst)

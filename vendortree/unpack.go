@@ -58,7 +58,9 @@ func unpackCrate(ctx context.Context, tarball, crate, dst string, opt unpackOpti
 		return nil, err
 	}
 	defer root.Close()
-	return unpackInto(ctx, tarball, crate, &diskCrate{root: root}, opt)
+	dc := newDiskCrate(root)
+	defer dc.close()
+	return unpackInto(ctx, tarball, crate, dc, opt)
 }
 
 // unpackInto is unpackCrate into w, an empty crate (on disk or in memory).

@@ -272,7 +272,9 @@ func write(ctx context.Context, in Staged, tmp, final string, jobs []crateJob, o
 				return err
 			}
 			defer root.Close()
-			return b.build(gctx, j.pkg, &diskCrate{root: root})
+			dc := newDiskCrate(root)
+			defer dc.close()
+			return b.build(gctx, j.pkg, dc)
 		})
 	}
 	return g.Wait()
