@@ -59,6 +59,9 @@ func Open(opts Options) (*Session, error) {
 	if opts.Fetch.Log == nil {
 		opts.Fetch.Log = log
 	}
+	if opts.Fetch.UserAgent == "" {
+		opts.Fetch.UserAgent = "cargohash/" + Version
+	}
 	f, err := fetch.New(opts.Fetch)
 	if err != nil {
 		return nil, err

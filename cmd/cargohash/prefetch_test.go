@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch/fetchtest"
 	"github.com/cargohash/cargohash/internal/reftest"
 	"github.com/cargohash/cargohash/lockfile"
@@ -167,5 +168,17 @@ func TestFetchErrors(t *testing.T) {
 				t.Errorf("left behind in the output's directory: %v", entries)
 			}
 		})
+	}
+}
+
+// TestUserAgent: requests name the tool and its version (crates.io's API
+// host refuses generic library agents).
+func TestUserAgent(t *testing.T) {
+	dir, reg, _ := registryLock(t)
+	if _, errOut, code := runCLI(t, append([]string{"prefetch"}, fast(t, dir)...)...); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if got := reg.UserAgents(); len(got) != 1 || got[0] != "cargohash/"+cargohash.Version {
+		t.Fatalf("User-Agent headers %q, want cargohash/%s", got, cargohash.Version)
 	}
 }
