@@ -199,3 +199,13 @@ func TestWriteFSUnreadableFile(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteFSWalkError: a walk that fails while earlier files are being
+// read ahead returns the walk's error (and does not hang).
+func TestWriteFSWalkError(t *testing.T) {
+	fsys := fstest.MapFS{"d/a": {Data: []byte("a")}, "d/b": {Data: []byte("b")}, "d/c/fifo": {Mode: fs.ModeNamedPipe}}
+	err := WriteFS(NewWriter(new(bytes.Buffer)), fsys, "d", "")
+	if err == nil || !strings.Contains(err.Error(), "unsupported file type") {
+		t.Fatalf("WriteFS = %v, want the FIFO's error", err)
+	}
+}
