@@ -46,15 +46,25 @@ type diskCrate struct {
 	dirs map[string]*os.Root
 }
 
-func newDiskCrate(root *os.Root) *diskCrate {
-	return &diskCrate{root: root, made: map[string]bool{}, dirs: map[string]*os.Root{}}
+// createDiskCrate makes the empty directory dst and a crate writer into it;
+// close it when done.
+func createDiskCrate(dst string) (*diskCrate, error) {
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		return nil, err
+	}
+	return &diskCrate{root: root, made: map[string]bool{}, dirs: map[string]*os.Root{}}, nil
 }
 
-// close releases the directories create opened.
+// close releases the crate's root and the directories opened under it.
 func (d *diskCrate) close() {
 	for _, r := range d.dirs {
 		r.Close()
 	}
+	d.root.Close()
 }
 
 func (d *diskCrate) MkdirAll(rel string) error {

@@ -247,15 +247,10 @@ func (f *FS) buildCrate(p lockfile.Package) (*node, string, error) {
 	}
 	img, err := func() (*node, error) {
 		dst := filepath.Join(tmp, "c")
-		if err := os.Mkdir(dst, 0o755); err != nil {
-			return nil, err
-		}
-		root, err := os.OpenRoot(dst)
+		dc, err := createDiskCrate(dst)
 		if err != nil {
 			return nil, err
 		}
-		defer root.Close()
-		dc := newDiskCrate(root)
 		defer dc.close()
 		if err := f.b.build(f.ctx, p, dc); err != nil {
 			return nil, err

@@ -50,15 +50,10 @@ type unpackOptions struct {
 // hard links, devices, FIFOs and other special files, symlinks that are
 // absolute or resolve outside dst, and more than MaxCrateSize bytes.
 func unpackCrate(ctx context.Context, tarball, crate, dst string, opt unpackOptions) (map[string]string, error) {
-	if err := os.Mkdir(dst, 0o755); err != nil {
-		return nil, err
-	}
-	root, err := os.OpenRoot(dst)
+	dc, err := createDiskCrate(dst)
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
-	dc := newDiskCrate(root)
 	defer dc.close()
 	return unpackInto(ctx, tarball, crate, dc, opt)
 }

@@ -263,16 +263,10 @@ func write(ctx context.Context, in Staged, tmp, final string, jobs []crateJob, o
 	g.SetLimit(n)
 	for _, j := range jobs {
 		g.Go(func() error {
-			dst := filepath.Join(tmp, filepath.FromSlash(j.dir))
-			if err := os.Mkdir(dst, 0o755); err != nil {
-				return err
-			}
-			root, err := os.OpenRoot(dst)
+			dc, err := createDiskCrate(filepath.Join(tmp, filepath.FromSlash(j.dir)))
 			if err != nil {
 				return err
 			}
-			defer root.Close()
-			dc := newDiskCrate(root)
 			defer dc.close()
 			return b.build(gctx, j.pkg, dc)
 		})
