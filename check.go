@@ -3,7 +3,6 @@ package cargohash
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -812,9 +811,4 @@ func writeKnownLock(dir string, h nixhash.Hash, data []byte) error {
 		os.Remove(f.Name())
 	}
 	return err
-}
-
-func sha256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }

@@ -25,7 +25,6 @@ type tarEntry struct {
 	mode     int64
 	body     string
 	linkname string
-	size     int64 // when > 0 and body == "", the declared size (not written)
 }
 
 func file(name, body string) tarEntry {
