@@ -136,6 +136,17 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
+// session opens a Session on the world's registries, closed with the test.
+func (w *world) session(t *testing.T) *cargohash.Session {
+	t.Helper()
+	s, err := cargohash.Open(w.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func writeLock(t *testing.T, data []byte) *cargohash.Lock {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "proj")
@@ -157,11 +168,7 @@ func TestStagingMatchesNix(t *testing.T) {
 	nix, feat := reftest.Nix(t)
 	w := newWorld(t)
 	lock := writeLock(t, w.lock)
-	s, err := cargohash.Open(w.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := w.session(t)
 	ctx := context.Background()
 	res, err := s.Prefetch(ctx, lock)
 	if err != nil {
@@ -259,11 +266,7 @@ func lockVersion(t *testing.T, v4 []byte, v int) []byte {
 func TestLockVersions(t *testing.T) {
 	nix, feat := reftest.Nix(t)
 	w := newWorld(t)
-	s, err := cargohash.Open(w.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := w.session(t)
 	for v := 1; v <= 4; v++ {
 		data := lockVersion(t, w.lock, v)
 		lock := writeLock(t, data)
@@ -292,13 +295,9 @@ func TestStagingLeavesNothingOnFailure(t *testing.T) {
 	w.opts.Fetch.Retries = -1
 	bad := strings.Replace(string(w.lock), `name = "a"`, `name = "missing"`, 1)
 	lock := writeLock(t, []byte(bad))
-	s, err := cargohash.Open(w.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := w.session(t)
 	parent := t.TempDir()
-	_, err = s.Staging(context.Background(), lock, filepath.Join(parent, "out"))
+	_, err := s.Staging(context.Background(), lock, filepath.Join(parent, "out"))
 	if err == nil || !strings.Contains(err.Error(), "missing@0.1.0") || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("error = %v, want a 404 naming missing@0.1.0", err)
 	}
@@ -313,11 +312,7 @@ func TestTarballWithGitCrates(t *testing.T) {
 	tarBin := reftest.Need(t, "tar")
 	w := newWorld(t)
 	lock := writeLock(t, w.lock)
-	s, err := cargohash.Open(w.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := w.session(t)
 	out := filepath.Join(t.TempDir(), "w.tar.zst")
 	if _, err := s.Tarball(context.Background(), lock, out, "w"); err != nil {
 		t.Fatal(err)
