@@ -135,14 +135,7 @@ func copyFileTo(w io.Writer, path string, size int64) error {
 // Staging writes the staging tree of lock to out, which must not exist, and
 // returns its cargoHash. The tree is built under a temporary name beside out
 // and renamed into place when complete; on error nothing is left.
-func (s *Session) Staging(ctx context.Context, lock *Lock, out string) (*Result, error) {
-	return s.stage(ctx, lock, out, true)
-}
-
-// stage builds a staging tree. A final one is hashed and holds copies of
-// the crate files; a scratch one (the input of vendoring, removed after)
-// hard-links them from the cache where it can and is not hashed.
-func (s *Session) stage(ctx context.Context, lock *Lock, out string, final bool) (_ *Result, err error) {
+func (s *Session) Staging(ctx context.Context, lock *Lock, out string) (_ *Result, err error) {
 	if _, err := os.Lstat(out); err == nil {
 		return nil, fmt.Errorf("%s already exists; staging writes a new directory", out)
 	}
@@ -171,27 +164,19 @@ func (s *Session) stage(ctx context.Context, lock *Lock, out string, final bool)
 			return nil, err
 		}
 		for _, c := range f.Crates {
-			dst := filepath.Join(dir, c.Tarball())
-			if !final && os.Link(c.File, dst) == nil {
-				continue
-			}
-			if err := copyFile(dst, c.File, c.Size); err != nil {
+			if err := copyFile(filepath.Join(dir, c.Tarball()), c.File, c.Size); err != nil {
 				return nil, fmt.Errorf("%s: %w", c.ID(), err)
 			}
 		}
 	}
-	var res *Result
-	if final {
-		if res, err = f.result(); err != nil {
-			return nil, err
-		}
+	res, err := f.result()
+	if err != nil {
+		return nil, err
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		return nil, err
 	}
-	if final {
-		s.rememberLock(res.CargoHash, lock)
-	}
+	s.rememberLock(res.CargoHash, lock)
 	return res, nil
 }
 

@@ -23,23 +23,43 @@ import (
 	"github.com/cargohash/cargohash/vendortree"
 )
 
-// Vendor writes the vendor tree of lock to out in the layout opts names: it
-// stages the lock's crates in a temporary directory beside out, then lays
-// them out with vendortree.FromStaging (atomic: nothing is left on error).
+// Vendor writes the vendor tree of lock to out in the layout opts names,
+// from the fetched .crate files and git checkouts (in a temporary directory
+// beside out); vendortree builds it under a temporary name and renames it
+// into place, so nothing is left on error.
 func (s *Session) Vendor(ctx context.Context, lock *Lock, out string, opts vendortree.Options) error {
-	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".staging-")
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".git-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	staging := filepath.Join(tmp, "staging")
-	if _, err := s.stage(ctx, lock, staging, false); err != nil {
+	f, err := s.Fetch(ctx, lock, tmp)
+	if err != nil {
 		return err
 	}
 	if opts.Log == nil {
 		opts.Log = s.log
 	}
-	return vendortree.FromStaging(ctx, staging, out, opts)
+	return vendortree.Write(ctx, f.staged(tmp), out, opts)
+}
+
+// staged describes the fetched files as vendortree's input; git checkouts
+// are in gitDir.
+func (f *Fetched) staged(gitDir string) vendortree.Staged {
+	crates := map[string]string{}
+	for _, c := range f.Crates {
+		crates[c.Tarball()] = c.File
+	}
+	return vendortree.Staged{
+		Lock: f.Lock.Lockfile, LockData: f.Lock.Data, LockMode: f.Lock.Mode,
+		Tarball: func(p lockfile.Package) string {
+			if file, ok := crates[Crate{Package: p}.Tarball()]; ok {
+				return file
+			}
+			return filepath.Join(gitDir, "not-fetched", Crate{Package: p}.Tarball())
+		},
+		Checkout: func(commit string) string { return filepath.Join(gitDir, commit) },
+	}
 }
 
 // Compression is a vendor tarball's compression, chosen by file suffix.
@@ -97,21 +117,7 @@ func (s *Session) Tarball(ctx context.Context, lock *Lock, out, name string) (ni
 	if err != nil {
 		return nixhash.Hash{}, err
 	}
-	crates := map[string]string{}
-	for _, c := range f.Crates {
-		crates[c.Tarball()] = c.File
-	}
-	in := vendortree.Staged{
-		Lock: lock.Lockfile, LockData: lock.Data, LockMode: lock.Mode,
-		Tarball: func(p lockfile.Package) string {
-			if file, ok := crates[Crate{Package: p}.Tarball()]; ok {
-				return file
-			}
-			return filepath.Join(tmp, "not-fetched", Crate{Package: p}.Tarball())
-		},
-		Checkout: func(commit string) string { return filepath.Join(gitDir, commit) },
-	}
-	fsys, err := vendortree.NewFS(ctx, in, vendortree.Options{Layout: vendortree.Cargo, SpillDir: tmp, Log: s.log})
+	fsys, err := vendortree.NewFS(ctx, f.staged(gitDir), vendortree.Options{Layout: vendortree.Cargo, SpillDir: tmp, Log: s.log})
 	if err != nil {
 		return nixhash.Hash{}, err
 	}

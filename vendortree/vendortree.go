@@ -99,6 +99,12 @@ func FromStaging(ctx context.Context, staging, out string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	return Write(ctx, in, out, opts)
+}
+
+// Write is FromStaging for inputs that are not (or not all) in a staging
+// directory, such as crates in a download cache.
+func Write(ctx context.Context, in Staged, out string, opts Options) error {
 	jobs, err := plan(in.Lock, opts)
 	if err != nil {
 		return err
