@@ -7,9 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"sync"
 )
 
 // Dump writes the NAR serialisation of the file, symlink or directory at
@@ -33,9 +31,11 @@ func Dump(w io.Writer, name string) error {
 // holds symlinks (os.DirFS and fstest.MapFS do). Sockets, devices and named
 // pipes are refused with an error naming them.
 //
-// Files are read exactly once and never held whole beyond smallFile bytes:
-// while nw hashes or writes one file, a few goroutines open, stat and read
-// the next ones; larger files are streamed in blocks. A file that grows
+// Each file is read exactly once, straight into the block of archive bytes
+// that carries it, and never held whole: one goroutine walks the tree,
+// framing nodes and reading files into blocks, while the caller's goroutine
+// hands full blocks to nw's writer (a hash, say). The writer thus sees a few
+// large writes, and hashing overlaps all the system calls. A file that grows
 // while it is archived is archived at the size it had when opened, as Nix
 // does; one that shrinks is an error.
 func WriteFS(nw *Writer, fsys fs.FS, name, prefix string) error {
@@ -56,150 +56,163 @@ func WritePath(nw *Writer, name, prefix string) error {
 	if base == "" { // the file system root
 		dir, base = abs, "."
 	}
-	return writeTree(nw, diskTree(filepath.Clean(dir)), base, prefix)
+	return writeTree(nw, newDiskTree(filepath.Clean(dir)), base, prefix)
 }
 
-// Read-ahead limits: at most queue entries are walked ahead of the writer,
-// each holding at most smallFile bytes, so read-ahead memory stays under
-// queue*smallFile (16 MiB); larger files are streamed in chunk-sized blocks,
-// chunks of them ahead of the writer. Blocks small enough to stay in the
-// CPU's cache between read and hash measured 20% faster than 1 MiB ones
-// (bench/nar.sh, 2 vCPUs).
+// The walker runs at most blocks*blockSize bytes (512 KiB) ahead of the
+// writer. Blocks small enough to stay in the CPU's cache between read and
+// hash measured 20% faster than 1 MiB ones (bench/nar.sh, 2 vCPUs).
 const (
-	queue     = 64
-	smallFile = 1 << smallFileShift
-	readers   = 4
-	chunk     = 128 << 10
-	chunks    = 3
+	blockSize = 128 << 10
+	blocks    = 4
 )
 
-// node is one entry of the walk, in archive order. A regular file is opened,
-// stat'ed and (if small) read by a reader goroutine, which then closes ready.
-type node struct {
-	name  string // in the tree
-	hdr   Header
-	ready chan struct{} // regular files only
-	data  []byte        // a small file's contents
-	file  fs.File       // a large file, open, to be streamed by the writer
-	err   error
-}
-
-// dumper is one call's pipeline: a walker goroutine lists nodes in archive
-// order, readers fill regular files, and the caller's goroutine writes.
-type dumper struct {
-	tree   tree
-	ctx    context.Context
-	nodes  chan *node
-	jobs   chan *node
-	blocks [][]byte // reused buffers for streamed files
-}
-
 func writeTree(nw *Writer, t tree, name, prefix string) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d := &dumper{tree: t, ctx: ctx, nodes: make(chan *node, queue), jobs: make(chan *node, queue)}
-	var walkErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer close(d.nodes)
-		defer close(d.jobs)
-		walkErr = d.walkRoot(name, prefix)
-	})
-	for range readers {
-		wg.Go(func() {
-			for n := range d.jobs {
-				d.read(n)
-				close(n.ready)
-			}
-		})
+	if nw.err != nil {
+		return nw.err
 	}
-	err := d.consume(nw)
-	cancel()
-	for n := range d.nodes { // let the walker see the cancel and stop
-		if n.ready != nil {
-			<-n.ready
-			if n.file != nil {
-				n.file.Close()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	p := &pipe{ctx: ctx, full: make(chan []byte, blocks), free: make(chan []byte, blocks)}
+	for range blocks {
+		p.free <- make([]byte, 0, blockSize)
+	}
+	// The walker writes nw's tokens and the files' contents into blocks;
+	// this goroutine passes each block on to nw's own writer.
+	dst := nw.w
+	nw.w = p
+	var walkErr error
+	go func() {
+		defer close(p.full)
+		d := dumper{tree: t, nw: nw, out: p}
+		if walkErr = d.walkRoot(name, prefix); walkErr == nil {
+			walkErr = p.flush()
+		}
+	}()
+	var err error
+	for b := range p.full {
+		if err == nil {
+			if _, err = dst.Write(b); err != nil {
+				cancel(err) // the walker stops at its next block
 			}
 		}
+		p.free <- b[:0]
 	}
-	wg.Wait()
+	nw.w = dst
 	if err != nil {
+		nw.err = err // rather than the walker's view of it, a cancelled context
 		return err
 	}
 	return walkErr
 }
 
-// read opens a regular file, takes its size and executable bit from the
-// open file, and reads it if it is small.
-func (d *dumper) read(n *node) {
-	f, err := d.tree.Open(n.name)
-	if err != nil {
-		n.err = err
-		return
+// pipe is the io.Writer the walker's Writer writes to: bytes gather in
+// blocks, each sent to full when filled, and blocks come back through free.
+type pipe struct {
+	ctx  context.Context
+	full chan []byte // room for every block: sending never blocks
+	free chan []byte
+	cur  []byte
+}
+
+// next sends the current block, if it holds anything, and takes an empty one.
+func (p *pipe) next() error {
+	if len(p.cur) > 0 {
+		p.full <- p.cur
 	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = &fs.PathError{Op: "nar", Path: n.name, Err: fmt.Errorf("changed type while being archived")}
-	}
-	if err != nil {
-		f.Close()
-		n.err = err
-		return
-	}
-	n.hdr.Mode, n.hdr.Size = fi.Mode(), fi.Size()
-	if fi.Size() > smallFile {
-		n.file = f
-		return
-	}
-	defer f.Close()
-	n.data = getBuf(int(fi.Size()))
-	m, err := io.ReadFull(f, n.data)
-	if err == io.ErrUnexpectedEOF {
-		err = changedSize(n.name, fi.Size(), int64(m))
-	}
-	if err != nil && err != io.EOF {
-		n.err = err
+	p.cur = nil
+	select {
+	case p.cur = <-p.free:
+		return nil
+	case <-p.ctx.Done():
+		return context.Cause(p.ctx)
 	}
 }
 
-func (d *dumper) consume(nw *Writer) error {
-	for n := range d.nodes {
-		if n.ready != nil {
-			<-n.ready
-			if n.err != nil {
-				return n.err
-			}
-		}
-		if err := nw.WriteHeader(&n.hdr); err != nil {
-			return err
-		}
-		switch {
-		case n.file != nil:
-			err := d.stream(nw, n.file, n.name, n.hdr.Size)
-			n.file.Close()
-			if err != nil {
-				return err
-			}
-		case n.ready != nil:
-			_, err := nw.Write(n.data)
-			putBuf(n.data)
-			n.data = nil
-			if err != nil {
-				return err
-			}
-		}
+func (p *pipe) flush() error {
+	if len(p.cur) > 0 {
+		p.full <- p.cur
 	}
+	p.cur = nil
 	return nil
 }
 
-func (d *dumper) send(ch chan<- *node, n *node) error {
-	select {
-	case ch <- n:
-		return nil
-	case <-d.ctx.Done():
-		return d.ctx.Err()
+// room returns the free end of the current block, taking a new block when
+// the current one is full.
+func (p *pipe) room() ([]byte, error) {
+	if len(p.cur) == cap(p.cur) {
+		if err := p.next(); err != nil {
+			return nil, err
+		}
 	}
+	return p.cur[len(p.cur):cap(p.cur)], nil
+}
+
+func (p *pipe) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		r, err := p.room()
+		if err != nil {
+			return n, err
+		}
+		m := copy(r, b[n:])
+		p.cur = p.cur[:len(p.cur)+m]
+		n += m
+	}
+	return n, nil
+}
+
+func (p *pipe) WriteString(s string) (int, error) {
+	n := 0
+	for n < len(s) {
+		r, err := p.room()
+		if err != nil {
+			return n, err
+		}
+		m := copy(r, s[n:])
+		p.cur = p.cur[:len(p.cur)+m]
+		n += m
+	}
+	return n, nil
+}
+
+// readFull reads up to size bytes of r straight into blocks. It stops early
+// only at r's end or an error.
+func (p *pipe) readFull(r io.Reader, size int64) (int64, error) {
+	var n int64
+	for empty := 0; n < size; {
+		room, err := p.room()
+		if err != nil {
+			return n, err
+		}
+		if int64(len(room)) > size-n {
+			room = room[:size-n]
+		}
+		m, err := r.Read(room)
+		p.cur = p.cur[:len(p.cur)+m]
+		n += int64(m)
+		switch {
+		case err == io.EOF:
+			return n, nil
+		case err != nil:
+			return n, err
+		case m > 0:
+			empty = 0
+		default:
+			if empty++; empty == 100 {
+				return n, io.ErrNoProgress
+			}
+		}
+	}
+	return n, nil
+}
+
+// dumper walks a tree in archive order, writing each node to nw, whose
+// writer is out.
+type dumper struct {
+	tree tree
+	nw   *Writer
+	out  *pipe
 }
 
 func (d *dumper) walkRoot(name, archivePath string) error {
@@ -210,145 +223,68 @@ func (d *dumper) walkRoot(name, archivePath string) error {
 	return d.walk(name, archivePath, fi.Mode().Type())
 }
 
-// walk lists the node at name, whose type (from its directory entry) is typ,
-// and everything below it.
+// walk writes the node at name, whose type (from its directory entry) is
+// typ, and everything below it.
 func (d *dumper) walk(name, archivePath string, typ fs.FileMode) error {
-	n := &node{name: name, hdr: Header{Path: archivePath, Mode: typ}}
+	hdr := Header{Path: archivePath, Mode: typ}
 	switch {
 	case typ.IsRegular():
-		n.ready = make(chan struct{})
-		if err := d.send(d.jobs, n); err != nil {
-			return err
-		}
+		return d.file(name, &hdr)
 	case typ&fs.ModeSymlink != 0:
 		var err error
-		if n.hdr.LinkTarget, err = d.tree.ReadLink(name); err != nil {
+		if hdr.LinkTarget, err = d.tree.ReadLink(name); err != nil {
 			return err
 		}
+		return d.nw.WriteHeader(&hdr)
 	case typ.IsDir():
 	default:
 		return &fs.PathError{Op: "nar", Path: name, Err: fmt.Errorf("unsupported file type %v (only regular files, directories and symlinks fit in a NAR)", typ)}
 	}
-	if err := d.send(d.nodes, n); err != nil {
+	if err := d.nw.WriteHeader(&hdr); err != nil {
 		return err
-	}
-	if !typ.IsDir() {
-		return nil
 	}
 	entries, err := d.tree.ReadDir(name) // sorted by name, bytewise
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		child := e.Name()
+		child := e.name
 		if archivePath != "" {
-			child = archivePath + "/" + child
+			child = archivePath + "/" + e.name
 		}
-		if err := d.walk(path.Join(name, e.Name()), child, e.Type()); err != nil {
+		if err := d.walk(join(name, e.name), child, e.typ); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func changedSize(name string, size, n int64) error {
-	return &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("file changed size while being archived (%d bytes, then %d)", size, n)}
-}
-
-type block struct {
-	buf []byte
-	err error
-}
-
-// stream copies size bytes of the large file f into nw, a goroutine reading
-// blocks ahead of the writer.
-func (d *dumper) stream(nw *Writer, f io.Reader, name string, size int64) error {
-	if d.blocks == nil {
-		for range chunks {
-			d.blocks = append(d.blocks, make([]byte, chunk))
-		}
+// file writes a regular file: its size and executable bit come from the
+// open file, and its contents are read straight into the archive's blocks.
+func (d *dumper) file(name string, hdr *Header) error {
+	f, err := d.tree.Open(name)
+	if err != nil {
+		return err
 	}
-	full := make(chan block, chunks+1) // room for every block and an error: the reader never blocks
-	free := make(chan []byte, chunks)
-	for _, b := range d.blocks {
-		free <- b
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(full)
-		for {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-stop:
-				return
-			}
-			n, err := io.ReadFull(f, buf)
-			if n > 0 {
-				full <- block{buf: buf[:n]}
-			}
-			if err != nil {
-				if err != io.EOF && err != io.ErrUnexpectedEOF {
-					full <- block{err: err}
-				}
-				return
-			}
-		}
-	}()
-	defer func() { close(stop); <-done }() // the reader is gone before the buffers are reused
-	var n int64
-	for b := range full {
-		if b.err != nil {
-			return b.err
-		}
-		if n+int64(len(b.buf)) > size { // it grew: archive the size it had
-			b.buf = b.buf[:size-n]
-		}
-		n += int64(len(b.buf))
-		if _, err := nw.Write(b.buf); err != nil {
-			return err
-		}
-		if n == size {
-			break
-		}
-		free <- b.buf[:cap(b.buf)]
+	if !fi.Mode().IsRegular() {
+		return &fs.PathError{Op: "nar", Path: name, Err: fmt.Errorf("changed type while being archived")}
 	}
-	if n != size {
-		return changedSize(name, size, n)
+	hdr.Mode, hdr.Size = fi.Mode(), fi.Size()
+	if err := d.nw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	n, err := d.out.readFull(f, hdr.Size)
+	d.nw.remaining -= n // written past the Writer, straight into its writer
+	if err != nil {
+		return err
+	}
+	if n != hdr.Size {
+		return &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("file changed size while being archived (%d bytes, then %d)", hdr.Size, n)}
 	}
 	return nil
-}
-
-// Small files' buffers are recycled through pools by power-of-two size class
-// (4 KiB to smallFile): allocating and zeroing a fresh buffer per file costs
-// as much as reading it.
-const minClass = 12 // 4 KiB
-
-var bufPools [smallFileShift - minClass + 1]sync.Pool
-
-const smallFileShift = 18 // 1 << smallFileShift == smallFile
-
-func class(n int) int {
-	c := 0
-	for n > 1<<(minClass+c) {
-		c++
-	}
-	return c
-}
-
-func getBuf(n int) []byte {
-	c := class(n)
-	if b, ok := bufPools[c].Get().(*[]byte); ok {
-		return (*b)[:n]
-	}
-	return make([]byte, n, 1<<(minClass+c))
-}
-
-func putBuf(b []byte) {
-	if c := class(cap(b)); cap(b) == 1<<(minClass+c) {
-		b = b[:cap(b)]
-		bufPools[c].Put(&b)
-	}
 }

@@ -3,6 +3,7 @@ package nar
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -191,7 +192,7 @@ func (u unreadableFS) ReadLink(name string) (string, error)   { return u.MapFS.R
 func (u unreadableFS) Lstat(name string) (fs.FileInfo, error) { return u.MapFS.Lstat(name) }
 
 func TestWriteFSUnreadableFile(t *testing.T) {
-	for _, size := range []int{3, smallFile + 1} { // read ahead, and streamed
+	for _, size := range []int{3, 3 * blockSize} { // within a block, and across blocks
 		fsys := unreadableFS{fstest.MapFS{"d/ok": {Data: []byte("ok")}, "d/secret": {Data: make([]byte, size)}}, "d/secret"}
 		err := WriteFS(NewWriter(new(bytes.Buffer)), fsys, "d", "")
 		if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "d/secret") {
@@ -207,5 +208,22 @@ func TestWriteFSWalkError(t *testing.T) {
 	err := WriteFS(NewWriter(new(bytes.Buffer)), fsys, "d", "")
 	if err == nil || !strings.Contains(err.Error(), "unsupported file type") {
 		t.Fatalf("WriteFS = %v, want the FIFO's error", err)
+	}
+}
+
+// TestWriteFSWriterError: when the destination fails mid-tree, the walk
+// stops, the destination's error is returned and stays sticky.
+func TestWriteFSWriterError(t *testing.T) {
+	fsys := fstest.MapFS{}
+	for i := range 64 {
+		fsys[fmt.Sprintf("d/%02d", i)] = &fstest.MapFile{Data: bytes.Repeat([]byte{byte(i)}, blockSize/3)}
+	}
+	fw := &failWriter{n: 2}
+	nw := NewWriter(fw)
+	if err := WriteFS(nw, fsys, "d", ""); !errors.Is(err, errDisk) {
+		t.Fatalf("WriteFS = %v, want %v", err, errDisk)
+	}
+	if err := nw.Close(); !errors.Is(err, errDisk) {
+		t.Fatalf("Close after the failed WriteFS = %v, want %v", err, errDisk)
 	}
 }

@@ -13,51 +13,88 @@ import (
 type tree interface {
 	Lstat(name string) (fs.FileInfo, error)
 	ReadLink(name string) (string, error)
-	ReadDir(name string) ([]fs.DirEntry, error) // sorted by name
+	ReadDir(name string) ([]dirEntry, error) // sorted by name, bytewise
 	// Open opens a regular file without following a symlink.
 	Open(name string) (fs.File, error)
 }
 
+// dirEntry is a directory entry: its name and its type bits.
+type dirEntry struct {
+	name string
+	typ  fs.FileMode
+}
+
+func entries(des []fs.DirEntry) []dirEntry {
+	es := make([]dirEntry, len(des))
+	for i, de := range des {
+		es[i] = dirEntry{de.Name(), de.Type()}
+	}
+	return es
+}
+
 type fsTree struct{ fsys fs.FS }
 
-func (t fsTree) Lstat(name string) (fs.FileInfo, error)     { return fs.Lstat(t.fsys, name) }
-func (t fsTree) ReadLink(name string) (string, error)       { return fs.ReadLink(t.fsys, name) }
-func (t fsTree) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(t.fsys, name) }
-func (t fsTree) Open(name string) (fs.File, error)          { return t.fsys.Open(name) }
+func (t fsTree) Lstat(name string) (fs.FileInfo, error) { return fs.Lstat(t.fsys, name) }
+func (t fsTree) ReadLink(name string) (string, error)   { return fs.ReadLink(t.fsys, name) }
+func (t fsTree) ReadDir(name string) ([]dirEntry, error) {
+	des, err := fs.ReadDir(t.fsys, name)
+	return entries(des), err
+}
+func (t fsTree) Open(name string) (fs.File, error) { return t.fsys.Open(name) }
 
 // diskTree is a directory on disk. Its files are opened with open(2) and
 // read with read(2) directly: os.Open would also register each one with the
-// runtime's poller, a wasted system call per file.
-type diskTree string
+// runtime's poller, a wasted system call per file. It is used by one
+// goroutine at a time.
+type diskTree struct {
+	dir    string
+	dirBuf []byte // readDir's
+}
 
-func (t diskTree) path(name string) string { return string(t) + "/" + name } // names are clean
+func newDiskTree(dir string) *diskTree { return &diskTree{dir: dir} }
 
-func (t diskTree) Lstat(name string) (fs.FileInfo, error) {
+func (t *diskTree) path(name string) string { return t.dir + "/" + name } // names are clean
+
+func (t *diskTree) Lstat(name string) (fs.FileInfo, error) {
 	fi, err := os.Lstat(t.path(name))
 	return fi, relative(err, name)
 }
 
-func (t diskTree) ReadLink(name string) (string, error) {
+func (t *diskTree) ReadLink(name string) (string, error) {
 	s, err := os.Readlink(t.path(name))
 	return s, relative(err, name)
 }
 
-func (t diskTree) ReadDir(name string) ([]fs.DirEntry, error) {
-	es, err := os.ReadDir(t.path(name))
-	return es, relative(err, name)
-}
+func (t *diskTree) ReadDir(name string) ([]dirEntry, error) { return t.readDir(name) }
 
-func (t diskTree) Open(name string) (fs.File, error) {
+// open opens name without following a symlink, without the poller.
+func (t *diskTree) open(name string, flags int) (int, error) {
 	for {
-		fd, err := syscall.Open(t.path(name), syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		fd, err := syscall.Open(t.path(name), syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW|flags, 0)
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+			return -1, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
-		return &rawFile{fd: fd, name: name}, nil
+		return fd, nil
 	}
+}
+
+func (t *diskTree) Open(name string) (fs.File, error) {
+	fd, err := t.open(name, syscall.O_NONBLOCK)
+	if err != nil {
+		return nil, err
+	}
+	return &rawFile{fd: fd, name: name}, nil
+}
+
+// join is path.Join for a clean name and an entry name.
+func join(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
 }
 
 // relative makes an error name the path relative to the tree, as fs.FS does.

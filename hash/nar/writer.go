@@ -67,7 +67,7 @@ type Writer struct {
 	inFile    bool
 	fileRoot  bool // the current file is the root node
 	rootDone  bool
-	scratch   [8]byte
+	scratch   [80]byte
 }
 
 // NewWriter returns a Writer writing to w. Writes to w are many and small:
@@ -85,8 +85,17 @@ func (w *Writer) str(s string) {
 	if w.err != nil {
 		return
 	}
-	binary.LittleEndian.PutUint64(w.scratch[:], uint64(len(s)))
-	if _, err := w.w.Write(w.scratch[:]); err != nil {
+	if len(s) <= len(w.scratch)-16 { // the common, short token: one write
+		n := 8 + (len(s)+7)&^7
+		b := w.scratch[:n]
+		clear(b[n-8:]) // the padding
+		binary.LittleEndian.PutUint64(b, uint64(len(s)))
+		copy(b[8:], s)
+		_, w.err = w.w.Write(b)
+		return
+	}
+	binary.LittleEndian.PutUint64(w.scratch[:8], uint64(len(s)))
+	if _, err := w.w.Write(w.scratch[:8]); err != nil {
 		w.err = err
 		return
 	}
@@ -205,9 +214,9 @@ func (w *Writer) WriteHeader(h *Header) error {
 			w.str("")
 		}
 		w.str("contents")
-		binary.LittleEndian.PutUint64(w.scratch[:], uint64(h.Size))
+		binary.LittleEndian.PutUint64(w.scratch[:8], uint64(h.Size))
 		if w.err == nil {
-			_, w.err = w.w.Write(w.scratch[:])
+			_, w.err = w.w.Write(w.scratch[:8])
 		}
 		w.inFile, w.fileRoot, w.remaining, w.pad = true, h.Path == "", h.Size, int((8-h.Size%8)%8)
 	default:

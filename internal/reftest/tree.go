@@ -2,8 +2,10 @@ package reftest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -38,7 +40,29 @@ func MakeTree(t testing.TB, root string) {
 			t.Fatal(err)
 		}
 	}
-	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<16+3) // 3 MiB + 48 bytes: streamed, not read ahead
+	// Names and targets on both sides of the 64 bytes a short token takes.
+	for _, n := range []int{56, 57, 64, 65, 200} {
+		name := strings.Repeat("n", n)
+		if err := os.WriteFile(filepath.Join(root, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(strings.Repeat("t", n), filepath.Join(root, "link-"+name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A directory too big for one getdents(2), of files that straddle the
+	// archive's blocks at every offset.
+	many := filepath.Join(root, "many")
+	if err := os.MkdirAll(many, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1500 {
+		data := bytes.Repeat([]byte{byte(i)}, i*97%5003)
+		if err := os.WriteFile(filepath.Join(many, fmt.Sprintf("file-number-%04d.rs", i)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 3<<16+3) // 3 MiB + 48 bytes: many blocks
 	if err := os.WriteFile(filepath.Join(root, "big"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
