@@ -227,3 +227,31 @@ func TestWriteFSWriterError(t *testing.T) {
 		t.Fatalf("Close after the failed WriteFS = %v, want %v", err, errDisk)
 	}
 }
+
+// badDirFS fails to list one directory.
+type badDirFS struct {
+	fstest.MapFS
+	bad string
+}
+
+func (b badDirFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if name == b.bad {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrPermission}
+	}
+	return b.MapFS.ReadDir(name)
+}
+
+// TestWriteFSListError: directories are listed ahead of the walk; a listing
+// that fails deep in the tree, after many files and directories, is the
+// error returned, and the walk ends.
+func TestWriteFSListError(t *testing.T) {
+	fsys := fstest.MapFS{}
+	for i := range 200 {
+		fsys[fmt.Sprintf("d/%03d/f", i)] = &fstest.MapFile{Data: []byte{byte(i)}}
+	}
+	fsys["d/150/sub/f"] = &fstest.MapFile{}
+	err := WriteFS(NewWriter(new(bytes.Buffer)), badDirFS{fsys, "d/150/sub"}, "d", "")
+	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "d/150/sub") {
+		t.Fatalf("WriteFS = %v, want the listing error of d/150/sub", err)
+	}
+}
