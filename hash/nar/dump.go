@@ -35,10 +35,10 @@ func Dump(w io.Writer, name string) error {
 // that carries it, and never held whole: one goroutine walks the tree,
 // framing nodes and reading files into blocks (another lists directories
 // ahead of it), while the caller's goroutine hands full blocks to nw's
-// writer (a hash, say). The writer thus sees a few
-// large writes, and hashing overlaps all the system calls. A file that grows
-// while it is archived is archived at the size it had when opened, as Nix
-// does; one that shrinks is an error.
+// writer (a hash, say). The writer thus sees a few large writes, and hashing
+// overlaps all the system calls. A file that grows while it is archived is
+// archived at the size it had when opened, as Nix does; one that shrinks is
+// an error.
 func WriteFS(nw *Writer, fsys fs.FS, name, prefix string) error {
 	return writeTree(nw, fsTree{fsys}, name, prefix)
 }
@@ -87,7 +87,7 @@ func writeTree(nw *Writer, t tree, name, prefix string) error {
 		defer close(p.full)
 		d := dumper{tree: t, nw: nw, out: p}
 		if walkErr = d.walkRoot(name, prefix); walkErr == nil {
-			walkErr = p.flush()
+			p.flush()
 		}
 	}()
 	var err error
@@ -118,10 +118,7 @@ type pipe struct {
 
 // next sends the current block, if it holds anything, and takes an empty one.
 func (p *pipe) next() error {
-	if len(p.cur) > 0 {
-		p.full <- p.cur
-	}
-	p.cur = nil
+	p.flush()
 	select {
 	case p.cur = <-p.free:
 		return nil
@@ -130,12 +127,11 @@ func (p *pipe) next() error {
 	}
 }
 
-func (p *pipe) flush() error {
+func (p *pipe) flush() {
 	if len(p.cur) > 0 {
 		p.full <- p.cur
 	}
 	p.cur = nil
-	return nil
 }
 
 // room returns the free end of the current block, taking a new block when
@@ -149,7 +145,10 @@ func (p *pipe) room() ([]byte, error) {
 	return p.cur[len(p.cur):cap(p.cur)], nil
 }
 
-func (p *pipe) Write(b []byte) (int, error) {
+func (p *pipe) Write(b []byte) (int, error)       { return write(p, b) }
+func (p *pipe) WriteString(s string) (int, error) { return write(p, s) }
+
+func write[T string | []byte](p *pipe, b T) (int, error) {
 	n := 0
 	for n < len(b) {
 		r, err := p.room()
@@ -157,20 +156,6 @@ func (p *pipe) Write(b []byte) (int, error) {
 			return n, err
 		}
 		m := copy(r, b[n:])
-		p.cur = p.cur[:len(p.cur)+m]
-		n += m
-	}
-	return n, nil
-}
-
-func (p *pipe) WriteString(s string) (int, error) {
-	n := 0
-	for n < len(s) {
-		r, err := p.room()
-		if err != nil {
-			return n, err
-		}
-		m := copy(r, s[n:])
 		p.cur = p.cur[:len(p.cur)+m]
 		n += m
 	}

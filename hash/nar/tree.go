@@ -44,11 +44,11 @@ func (t fsTree) Open(name string) (fs.File, error) { return t.fsys.Open(name) }
 
 // diskTree is a directory on disk. Its files are opened with open(2) and
 // read with read(2) directly: os.Open would also register each one with the
-// runtime's poller, a wasted system call per file. It is used by one
-// goroutine at a time.
+// runtime's poller, a wasted system call per file. Its methods may run
+// concurrently, except ReadDir with itself: it reuses one buffer.
 type diskTree struct {
 	dir    string
-	dirBuf []byte // readDir's
+	dirBuf []byte // ReadDir's
 }
 
 func newDiskTree(dir string) *diskTree { return &diskTree{dir: dir} }
