@@ -124,7 +124,12 @@ func TestNixBuilder(t *testing.T) {
 	env := nixEnv()
 
 	build := func(attr, lock, hash string, extra ...string) (string, string, error) {
+		// Explicit options, whatever the machine's nix.conf says (Debian's
+		// nix-setup-systemd writes sandbox = false; without it Nix's
+		// default is the sandbox, where the test's git, a symlink to the
+		// machine's, does not resolve).
 		args := append([]string{expr, "-A", attr, "--no-out-link", "--option", "substituters", "",
+			"--option", "sandbox", "false",
 			"--argstr", "lock", lock, "--argstr", "dl", w.dl, "--argstr", "hash", hash}, extra...)
 		cmd := exec.Command(nixBuild, args...)
 		cmd.Env = env
