@@ -281,10 +281,10 @@ func lockStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(15 * time.Minute)
 	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("another run of TestNixBuilder holds %s for more than 2 minutes", f.Name())
+			t.Fatalf("another run of TestNixBuilder holds %s for more than 15 minutes", f.Name())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
