@@ -25,6 +25,7 @@ func TestLayers(t *testing.T) {
 		{"hash/nixbase32", stdOr()},
 		{"hash/nixhash", stdOr(module + "/hash/")},
 		{"hash/gnutar", stdOr()},
+		{"internal/publish", stdOr()},
 		{"lockfile", stdOr("github.com/pelletier/go-toml/v2")},
 		{"fetch/git", stdOr("golang.org/x/sync")},
 		{"fetch", stdOr(module+"/lockfile", "github.com/hashicorp/", "github.com/multiformats/")},
