@@ -11,9 +11,10 @@ import (
 // that use them (the orchestrator, vendortree, the command line).
 func TestImports(t *testing.T) {
 	allowed := map[string]bool{
-		"github.com/cargohash/cargohash/lockfile": true,
-		"github.com/hashicorp/go-retryablehttp":   true,
-		"github.com/multiformats/go-multihash":    true,
+		"github.com/cargohash/cargohash/lockfile":          true,
+		"github.com/cargohash/cargohash/fetch/cargoconfig": true,
+		"github.com/hashicorp/go-retryablehttp":            true,
+		"github.com/multiformats/go-multihash":             true,
 	}
 	for _, dir := range []string{".", "fetchtest"} {
 		pkg, err := build.ImportDir(dir, 0)

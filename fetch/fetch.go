@@ -36,6 +36,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/hashicorp/go-retryablehttp"
 
@@ -53,7 +54,11 @@ type Fetcher struct {
 	client    *retryablehttp.Client
 	base      *http.Client
 	log       *log.Logger
-	configs   onceMap
+	configs   onceMap[registryConfig]
+
+	netrcOnce sync.Once
+	netrcPath string
+	netrc     []netrcEntry
 }
 
 // New returns a Fetcher. It creates the cache directory, or a temporary
@@ -109,6 +114,7 @@ func New(opts Options) (*Fetcher, error) {
 		return nil, err
 	}
 	f.client.RequestLogHook = f.requestHook
+	f.base.Transport = &authTransport{next: f.base.Transport}
 	if opts.NoCache || opts.CacheDir == "" {
 		f.tempDir, err = os.MkdirTemp("", "cargohash-crates-")
 		if err != nil {
@@ -196,7 +202,7 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 
 	// The registry.
 	f.emit(Event{Kind: Started, Crate: id, Size: -1})
-	rawURL, err := f.URL(ctx, pkg)
+	rawURL, auth, err := f.resolve(ctx, pkg)
 	if err != nil {
 		return "", err
 	}
@@ -214,7 +220,8 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 		if f.opts.Offline {
 			return "", fmt.Errorf("GET %s: %w", redactURL(u), ErrOffline)
 		}
-		size, err = f.download(ctx, pkg, rawURL, want, dst)
+		size, err = f.download(withCredential(ctx, auth.credential(), rawURL), pkg, rawURL, want, dst)
+		err = auth.check(err)
 	default:
 		return "", fmt.Errorf("%w: download URL %s: scheme %q", ErrSource, redactURL(u), u.Scheme)
 	}

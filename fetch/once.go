@@ -8,27 +8,27 @@ import (
 // onceMap computes a value once per key, sharing it with concurrent callers.
 // Failures caused by a cancelled context are not kept, so a later caller
 // with a live context tries again.
-type onceMap struct {
+type onceMap[V any] struct {
 	mu sync.Mutex
-	m  map[string]*onceEntry
+	m  map[string]*onceEntry[V]
 }
 
-type onceEntry struct {
+type onceEntry[V any] struct {
 	done      chan struct{}
-	val       string
+	val       V
 	err       error
 	abandoned bool // failed because its caller's context ended; not kept
 }
 
-func (o *onceMap) do(ctx context.Context, key string, fn func(context.Context) (string, error)) (string, error) {
+func (o *onceMap[V]) do(ctx context.Context, key string, fn func(context.Context) (V, error)) (V, error) {
 	for {
 		o.mu.Lock()
 		if o.m == nil {
-			o.m = make(map[string]*onceEntry)
+			o.m = make(map[string]*onceEntry[V])
 		}
 		e, ok := o.m[key]
 		if !ok {
-			e = &onceEntry{done: make(chan struct{})}
+			e = &onceEntry[V]{done: make(chan struct{})}
 			o.m[key] = e
 			o.mu.Unlock()
 			e.val, e.err = fn(ctx)
@@ -45,7 +45,8 @@ func (o *onceMap) do(ctx context.Context, key string, fn func(context.Context) (
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			return "", ctx.Err()
+			var zero V
+			return zero, ctx.Err()
 		}
 		if e.abandoned {
 			continue // the first caller's context ended; try again with ours

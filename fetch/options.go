@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/cargohash/cargohash/fetch/cargoconfig"
 )
 
 // DefaultJobs is the number of concurrent downloads the command line runs
@@ -50,6 +52,16 @@ type Options struct {
 	// Values are http(s):// or file:// templates with the markers of
 	// DownloadURL.
 	DL map[string]string
+
+	// Registries is cargo's configuration of registries
+	// (cargoconfig.Load): it names the registries of Cargo.lock's sources
+	// and holds their tokens. nil: no token is ever sent. See auth.go for
+	// when a credential is sent, and where.
+	Registries *cargoconfig.Config
+
+	// Netrc is the netrc file whose credentials go to the http(s) mirrors
+	// of DL, per host. "": $NETRC, else ~/.netrc.
+	Netrc string
 
 	// GitReadFile reads a file at the HEAD of a git registry index; it is
 	// needed for registry+URL sources other than crates.io that have no DL

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -76,39 +77,67 @@ func Prefix(name string) string {
 // of the registry's config.json, fetched once per registry and run) expanded
 // for pkg. It may be an http(s):// or a file:// URL.
 func (f *Fetcher) URL(ctx context.Context, pkg lockfile.Package) (string, error) {
-	dl, err := f.dl(ctx, pkg.Source)
-	if err != nil {
-		return "", &CrateError{Crate: pkg.ID(), Err: err}
-	}
-	return DownloadURL(dl, pkg), nil
+	u, _, err := f.resolve(ctx, pkg)
+	return u, err
 }
 
-// dl returns the dl template of a source.
-func (f *Fetcher) dl(ctx context.Context, src lockfile.Source) (string, error) {
+// resolve returns the download URL of pkg and the credentials of its
+// download (nil: none).
+func (f *Fetcher) resolve(ctx context.Context, pkg lockfile.Package) (string, *authInfo, error) {
+	dl, auth, err := f.dl(ctx, pkg.Source)
+	if err != nil {
+		return "", nil, &CrateError{Crate: pkg.ID(), Err: err}
+	}
+	return DownloadURL(dl, pkg), auth, nil
+}
+
+// dl returns the dl template of a source and the credentials its downloads
+// need: netrc's for an override, the cargo token for a registry whose
+// config.json says auth-required.
+func (f *Fetcher) dl(ctx context.Context, src lockfile.Source) (string, *authInfo, error) {
 	if dl, ok := f.opts.DL[src.Raw]; ok {
-		return dl, nil
+		return dl, f.mirrorAuth(dl), nil
 	}
 	if src.IsCratesIO() {
 		if dl, ok := f.opts.DL[CratesIOAlias]; ok {
-			return dl, nil
+			return dl, f.mirrorAuth(dl), nil
 		}
-		return CratesIODL, nil
+		return CratesIODL, nil, nil
 	}
 	if src.Kind != lockfile.Registry && src.Kind != lockfile.Sparse {
-		return "", fmt.Errorf("%w: %q is not a registry source", ErrSource, src.Raw)
+		return "", nil, fmt.Errorf("%w: %q is not a registry source", ErrSource, src.Raw)
 	}
-	return f.configs.do(ctx, src.Raw, func(ctx context.Context) (string, error) {
+	cfg, err := f.configs.do(ctx, src.Raw, func(ctx context.Context) (registryConfig, error) {
 		return f.readConfig(ctx, src)
 	})
+	if err != nil {
+		return "", nil, err
+	}
+	auth := f.registryAuth(src)
+	if !cfg.AuthRequired {
+		// Only a 401 is then about credentials: a 403 may be a missing
+		// file.
+		auth.private = false
+		if auth.cred != nil {
+			auth.cred = nil
+			auth.detail = "no token sent: the registry's config.json does not say auth-required"
+		}
+	}
+	return cfg.DL, auth, nil
 }
 
 // registryConfig is the part of a registry's config.json we read.
 type registryConfig struct {
-	DL string `json:"dl"`
+	DL           string `json:"dl"`
+	AuthRequired bool   `json:"auth-required"`
 }
 
-// readConfig reads the dl of a registry from its config.json.
-func (f *Fetcher) readConfig(ctx context.Context, src lockfile.Source) (string, error) {
+// readConfig reads a registry's config.json. A sparse registry's is
+// requested with the registry's token when cargo's configuration has one
+// (cargo first asks without and retries on 401; registries such as
+// Artifactory answer 400, or count the 401s against the user).
+func (f *Fetcher) readConfig(ctx context.Context, src lockfile.Source) (registryConfig, error) {
+	var cfg registryConfig
 	var data []byte
 	var err error
 	switch src.Kind {
@@ -117,27 +146,33 @@ func (f *Fetcher) readConfig(ctx context.Context, src lockfile.Source) (string, 
 		if !strings.HasSuffix(index, "/") {
 			index += "/"
 		}
-		data, err = f.readSmall(ctx, index+"config.json")
+		auth := f.registryAuth(src)
+		u := index + "config.json"
+		data, err = f.readSmall(withCredential(ctx, auth.credential(), u), u)
+		err = auth.check(err)
 	case lockfile.Registry:
 		if f.opts.GitReadFile == nil {
-			return "", fmt.Errorf("%w: reading config.json of git index %s needs git support", ErrSource, Redact(src.URL))
+			return cfg, fmt.Errorf("%w: reading config.json of git index %s needs git support", ErrSource, Redact(src.URL))
 		}
 		if f.opts.Offline {
-			return "", fmt.Errorf("reading config.json of %s: %w", Redact(src.URL), ErrOffline)
+			return cfg, fmt.Errorf("reading config.json of %s: %w", Redact(src.URL), ErrOffline)
 		}
 		data, err = f.opts.GitReadFile(ctx, src.URL, "config.json")
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading config.json of registry %s: %w", Redact(src.Raw), err)
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			return cfg, err // it names the registry
+		}
+		return cfg, fmt.Errorf("reading config.json of registry %s: %w", Redact(src.Raw), err)
 	}
-	var cfg registryConfig
 	if err := json.Unmarshal(data, &cfg); err != nil {
-		return "", fmt.Errorf("config.json of registry %s: %w", Redact(src.Raw), err)
+		return cfg, fmt.Errorf("config.json of registry %s: %w", Redact(src.Raw), err)
 	}
 	if cfg.DL == "" {
-		return "", fmt.Errorf("config.json of registry %s: no \"dl\"", Redact(src.Raw))
+		return cfg, fmt.Errorf("config.json of registry %s: no \"dl\"", Redact(src.Raw))
 	}
-	return cfg.DL, nil
+	return cfg, nil
 }
 
 // readSmall reads a small file (at most maxConfigSize bytes) from an http(s)

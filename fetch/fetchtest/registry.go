@@ -27,6 +27,8 @@ type RegistryOptions struct {
 	DL string
 	// Latency delays every response.
 	Latency time.Duration
+	// Auth makes it a private registry (see AuthOptions).
+	Auth AuthOptions
 }
 
 // Registry is a sparse cargo registry on 127.0.0.1: config.json and index
@@ -46,6 +48,7 @@ type Registry struct {
 	counts map[string]int
 	agents []string
 	sums   map[string]string // NAME@VERSION → checksum
+	auth   *authState        // nil unless RegistryOptions.Auth is set
 }
 
 // IndexPath is where the sparse index is served.
@@ -67,6 +70,7 @@ func NewRegistry(tb testing.TB, opts RegistryOptions) *Registry {
 	}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	r.URL = r.srv.URL
+	r.startAuth()
 	if tb != nil {
 		tb.Cleanup(r.Close)
 	}
@@ -77,6 +81,7 @@ func NewRegistry(tb testing.TB, opts RegistryOptions) *Registry {
 func (r *Registry) Close() {
 	r.srv.CloseClientConnections()
 	r.srv.Close()
+	r.closeAuth()
 }
 
 // IndexURL is the sparse index URL, ending in "/".
@@ -269,9 +274,16 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 	if !sleep(req, r.opts.Latency) {
 		return
 	}
+	if !r.authorize(w, req) || (isFile && fault == nil && r.redirect(w, req)) {
+		return
+	}
 	switch {
 	case path == r.ConfigPath():
-		cfg, _ := json.Marshal(map[string]string{"dl": r.DL(), "api": r.URL})
+		c := map[string]any{"dl": r.DL(), "api": r.URL}
+		if r.opts.Auth.Required {
+			c["auth-required"] = true
+		}
+		cfg, _ := json.Marshal(c)
 		body = cfg
 	case isFile:
 	case len(lines) > 0:
