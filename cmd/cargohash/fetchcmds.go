@@ -59,6 +59,10 @@ func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, erro
 		retries = -1 // fetch.Options: 0 is the default, negative none
 	}
 	wait := max(c.Duration("retry-wait"), time.Millisecond)
+	registries, err := cargoRegistries(c)
+	if err != nil {
+		return nil, nil, err
+	}
 	p := newProgress(c.App.ErrWriter, total, c.Bool("quiet"))
 	opts := cargohash.Options{
 		Fetch: fetch.Options{
@@ -67,6 +71,7 @@ func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, erro
 			NoCache:      cacheDir == "",
 			Offline:      c.Bool("offline"),
 			DL:           dl,
+			Registries:   registries,
 			Progress:     p.event,
 			Log:          p.log(),
 			Retries:      retries,
