@@ -38,6 +38,12 @@
       "${src}/${cargoRoot}/Cargo.lock",
   # More flags for `cargohash staging`, e.g. [ "--registry-dl" "crates-io=https://mirror/{crate}/{version}" ].
   cargohashFlags ? [ ],
+  # Names of more environment variables to pass from the caller (single-user
+  # Nix) or the nix-daemon into the fixed-output derivation, as nixpkgs'
+  # fetchers pass proxies: the tokens of private registries, e.g.
+  # [ "CARGO_REGISTRIES_CORP_TOKEN" ]. Their values are not part of the
+  # derivation, and the hash does not depend on them. See nix/README.md.
+  impureEnvVars ? [ ],
   # Other buildRustPackage arguments (patches, sourceRoot, ...) are accepted
   # and ignored: cargohash reads lockFile as it is in the store.
   ...
@@ -69,7 +75,8 @@ let
         "ALL_PROXY"
         "NO_PROXY"
         "NIX_SSL_CERT_FILE"
-      ];
+      ]
+      ++ impureEnvVars;
       PATH = if git != null then "${git}/bin" else "/path-not-set";
     }
     // (if hash == "" then { outputHashAlgo = "sha256"; } else { })
