@@ -14,6 +14,7 @@ import (
 
 	"github.com/cargohash/cargohash/fetch/cargoconfig"
 	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/lockfile"
 )
 
 const testToken = "cio-SECRET-7f3a9c"
@@ -257,4 +258,37 @@ func mustParse(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestGitIndexToken: a private registry with a git index (its config.json
+// read by Options.GitReadFile, as fetch/git does) gets its token on
+// downloads when config.json says auth-required; the index URL matches
+// the configuration's despite a ".git" suffix and a trailing slash.
+func TestGitIndexToken(t *testing.T) {
+	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{Auth: fetchtest.AuthOptions{Token: testToken}})
+	data := fetchtest.Crate("private", "1.0.0", nil)
+	pkg := reg.Add("private", "1.0.0", data)
+	pkg.Source = lockfile.Source{Raw: "registry+https://git.corp.example/index", Kind: lockfile.Registry, URL: "https://git.corp.example/index"}
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "config.toml"), []byte("[registries.corp]\nindex = \"https://git.corp.example/index.git/\"\n"), 0o644)
+	os.WriteFile(filepath.Join(home, "credentials.toml"), []byte("[registries.corp]\ntoken = \""+testToken+"\"\n"), 0o600)
+	cfg, err := cargoconfig.Load("", []string{"CARGO_HOME=" + home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readFile := func(_ context.Context, url, path string) ([]byte, error) {
+		if url != pkg.Source.URL || path != "config.json" {
+			return nil, fmt.Errorf("unexpected read of %s in %s", path, url)
+		}
+		return []byte(`{"dl": "` + reg.DL() + `", "auth-required": true}`), nil
+	}
+	f := newTestFetcher(t, Options{Registries: cfg, GitReadFile: readFile})
+	path, err := f.Crate(context.Background(), pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, path, data)
+	if n := reg.Authorized(reg.CratePath("private", "1.0.0")); n != 1 {
+		t.Errorf("%d downloads with the token, want 1", n)
+	}
 }
