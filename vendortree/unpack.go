@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"maps"
@@ -36,6 +37,9 @@ type unpackOptions struct {
 	// checksum, when set, is the lowercase hex sha256 the .crate file must
 	// have (the lock's checksum), checked once the whole file was read.
 	checksum string
+	// hardLinks writes hard links as copies of the file they name (source
+	// archives); crates refuse them.
+	hardLinks bool
 }
 
 // unpackCrate unpacks the .crate (gzip'd tar) at tarball into dst, which it
@@ -68,10 +72,6 @@ func unpackInto(ctx context.Context, tarball, crate string, w crateWriter, opt u
 }
 
 func unpack(ctx context.Context, tarball, crate string, root crateWriter, opt unpackOptions) (map[string]string, error) {
-	limit := opt.limit
-	if limit <= 0 {
-		limit = MaxCrateSize
-	}
 	f, err := os.Open(tarball)
 	if err != nil {
 		return nil, err
@@ -83,161 +83,252 @@ func unpack(ctx context.Context, tarball, crate string, root crateWriter, opt un
 		return nil, fmt.Errorf("%s: %w", tarball, err)
 	}
 	zr.Multistream(false)
-
-	var files map[string]string
-	if opt.hash {
-		files = map[string]string{}
-	}
-	symlinks := map[string]bool{} // relative paths of symlinks written
-	var total int64
-	prefix := crate + "/"
-	tr := tar.NewReader(zr)
-	h := sha256.New()
-	buf := make([]byte, 128<<10)
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", tarball, err)
-		}
-		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		name := hdr.Name
-		if strings.HasPrefix(name, "/") {
-			return nil, fmt.Errorf("entry %q: absolute path", name)
-		}
-		if name != crate && !strings.HasPrefix(name, prefix) {
-			return nil, fmt.Errorf("entry %q: outside %s/", name, crate)
-		}
-		rel, err := cleanRel(strings.TrimPrefix(strings.TrimPrefix(name, crate), "/"))
-		if err != nil {
-			return nil, fmt.Errorf("entry %q: %w", name, err)
-		}
-		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeDir, tar.TypeSymlink:
-		case tar.TypeLink:
-			return nil, fmt.Errorf("entry %q: hard link refused", name)
-		case tar.TypeChar, tar.TypeBlock:
-			return nil, fmt.Errorf("entry %q: device file refused", name)
-		case tar.TypeFifo:
-			return nil, fmt.Errorf("entry %q: FIFO refused", name)
-		default:
-			return nil, fmt.Errorf("entry %q: unsupported entry type %q", name, hdr.Typeflag)
-		}
-		if rel == "" {
-			if hdr.Typeflag != tar.TypeDir {
-				return nil, fmt.Errorf("entry %q: crate root is not a directory", name)
-			}
-			continue
-		}
-		for d := path.Dir(rel); d != "."; d = path.Dir(d) {
-			if symlinks[d] {
-				return nil, fmt.Errorf("entry %q: below symlink %q", name, d)
-			}
-		}
-		if opt.skip != nil && opt.skip(rel) {
-			continue
-		}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := root.MkdirAll(rel); err != nil {
-				return nil, err
-			}
-		case tar.TypeSymlink:
-			t := hdr.Linkname
-			if t == "" || strings.HasPrefix(t, "/") {
-				return nil, fmt.Errorf("entry %q: symlink to %q leaves the crate", name, t)
-			}
-			if j := path.Join(path.Dir(rel), t); j == ".." || strings.HasPrefix(j, "../") {
-				return nil, fmt.Errorf("entry %q: symlink to %q leaves the crate", name, t)
-			}
-			if err := replaceable(root, rel); err != nil {
-				return nil, fmt.Errorf("entry %q: %w", name, err)
-			}
-			if err := mkParent(root, rel); err != nil {
-				return nil, err
-			}
-			if err := root.Symlink(t, rel); err != nil {
-				return nil, err
-			}
-			symlinks[rel] = true
-			if files != nil {
-				delete(files, rel)
-			}
-		default: // regular file
-			if hdr.Size < 0 || hdr.Size > limit-total {
-				return nil, fmt.Errorf("entry %q: crate unpacks to more than %d bytes", name, limit)
-			}
-			total += hdr.Size
-			if err := replaceable(root, rel); err != nil {
-				return nil, fmt.Errorf("entry %q: %w", name, err)
-			}
-			delete(symlinks, rel)
-			if err := mkParent(root, rel); err != nil {
-				return nil, err
-			}
-			perm := fs.FileMode(hdr.Mode)&0o755 | 0o600
-			w, err := root.Create(rel, perm, hdr.Size)
-			if err != nil {
-				return nil, fmt.Errorf("entry %q: %w", name, err)
-			}
-			var out io.Writer = w
-			if files != nil {
-				h.Reset()
-				out = io.MultiWriter(w, h)
-			}
-			_, err = io.CopyBuffer(out, tr, buf)
-			if cerr := w.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return nil, fmt.Errorf("entry %q: %w", name, err)
-			}
-			if files != nil {
-				files[rel] = hex.EncodeToString(h.Sum(nil))
-			}
-		}
+	x := newExtractor(root, crate+"/", opt)
+	if err := x.extract(ctx, tar.NewReader(zr), tarball); err != nil {
+		return nil, err
 	}
 	// Drain: the gzip trailer (CRC, size) is only checked at its EOF.
-	if _, err := io.CopyBuffer(io.Discard, zr, buf); err != nil {
+	if _, err := io.CopyBuffer(io.Discard, zr, x.buf); err != nil {
 		return nil, fmt.Errorf("%s: %w", tarball, err)
 	}
 	if opt.checksum != "" {
-		if _, err := io.CopyBuffer(sum, f, buf); err != nil { // bytes after the gzip stream
+		if _, err := io.CopyBuffer(sum, f, x.buf); err != nil { // bytes after the gzip stream
 			return nil, err
 		}
 		if got := hex.EncodeToString(sum.Sum(nil)); got != opt.checksum {
 			return nil, fmt.Errorf("checksum mismatch\n\t%s: %s\n\tCargo.lock: %s", tarball, got, opt.checksum)
 		}
 	}
-	// A symlink may pass the lexical test and still resolve outside
-	// through another symlink: resolve each one inside the root.
-	// In name order, so that the error names the same link every time.
-	for _, rel := range slices.Sorted(maps.Keys(symlinks)) {
-		fi, err := root.Stat(rel)
+	if err := x.resolveSymlinks(); err != nil {
+		return nil, err
+	}
+	return x.files, nil
+}
+
+// entryReader is what extract reads: a *tar.Reader, or a zip archive
+// presented as tar headers.
+type entryReader interface {
+	Next() (*tar.Header, error)
+	io.Reader
+}
+
+// extractor writes the entries of an archive into root under the rules of
+// unpackCrate. prefix is the directory every entry must sit under ("NAME-
+// VERSION/" for a crate), stripped from the paths written; "" takes the
+// archive as it is.
+type extractor struct {
+	root     crateWriter
+	prefix   string
+	opt      unpackOptions
+	limit    int64
+	total    int64
+	files    map[string]string // opt.hash: relative path → sha256
+	symlinks map[string]bool   // relative paths of symlinks written
+	h        hash.Hash
+	buf      []byte
+}
+
+func newExtractor(root crateWriter, prefix string, opt unpackOptions) *extractor {
+	x := &extractor{root: root, prefix: prefix, opt: opt, limit: opt.limit, symlinks: map[string]bool{},
+		h: sha256.New(), buf: make([]byte, 128<<10)}
+	if x.limit <= 0 {
+		x.limit = MaxCrateSize
+	}
+	if opt.hash {
+		x.files = map[string]string{}
+	}
+	return x
+}
+
+// noun names what is unpacked in errors: "crate" or "archive".
+func (x *extractor) noun() string {
+	if x.prefix == "" {
+		return "archive"
+	}
+	return "crate"
+}
+
+// extract writes every entry of tr; src names the archive in errors.
+func (x *extractor) extract(ctx context.Context, tr entryReader, src string) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		if err := x.entry(hdr, tr); err != nil {
+			return err
+		}
+	}
+}
+
+// rel checks an entry's path and returns it relative to the root.
+func (x *extractor) rel(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return "", fmt.Errorf("entry %q: absolute path", name)
+	}
+	if x.prefix != "" && name != strings.TrimSuffix(x.prefix, "/") && !strings.HasPrefix(name, x.prefix) {
+		return "", fmt.Errorf("entry %q: outside %s", name, x.prefix)
+	}
+	rel, err := cleanRel(strings.TrimPrefix(strings.TrimPrefix(name, strings.TrimSuffix(x.prefix, "/")), "/"))
+	if err != nil {
+		return "", fmt.Errorf("entry %q: %w", name, err)
+	}
+	return rel, nil
+}
+
+func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
+	name := hdr.Name
+	rel, err := x.rel(name)
+	if err != nil {
+		return err
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeDir, tar.TypeSymlink:
+	case tar.TypeLink:
+		if !x.opt.hardLinks {
+			return fmt.Errorf("entry %q: hard link refused", name)
+		}
+	case tar.TypeChar, tar.TypeBlock:
+		return fmt.Errorf("entry %q: device file refused", name)
+	case tar.TypeFifo:
+		return fmt.Errorf("entry %q: FIFO refused", name)
+	default:
+		return fmt.Errorf("entry %q: unsupported entry type %q", name, hdr.Typeflag)
+	}
+	if rel == "" {
+		if hdr.Typeflag != tar.TypeDir {
+			return fmt.Errorf("entry %q: %s root is not a directory", name, x.noun())
+		}
+		return nil
+	}
+	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+		if x.symlinks[d] {
+			return fmt.Errorf("entry %q: below symlink %q", name, d)
+		}
+	}
+	if x.opt.skip != nil && x.opt.skip(rel) {
+		return nil
+	}
+	root := x.root
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		return root.MkdirAll(rel)
+	case tar.TypeSymlink:
+		t := hdr.Linkname
+		if t == "" || strings.HasPrefix(t, "/") {
+			return fmt.Errorf("entry %q: symlink to %q leaves the %s", name, t, x.noun())
+		}
+		if j := path.Join(path.Dir(rel), t); j == ".." || strings.HasPrefix(j, "../") {
+			return fmt.Errorf("entry %q: symlink to %q leaves the %s", name, t, x.noun())
+		}
+		if err := replaceable(root, rel); err != nil {
+			return fmt.Errorf("entry %q: %w", name, err)
+		}
+		if err := mkParent(root, rel); err != nil {
+			return err
+		}
+		if err := root.Symlink(t, rel); err != nil {
+			return err
+		}
+		x.symlinks[rel] = true
+		if x.files != nil {
+			delete(x.files, rel)
+		}
+		return nil
+	case tar.TypeLink:
+		// A hard link is written as a copy of the file it names, which
+		// must be a regular file written before it: Nix hashes both as
+		// regular files.
+		target, err := x.rel(hdr.Linkname)
+		if err != nil || target == "" {
+			return fmt.Errorf("entry %q: hard link to %q outside the %s", name, hdr.Linkname, x.noun())
+		}
+		fi, err := root.Lstat(target)
+		if err != nil || !fi.Mode().IsRegular() || x.symlinks[target] {
+			return fmt.Errorf("entry %q: hard link to %q, not a file written before it", name, hdr.Linkname)
+		}
+		if target == rel {
+			return nil
+		}
+		src, err := root.Open(target)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		hdr = &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size()}
+		r = src
+	}
+	// A regular file.
+	if hdr.Size < 0 || hdr.Size > x.limit-x.total {
+		return fmt.Errorf("entry %q: %s unpacks to more than %d bytes", name, x.noun(), x.limit)
+	}
+	x.total += hdr.Size
+	if err := replaceable(root, rel); err != nil {
+		return fmt.Errorf("entry %q: %w", name, err)
+	}
+	delete(x.symlinks, rel)
+	if err := mkParent(root, rel); err != nil {
+		return err
+	}
+	perm := fs.FileMode(hdr.Mode)&0o755 | 0o600
+	w, err := root.Create(rel, perm, hdr.Size)
+	if err != nil {
+		return fmt.Errorf("entry %q: %w", name, err)
+	}
+	var out io.Writer = w
+	if x.files != nil {
+		x.h.Reset()
+		out = io.MultiWriter(w, x.h)
+	}
+	n, err := io.CopyBuffer(out, io.LimitReader(r, hdr.Size+1), x.buf)
+	if err == nil && n != hdr.Size {
+		err = fmt.Errorf("holds %d bytes, its header says %d", n, hdr.Size)
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("entry %q: %w", name, err)
+	}
+	if x.files != nil {
+		x.files[rel] = hex.EncodeToString(x.h.Sum(nil))
+	}
+	return nil
+}
+
+// resolveSymlinks checks the symlinks written: one may pass the lexical
+// test and still resolve outside through another symlink, so each is
+// resolved inside the root, in name order so that the error names the same
+// link every time. With opt.hash, a link to a file gets that file's hash.
+func (x *extractor) resolveSymlinks() error {
+	for _, rel := range slices.Sorted(maps.Keys(x.symlinks)) {
+		fi, err := x.root.Stat(rel)
 		switch {
 		case err == nil:
-			if files != nil && fi.Mode().IsRegular() {
-				sum, err := hashFile(root, rel)
+			if x.files != nil && fi.Mode().IsRegular() {
+				sum, err := hashFile(x.root, rel)
 				if err != nil {
-					return nil, err
+					return err
 				}
-				files[rel] = sum
+				x.files[rel] = sum
 			}
 		case errors.Is(err, fs.ErrNotExist):
 			// dangling but inside: tar would leave it so
 		default:
-			t, _ := root.Readlink(rel)
-			return nil, fmt.Errorf("entry %q: symlink to %q leaves the crate: %w", prefix+rel, t, err)
+			t, _ := x.root.Readlink(rel)
+			return fmt.Errorf("entry %q: symlink to %q leaves the %s: %w", x.prefix+rel, t, x.noun(), err)
 		}
 	}
-	return files, nil
+	return nil
 }
 
 // cleanRel checks a path inside the crate and returns it without "." and
