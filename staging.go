@@ -27,6 +27,12 @@ type Result struct {
 // the fetched files without writing the tree. Git checkouts live in a
 // temporary directory removed before Prefetch returns.
 func (s *Session) Prefetch(ctx context.Context, lock *Lock) (*Result, error) {
+	return s.prefetch(ctx, lock, nil)
+}
+
+// prefetch is Prefetch; inspect, if set, sees the fetched files (git
+// checkouts included) before they are hashed and removed.
+func (s *Session) prefetch(ctx context.Context, lock *Lock, inspect func(*Fetched)) (*Result, error) {
 	gitDir, err := os.MkdirTemp("", "cargohash-git-")
 	if err != nil {
 		return nil, err
@@ -35,6 +41,9 @@ func (s *Session) Prefetch(ctx context.Context, lock *Lock) (*Result, error) {
 	f, err := s.Fetch(ctx, lock, gitDir)
 	if err != nil {
 		return nil, err
+	}
+	if inspect != nil {
+		inspect(f)
 	}
 	res, err := f.result()
 	if err == nil {
