@@ -82,6 +82,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			prefetchCommand(),
+			srcCommand(),
 			stagingCommand(),
 			outputHashesCommand(),
 			vendorCommand(),
