@@ -13,10 +13,10 @@ var ErrRefNotFound = errors.New("no such tag or branch")
 type RefKind int
 
 const (
-	Commit RefKind = iota // a full commit id, taken as it is
-	Tag                   // refs/tags/NAME
-	Branch                // refs/heads/NAME
-	OtherRef              // a ref spelled in full (refs/…, HEAD)
+	Commit   RefKind = iota // a full commit id, taken as it is
+	Tag                     // refs/tags/NAME
+	Branch                  // refs/heads/NAME
+	OtherRef                // a ref spelled in full (refs/…, HEAD)
 )
 
 // Resolve returns the commit that ref names in the repository at url, as
