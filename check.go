@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/lockfile"
 )
 
@@ -706,7 +708,7 @@ func (s *Session) CheckHash(ctx context.Context, lock *Lock, want nixhash.Hash, 
 	if err != nil {
 		return nil, err
 	}
-	s.rememberLock(res.CargoHash, lock) // Prefetch did already: a no-op
+	s.rememberLock(ctx, res.CargoHash, lock) // Prefetch did already: a no-op
 	r.Crates = res.Crates + res.GitSources
 	r.Hash = &HashCheck{Specified: want, Got: res.CargoHash, Fake: fake}
 	if want.Equal(res.CargoHash) {
@@ -773,42 +775,22 @@ func (s *Session) KnownLock(h nixhash.Hash) (*Lock, error) {
 // rememberLock stores lock under its cargoHash h in the known-locks store,
 // atomically (temp file, rename). Without a cache it does nothing; a failure
 // is a warning, never an error of the command.
-func (s *Session) rememberLock(h nixhash.Hash, lock *Lock) {
+func (s *Session) rememberLock(ctx context.Context, h nixhash.Hash, lock *Lock) {
 	if s.cacheDir == "" {
 		return
 	}
-	if err := writeKnownLock(knownLocksDir(s.cacheDir), h, lock.Data); err != nil {
+	if err := writeKnownLock(ctx, knownLocksDir(s.cacheDir), h, lock.Data); err != nil {
 		fmt.Fprintf(s.log, "warning: remembering %s: %v\n", lock.Path, err)
 	}
 }
 
-func writeKnownLock(dir string, h nixhash.Hash, data []byte) error {
+func writeKnownLock(ctx context.Context, dir string, h nixhash.Hash, data []byte) error {
 	path := filepath.Join(dir, hex.EncodeToString(h.Digest())+".lock")
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	return publish.File(ctx, path, 0o644, publish.Options{MakeParents: true}, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*.lock")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	})
 }

@@ -32,7 +32,7 @@ func TestLayers(t *testing.T) {
 		{"fetch/cargoconfig", stdOr("github.com/pelletier/go-toml/v2")},
 		{"fetch/forge", stdOr()},
 		{"fetch/fetchtest", stdOr(module+"/lockfile", "github.com/klauspost/compress")},
-		{"vendortree", stdOr(module+"/lockfile", "github.com/klauspost/compress", "github.com/ulikunitz/xz", "github.com/pelletier/go-toml/v2", "golang.org/x/sync")},
+		{"vendortree", stdOr(module+"/lockfile", module+"/internal/publish", "github.com/klauspost/compress", "github.com/ulikunitz/xz", "github.com/pelletier/go-toml/v2", "golang.org/x/sync")},
 		{".", notOf(module + "/cmd/")},
 	}
 	for _, r := range rules {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/cargohash/cargohash/hash/nar"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/publish"
+	"github.com/cargohash/cargohash/vendortree"
 )
 
 // Result is what prefetch reports.
@@ -47,7 +49,7 @@ func (s *Session) prefetch(ctx context.Context, lock *Lock, inspect func(*Fetche
 	}
 	res, err := f.result()
 	if err == nil {
-		s.rememberLock(res.CargoHash, lock)
+		s.rememberLock(ctx, res.CargoHash, lock)
 	}
 	return res, err
 }
@@ -141,51 +143,38 @@ func copyFileTo(w io.Writer, path string, size int64) error {
 	return err
 }
 
-// Staging writes the staging tree of lock to out, which must not exist, and
-// returns its cargoHash. The tree is built under a temporary name beside out
-// and renamed into place when complete; on error nothing is left.
-func (s *Session) Staging(ctx context.Context, lock *Lock, out string) (_ *Result, err error) {
-	if _, err := os.Lstat(out); err == nil {
-		return nil, fmt.Errorf("%s already exists; staging writes a new directory", out)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
+// Staging writes the staging tree of lock to out and returns its
+// cargoHash. out is published as vendortree.StagingDest says: a new path,
+// an empty directory or an earlier staging tree is replaced once the new
+// tree is complete; anything else is refused before fetching. On error
+// nothing is left.
+func (s *Session) Staging(ctx context.Context, lock *Lock, out string) (res *Result, err error) {
+	err = publish.Dir(ctx, out, vendortree.StagingDest(lock.Path), func(tmp string) error {
+		f, err := s.Fetch(ctx, lock, filepath.Join(tmp, "git"))
 		if err != nil {
-			os.RemoveAll(tmp)
+			return err
 		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
-	}
-	f, err := s.Fetch(ctx, lock, filepath.Join(tmp, "git"))
-	if err != nil {
-		return nil, err
-	}
-	if err := writeFile(filepath.Join(tmp, "Cargo.lock"), lock.Data, lock.Mode); err != nil {
-		return nil, err
-	}
-	if len(f.Crates) > 0 {
-		dir := filepath.Join(tmp, "tarballs")
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			return nil, err
+		if err := writeFile(filepath.Join(tmp, "Cargo.lock"), lock.Data, lock.Mode); err != nil {
+			return err
 		}
-		for _, c := range f.Crates {
-			if err := copyFile(filepath.Join(dir, c.Tarball()), c.File, c.Size); err != nil {
-				return nil, fmt.Errorf("%s: %w", c.ID(), err)
+		if len(f.Crates) > 0 {
+			dir := filepath.Join(tmp, "tarballs")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				return err
+			}
+			for _, c := range f.Crates {
+				if err := copyFile(filepath.Join(dir, c.Tarball()), c.File, c.Size); err != nil {
+					return fmt.Errorf("%s: %w", c.ID(), err)
+				}
 			}
 		}
-	}
-	res, err := f.result()
+		res, err = f.result()
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Rename(tmp, out); err != nil {
-		return nil, err
-	}
-	s.rememberLock(res.CargoHash, lock)
+	s.rememberLock(ctx, res.CargoHash, lock)
 	return res, nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cargohash/cargohash/hash/gnutar"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
@@ -26,9 +27,14 @@ import (
 // Vendor writes the vendor tree of lock to out in the layout opts names,
 // from the fetched .crate files and git checkouts (in a temporary directory
 // beside out); vendortree builds it under a temporary name and renames it
-// into place, so nothing is left on error.
+// into place, so nothing is left on error. An out that vendortree.Dest
+// refuses is refused before fetching.
 func (s *Session) Vendor(ctx context.Context, lock *Lock, out string, opts vendortree.Options) error {
-	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".git-")
+	opts.Keep = append(opts.Keep[:len(opts.Keep):len(opts.Keep)], lock.Path)
+	if err := publish.CheckDir(out, vendortree.Dest(opts.Layout, opts.Keep...)); err != nil {
+		return err // before fetching anything
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-git-")
 	if err != nil {
 		return err
 	}
@@ -104,10 +110,13 @@ func (s *Session) Tarball(ctx context.Context, lock *Lock, out, name string) (ni
 	if err != nil {
 		return nixhash.Hash{}, err
 	}
+	if err := publish.CheckFile(out, tarballDest(lock)); err != nil {
+		return nixhash.Hash{}, err // before fetching anything
+	}
 	// The tree is never written: vendortree.FS builds each crate in
 	// memory (or, if huge, in tmp) as the archive walk reaches it, reading
 	// the fetched .crate files and git checkouts (in tmp) directly.
-	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tree-")
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-tree-")
 	if err != nil {
 		return nixhash.Hash{}, err
 	}
@@ -129,50 +138,47 @@ func (s *Session) Tarball(ctx context.Context, lock *Lock, out, name string) (ni
 	if err := fsys.AddFile(".cargo/config.toml", []byte(config), 0o644); err != nil {
 		return nixhash.Hash{}, err
 	}
-	return writeTarball(ctx, fsys, name+"-vendor", out, comp)
+	return writeTarball(ctx, fsys, name+"-vendor", out, comp, tarballDest(lock))
 }
 
-// writeTarball archives fsys as top/ to out (atomically) and returns its
-// sha256.
-func writeTarball(ctx context.Context, fsys fs.FS, top, out string, comp Compression) (_ nixhash.Hash, err error) {
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-")
-	if err != nil {
-		return nixhash.Hash{}, err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+// tarballDest is where a tarball may be written: a new path or a regular
+// file, which is replaced atomically (as tar does); never the lock.
+func tarballDest(lock *Lock) publish.Options {
+	return publish.Options{Keep: []string{lock.Path}, What: "a vendor tarball"}
+}
+
+// writeTarball archives fsys as top/ to out (atomically, as dest allows)
+// and returns its sha256.
+func writeTarball(ctx context.Context, fsys fs.FS, top, out string, comp Compression, dest publish.Options) (nixhash.Hash, error) {
 	sum := sha256.New()
-	fileW := bufio.NewWriterSize(io.MultiWriter(f, sum), 1<<20)
-	var cw io.WriteCloser = nopCloser{fileW}
-	switch comp {
-	case Gzip:
-		if cw, err = newGzip(fileW, runtime.GOMAXPROCS(0)); err != nil {
-			return nixhash.Hash{}, err
+	err := publish.File(ctx, out, 0o644, dest, func(f io.Writer) (err error) {
+		fileW := bufio.NewWriterSize(io.MultiWriter(f, sum), 1<<20)
+		var cw io.WriteCloser = nopCloser{fileW}
+		switch comp {
+		case Gzip:
+			if cw, err = newGzip(fileW, runtime.GOMAXPROCS(0)); err != nil {
+				return err
+			}
+		case Zstd:
+			// One encoder goroutine: its output must not depend on the core count.
+			if cw, err = zstd.NewWriter(fileW, zstd.WithEncoderLevel(zstdLevel), zstd.WithEncoderConcurrency(1)); err != nil {
+				return err
+			}
 		}
-	case Zstd:
-		// One encoder goroutine: its output must not depend on the core count.
-		if cw, err = zstd.NewWriter(fileW, zstd.WithEncoderLevel(zstdLevel), zstd.WithEncoderConcurrency(1)); err != nil {
-			return nixhash.Hash{}, err
+		tarBuf := bufio.NewWriterSize(cw, 1<<20)
+		tw := gnutar.NewWriter(tarBuf)
+		if err := gnutar.WriteFS(ctx, tw, fsys, top); err != nil {
+			cw.Close() // stops pgzip's goroutines
+			return err
 		}
-	}
-	tarBuf := bufio.NewWriterSize(cw, 1<<20)
-	tw := gnutar.NewWriter(tarBuf)
-	if err := gnutar.WriteFS(ctx, tw, fsys, top); err != nil {
-		return nixhash.Hash{}, err
-	}
-	for _, step := range []func() error{tw.Close, tarBuf.Flush, cw.Close, fileW.Flush, f.Sync, f.Close} {
-		if err := step(); err != nil {
-			return nixhash.Hash{}, err
+		for _, step := range []func() error{tw.Close, tarBuf.Flush, cw.Close, fileW.Flush} {
+			if err := step(); err != nil {
+				return err
+			}
 		}
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return nixhash.Hash{}, err
-	}
-	if err := os.Rename(f.Name(), out); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nixhash.Hash{}, err
 	}
 	return nixhash.Sum(nixhash.SHA256, sum), nil

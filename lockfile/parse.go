@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -36,16 +37,26 @@ type rawLock struct {
 // name, version and source twice is an error naming both lines.
 // Dependencies are kept as written; nothing is resolved.
 func Parse(name string, data []byte) (*Lockfile, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &Error{File: name, Err: errors.New("empty file, not a Cargo.lock; make the lock with `cargo generate-lockfile`")}
+	}
 	var raw rawLock
 	if err := toml.Unmarshal(data, &raw); err != nil {
+		if line := scanLines(data).manifest; line > 0 {
+			return nil, &Error{File: name, Line: line, Err: ErrManifest}
+		}
 		e := &Error{File: name, Err: err}
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			e.Line, _ = de.Position()
+			e.Err = fmt.Errorf("not valid TOML: %s", strings.TrimPrefix(de.Error(), "toml: "))
 		}
 		return nil, e
 	}
 	pos := scanLines(data)
+	if pos.manifest > 0 {
+		return nil, &Error{File: name, Line: pos.manifest, Err: ErrManifest}
+	}
 	l := &Lockfile{Name: name}
 	fail := func(line int, pkg string, format string, args ...any) error {
 		return &Error{File: name, Line: line, Package: pkg, Err: fmt.Errorf(format, args...)}
@@ -137,6 +148,10 @@ func Parse(name string, data []byte) (*Lockfile, error) {
 		first[key] = p.Line
 		l.Packages = append(l.Packages, p)
 	}
+	if len(l.Packages) == 0 {
+		// cargo always writes the root package, local as it is.
+		return nil, &Error{File: name, Err: errors.New("no [[package]] entries, so not a Cargo.lock cargo wrote; make the lock with `cargo generate-lockfile`")}
+	}
 	return l, nil
 }
 
@@ -222,11 +237,25 @@ func tomlType(v any) string {
 type positions struct {
 	version  int
 	packages []int
+	manifest int // the line of the first table only a Cargo.toml has
 }
 
+// manifestTables are the top-level tables of a Cargo.toml that a Cargo.lock
+// never has ([package] as a table, not [[package]]; [patch] is in both).
+var manifestTables = map[string]bool{
+	"package": true, "workspace": true, "dependencies": true, "dev-dependencies": true,
+	"build-dependencies": true, "lib": true, "bin": true, "features": true, "target": true,
+	"profile": true, "badges": true, "lints": true, "example": true, "test": true, "bench": true,
+	"project": true, "replace": true,
+}
+
+// ErrManifest is the error of a Cargo.toml given where a Cargo.lock belongs.
+var ErrManifest = errors.New("this is a Cargo manifest (Cargo.toml), not a Cargo.lock; " +
+	"make the lock with `cargo generate-lockfile` in the project and give that")
+
 // scanLines walks the TOML expressions of data for the lines of the version
-// key and the [[package]] headers. It is only called on data that decoded,
-// so a parse error here just ends the scan.
+// key, the [[package]] headers and the first manifest-only table. A parse
+// error just ends the scan.
 func scanLines(data []byte) positions {
 	var pos positions
 	var p unstable.Parser
@@ -248,10 +277,16 @@ func scanLines(data []byte) positions {
 		case unstable.Table, unstable.ArrayTable:
 			top = false
 			k := e.Key()
-			if e.Kind != unstable.ArrayTable || !k.Next() {
+			if !k.Next() {
 				continue
 			}
 			n := k.Node()
+			if name := string(n.Data); pos.manifest == 0 && manifestTables[name] && (e.Kind == unstable.Table || name != "package") {
+				pos.manifest = lineAt(n.Raw)
+			}
+			if e.Kind != unstable.ArrayTable {
+				continue
+			}
 			if string(n.Data) == "package" && !k.Next() {
 				pos.packages = append(pos.packages, lineAt(n.Raw))
 			}
@@ -289,11 +324,23 @@ func Load(path string) (*Lockfile, []byte, string, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, nil, path, &Error{File: path, Err: err}
+		return nil, nil, path, &Error{File: path, Err: onlyManifest(path, err)}
 	}
 	l, err := Parse(path, data)
 	if err != nil {
 		return nil, nil, path, err
 	}
 	return l, data, path, nil
+}
+
+// onlyManifest adds to the error of a missing Cargo.lock that its directory
+// holds a Cargo.toml, and how to make the lock; err stays wrapped.
+func onlyManifest(lock string, err error) error {
+	if !errors.Is(err, fs.ErrNotExist) || filepath.Base(lock) != "Cargo.lock" {
+		return err
+	}
+	if _, serr := os.Stat(filepath.Join(filepath.Dir(lock), "Cargo.toml")); serr != nil {
+		return err
+	}
+	return fmt.Errorf("%w: the directory holds a Cargo.toml but no lock; make it with `cargo generate-lockfile` there", err)
 }

@@ -83,12 +83,20 @@ func TestHostileTarballs(t *testing.T) {
 			for _, layout := range []Layout{Nixpkgs, Cargo} {
 				parent := t.TempDir()
 				out := filepath.Join(parent, "vendor")
-				mustWrite(t, filepath.Join(out, "keep"), []byte("old"), 0o644)
+				// An earlier tree of the same layout, which a good run would replace.
+				crate := filepath.Join(out, "old")
+				if layout == Nixpkgs {
+					crate = filepath.Join(out, "source-registry", "old-0.1.0")
+					mustWrite(t, filepath.Join(out, "Cargo.lock"), []byte("old"), 0o644)
+					mustWrite(t, filepath.Join(out, ".cargo", "config.toml"), []byte("old"), 0o644)
+				}
+				mustWrite(t, filepath.Join(crate, ".cargo-checksum.json"), []byte("{}"), 0o644)
+				mustWrite(t, filepath.Join(crate, "keep"), []byte("old"), 0o644)
 				err := FromStaging(context.Background(), staging, out, Options{Layout: layout})
 				if err == nil || !strings.Contains(err.Error(), "evil-0.1.0") || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("%v: error %v, want one naming evil-0.1.0 with %q", layout, err, tt.wantErr)
 				}
-				if b, err := os.ReadFile(filepath.Join(out, "keep")); err != nil || string(b) != "old" {
+				if b, err := os.ReadFile(filepath.Join(crate, "keep")); err != nil || string(b) != "old" {
 					t.Errorf("%v: existing output changed: %q %v", layout, b, err)
 				}
 				if names := topDirs(t, parent); names != "vendor" {

@@ -23,8 +23,10 @@
 // their Cargo.toml.
 //
 // The output is built under a temporary name beside the destination and
-// renamed into place when complete; on error nothing is left behind and an
-// existing destination is untouched. The package does not fetch anything
+// renamed into place when complete (package publish); on error nothing is
+// left behind and an existing destination is untouched. An existing
+// destination is replaced only if it is empty or has the shape of the
+// same layout's tree (Dest, StagingDest). The package does not fetch anything
 // and does not hash the tree.
 package vendortree
 
@@ -41,6 +43,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/lockfile"
 )
 
@@ -83,6 +86,9 @@ type Options struct {
 	// Log receives warnings (dropped symlinks in git checkouts); nil
 	// discards them.
 	Log io.Writer
+	// Keep lists inputs the output must not replace or hold (the lock);
+	// see publish.Options.Keep.
+	Keep []string
 }
 
 // crateJob is one crate to write: from the staging dir to dir (relative
@@ -93,17 +99,21 @@ type crateJob struct {
 }
 
 // FromStaging writes the vendor tree for the staging directory staging to
-// out, in the layout opts asks for. out must not be inside staging.
+// out, in the layout opts asks for. out may not be staging or hold it.
 func FromStaging(ctx context.Context, staging, out string, opts Options) error {
 	in, err := StagingDir(staging)
 	if err != nil {
 		return err
 	}
+	opts.Keep = append(opts.Keep[:len(opts.Keep):len(opts.Keep)], staging)
 	return Write(ctx, in, out, opts)
 }
 
 // Write is FromStaging for inputs that are not (or not all) in a staging
-// directory, such as crates in a download cache.
+// directory, such as crates in a download cache. out is published as Dest
+// says: a new path, an empty directory or an earlier vendor tree of the
+// same layout; anything else is refused with a *publish.RefusedError
+// before any work.
 func Write(ctx context.Context, in Staged, out string, opts Options) error {
 	jobs, err := plan(in.Lock, opts)
 	if err != nil {
@@ -113,7 +123,7 @@ func Write(ctx context.Context, in Staged, out string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	return publish(absOut, func(tmp string) error {
+	return publish.Dir(ctx, out, Dest(opts.Layout, opts.Keep...), func(tmp string) error {
 		return write(ctx, in, tmp, absOut, jobs, opts)
 	})
 }
@@ -435,44 +445,4 @@ func writeFile(name string, data []byte, perm os.FileMode) error {
 		err = cerr
 	}
 	return err
-}
-
-// publish builds the output with build in a temporary directory beside
-// out, then renames it to out, replacing an existing out only once the new
-// tree is complete. On error the temporary directory is removed.
-func publish(out string, build func(tmp string) error) (err error) {
-	parent, base := filepath.Dir(out), filepath.Base(out)
-	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	if err := build(tmp); err != nil {
-		return err
-	}
-	if _, err := os.Lstat(out); err == nil {
-		old, err := os.MkdirTemp(parent, "."+base+".old-")
-		if err != nil {
-			return err
-		}
-		aside := filepath.Join(old, base)
-		if err := os.Rename(out, aside); err != nil {
-			os.Remove(old)
-			return err
-		}
-		if err := os.Rename(tmp, out); err != nil {
-			os.Rename(aside, out)
-			os.Remove(old)
-			return err
-		}
-		return os.RemoveAll(old)
-	}
-	return os.Rename(tmp, out)
 }

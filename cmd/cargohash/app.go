@@ -12,6 +12,7 @@ import (
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/fetch/git"
+	"github.com/cargohash/cargohash/internal/publish"
 )
 
 // Exit codes, SPEC §1.
@@ -39,6 +40,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		return exitCanceled
+	case errors.Is(err, publish.ErrRefused):
+		return exitInput // an --out cargohash will not replace
 	case errors.Is(err, cargohash.ErrMismatch):
 		return exitMismatch
 	case errors.As(err, &sumErr):

@@ -196,6 +196,10 @@ func stagingCommand() *cli.Command {
 			out := c.String("out")
 			if out == "" {
 				out = os.Getenv("out")
+				// Nix's contract for a builder: $out does not exist yet.
+				if _, err := os.Lstat(out); out != "" && err == nil {
+					return usagef("staging: $out %s already exists; as a Nix builder, staging writes a new path", out)
+				}
 			}
 			if out == "" {
 				return usagef("staging: --out DIR is required (or $out)")

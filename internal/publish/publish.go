@@ -233,12 +233,15 @@ func CheckDir(path string, opts Options) error {
 	if what == "" {
 		what = "this output"
 	}
-	holds := ""
-	if foreign != "" {
-		holds = fmt.Sprintf(", which holds %s, not part of %s", foreign, what)
-	}
-	if reason := kept(abs, fi, opts.Keep); reason != "" {
-		return &RefusedError{path, reason + holds, "choose a new directory, e.g. ./vendor"}
+	if reason, child := kept(abs, fi, opts.Keep); reason != "" {
+		switch {
+		case foreign == "" || foreign == child:
+		case child == "":
+			reason += fmt.Sprintf(", which holds %s (not part of %s)", foreign, what)
+		default:
+			reason += fmt.Sprintf(" and %s, which is not part of %s", foreign, what)
+		}
+		return &RefusedError{path, reason, "choose a new directory, e.g. ./vendor"}
 	}
 	if foreign != "" {
 		return &RefusedError{path, fmt.Sprintf("it holds %s, which is not part of %s", foreign, what), hint}
@@ -301,12 +304,12 @@ func checkParent(path string, opts Options, kind string) (fs.FileInfo, string, e
 }
 
 // kept says why the directory abs (whose Lstat is fi) must stay: it is the
-// working directory or a kept path, or holds one at any depth. "" means it
-// may go.
-func kept(abs string, fi fs.FileInfo, keep []string) string {
+// working directory or a kept path, or holds one at any depth (then child
+// is its entry on the way there). "" means it may go.
+func kept(abs string, fi fs.FileInfo, keep []string) (reason, child string) {
 	wd, err := os.Getwd()
 	if err != nil {
-		return "the working directory is unknown (" + err.Error() + ")"
+		return "the working directory is unknown (" + err.Error() + ")", ""
 	}
 	for i, k := range append([]string{wd}, keep...) {
 		kabs, err := filepath.Abs(k)
@@ -324,9 +327,9 @@ func kept(abs string, fi fs.FileInfo, keep []string) string {
 		for p := kabs; ; p = filepath.Dir(p) {
 			if pfi, err := os.Stat(p); err == nil && os.SameFile(fi, pfi) {
 				if child == "" {
-					return "it is " + name
+					return "it is " + name, ""
 				}
-				return fmt.Sprintf("it holds %s (in %s)", name, child)
+				return "it holds " + name, child
 			}
 			if filepath.Dir(p) == p {
 				break
@@ -334,7 +337,7 @@ func kept(abs string, fi fs.FileInfo, keep []string) string {
 			child = filepath.Base(p)
 		}
 	}
-	return ""
+	return "", ""
 }
 
 func linkTarget(path string) string {

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/publish"
+	"github.com/cargohash/cargohash/lockfile"
+)
+
+// outWriter is a command that writes --out.
+type outWriter struct {
+	name   string
+	kind   string // the kind of output: nixpkgs, cargo, staging or tarball
+	suffix string // what --out must end with
+	args   []string
+}
+
+var outWriters = []outWriter{
+	{"vendor nixpkgs", "nixpkgs", "", []string{"vendor", "--layout", "nixpkgs"}},
+	{"vendor cargo", "cargo", "", []string{"vendor", "--layout", "cargo"}},
+	{"staging", "staging", "", []string{"staging"}},
+	{"tarball gz", "tarball", ".tar.gz", []string{"tarball"}},
+	{"tarball zst", "tarball", ".tar.zst", []string{"tarball"}},
+	{"tarball", "tarball", ".tar", []string{"tarball"}},
+}
+
+// outWorld is a project in a directory tree the test snapshots whole.
+type outWorld struct {
+	root string // everything the test makes, but the cache
+	anc  string // root/anc: an ancestor of proj
+	proj string // root/anc/proj: Cargo.toml, Cargo.lock, src/main.rs
+}
+
+func newOutWorld(t *testing.T, lock []byte, suffix string) outWorld {
+	root := t.TempDir()
+	w := outWorld{root: root, anc: filepath.Join(root, "anc"+suffix)}
+	w.proj = filepath.Join(w.anc, "proj"+suffix)
+	for name, data := range map[string]string{
+		"Cargo.toml":  "[package]\nname = \"proj\"\nversion = \"0.1.0\"\n",
+		"Cargo.lock":  string(lock),
+		"src/main.rs": "fn main() {}\n",
+	} {
+		mustWriteFile(t, filepath.Join(w.proj, name), data)
+	}
+	mustWriteFile(t, filepath.Join(root, "precious.txt"), "mine")
+	if err := os.Mkdir(filepath.Join(root, "emptydir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func mustWriteFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// snapshot describes every path under root: type, mode, and the bytes of
+// files or the target of symlinks.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	snap := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			snap[rel] = "symlink " + target
+		case d.IsDir():
+			snap[rel] = fmt.Sprintf("dir %v", fi.Mode().Perm())
+		default:
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			snap[rel] = fmt.Sprintf("file %v %q", fi.Mode().Perm(), data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// under reports whether rel is dir or inside it ("" matches nothing).
+func under(rel, dir string) bool {
+	return dir != "" && (rel == dir || strings.HasPrefix(rel, dir+string(filepath.Separator)))
+}
+
+// diffSnapshots lists the paths that differ, leaving out those under skip.
+func diffSnapshots(before, after map[string]string, skip string) []string {
+	var diff []string
+	for p, v := range before {
+		if !under(p, skip) && after[p] != v {
+			diff = append(diff, p)
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok && !under(p, skip) {
+			diff = append(diff, p)
+		}
+	}
+	sort.Strings(diff)
+	return diff
+}
+
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, to)
+		case d.IsDir():
+			return os.Mkdir(to, fi.Mode().Perm())
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, data, fi.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// outLock serves crates on loopback (two versions of one name, so the
+// cargo layout has NAME and NAME-VERSION directories) and returns a lock
+// with a local root package naming them.
+func outLock(t *testing.T) (*fetchtest.Registry, []byte) {
+	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	pkgs := []lockfile.Package{{Name: "proj", Version: "0.1.0"}}
+	for _, nv := range [][2]string{{"serde", "1.0.197"}, {"serde", "1.0.100"}, {"memchr", "2.7.4"}} {
+		pkgs = append(pkgs, reg.AddCrate(nv[0], nv[1], map[string]string{"src/lib.rs": "// " + nv[0] + "\n"}))
+	}
+	return reg, fetchtest.Lock(pkgs...)
+}
+
+func writeArgs(t *testing.T, w outWriter, out, lock string) []string {
+	args := append(append([]string{}, w.args...), "--out", out)
+	return append(args, fast(t, lock)...)
+}
+
+// TestOutputSafety runs every writer through the CLI on every shape of
+// --out: what exists is replaced only when it is empty or the writer's own
+// earlier output (a regular file, for a tarball); anything else is refused
+// with exit 2, one line on stderr and nothing on stdout, and nothing
+// outside the output changes or is left behind.
+func TestOutputSafety(t *testing.T) {
+	_, lock := outLock(t)
+
+	// What each kind writes, made once: the reference for the written
+	// outputs and the "earlier output" of the shapes.
+	refs := map[string]string{}
+	for _, w := range outWriters {
+		if _, ok := refs[w.kind+w.suffix]; ok {
+			continue
+		}
+		world := newOutWorld(t, lock, w.suffix)
+		out := filepath.Join(t.TempDir(), "ref"+w.suffix)
+		if _, errOut, code := runCLI(t, writeArgs(t, w, out, world.proj)...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", w.name, code, errOut)
+		}
+		refs[w.kind+w.suffix] = out
+		refs[w.kind] = out
+	}
+	dirKinds := []string{"nixpkgs", "cargo", "staging"}
+	// A foreign entry below the top of each kind's tree.
+	deepForeign := map[string]string{
+		"nixpkgs": "source-registry/notes.txt",
+		"cargo":   "notes/readme.txt",
+		"staging": "tarballs/notes.txt",
+	}
+
+	type shape struct {
+		name  string
+		setup func(t *testing.T, w outWriter, world outWorld) string // returns --out
+		ok    func(w outWriter) bool                                  // written (else refused)
+	}
+	always := func(outWriter) bool { return true }
+	never := func(outWriter) bool { return false }
+	dirsOnly := func(w outWriter) bool { return w.kind != "tarball" }
+	filesOnly := func(w outWriter) bool { return w.kind == "tarball" }
+	outPath := func(w outWriter, world outWorld) string { return filepath.Join(world.root, "out"+w.suffix) }
+	shapes := []shape{
+		{"missing", func(t *testing.T, w outWriter, world outWorld) string { return outPath(w, world) }, always},
+		{"empty dir", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			os.Mkdir(out, 0o755)
+			return out
+		}, dirsOnly},
+		{"own earlier output", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			if w.kind == "tarball" {
+				data, _ := os.ReadFile(refs[w.kind+w.suffix])
+				mustWriteFile(t, out, string(data[:len(data)/2])) // an older, different one
+			} else {
+				copyTree(t, refs[w.kind], out)
+			}
+			return out
+		}, always},
+		{"own earlier output plus a foreign entry", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			if w.kind == "tarball" {
+				copyTree(t, refs["nixpkgs"], out)
+				mustWriteFile(t, filepath.Join(out, "notes.txt"), "mine")
+			} else {
+				copyTree(t, refs[w.kind], out)
+				mustWriteFile(t, filepath.Join(out, "notes.txt"), "mine")
+			}
+			return out
+		}, never},
+		{"own earlier output with a foreign entry inside", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			kind := w.kind
+			if kind == "tarball" {
+				kind = "staging"
+			}
+			copyTree(t, refs[kind], out)
+			mustWriteFile(t, filepath.Join(out, deepForeign[kind]), "mine")
+			return out
+		}, never},
+		{"dir with a foreign file", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			mustWriteFile(t, filepath.Join(out, "notes.txt"), "mine")
+			return out
+		}, never},
+		{"dot", func(t *testing.T, w outWriter, world outWorld) string {
+			t.Chdir(world.proj)
+			return "."
+		}, never},
+		{"the lock's directory", func(t *testing.T, w outWriter, world outWorld) string { return world.proj }, never},
+		{"an ancestor of the lock", func(t *testing.T, w outWriter, world outWorld) string { return world.anc }, never},
+		{"an ancestor of the working directory", func(t *testing.T, w outWriter, world outWorld) string {
+			sub := filepath.Join(world.root, "wd"+w.suffix, "sub")
+			os.MkdirAll(sub, 0o755)
+			t.Chdir(sub)
+			return ".." // empty but for the working directory
+		}, never},
+		{"a regular file", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			mustWriteFile(t, out, "mine")
+			return out
+		}, filesOnly},
+		{"a symlink to a dir", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			os.Symlink("emptydir", out)
+			return out
+		}, never},
+		{"a symlink to a file", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			os.Symlink("precious.txt", out)
+			return out
+		}, never},
+		{"a dangling symlink", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			os.Symlink("nowhere", out)
+			return out
+		}, never},
+		{"a missing parent", func(t *testing.T, w outWriter, world outWorld) string {
+			return filepath.Join(world.root, "missing", "out"+w.suffix)
+		}, never},
+		{"a parent that is a file", func(t *testing.T, w outWriter, world outWorld) string {
+			return filepath.Join(world.root, "precious.txt", "out"+w.suffix)
+		}, never},
+	}
+	for _, other := range dirKinds {
+		shapes = append(shapes, shape{"own output of kind " + other, func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			copyTree(t, refs[other], out)
+			return out
+		}, func(w outWriter) bool { return w.kind == other }})
+	}
+
+	for _, w := range outWriters {
+		t.Run(w.name, func(t *testing.T) {
+			for _, sh := range shapes {
+				t.Run(sh.name, func(t *testing.T) {
+					world := newOutWorld(t, lock, w.suffix)
+					out := sh.setup(t, w, world)
+					before := snapshot(t, world.root)
+					stdout, stderr, code := runCLI(t, writeArgs(t, w, out, world.proj)...)
+					after := snapshot(t, world.root)
+					for p := range after {
+						if publish.IsTemp(filepath.Base(p)) {
+							t.Errorf("temporary name left behind: %s", p)
+						}
+					}
+					if !sh.ok(w) {
+						t.Log(strings.TrimSpace(stderr))
+						if code != exitInput || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, out) {
+							t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, no stdout, one line naming %s", code, stdout, stderr, out)
+						}
+						if d := diffSnapshots(before, after, ""); len(d) > 0 {
+							t.Errorf("refused, but changed: %v", d)
+						}
+						return
+					}
+					if code != 0 {
+						t.Fatalf("exit %d: %s", code, stderr)
+					}
+					abs, _ := filepath.Abs(out)
+					rel, _ := filepath.Rel(world.root, abs)
+					if d := diffSnapshots(before, after, rel); len(d) > 0 {
+						t.Errorf("changed outside %s: %v", rel, d)
+					}
+					got, want := snapshot(t, abs), snapshot(t, refs[w.kind+w.suffix])
+					if d := diffSnapshots(want, got, ""); len(d) > 0 {
+						t.Errorf("%s differs from a fresh output: %v", out, d)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestOutputCancelled: Ctrl-C (the context cancelled) while a writer
+// fetches leaves nothing behind, and an earlier output as it was.
+func TestOutputCancelled(t *testing.T) {
+	reg, lock := outLock(t)
+	stalled := reg.CratePath("serde", "1.0.197")
+	for _, w := range outWriters {
+		for _, earlier := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s earlier=%v", w.name, earlier), func(t *testing.T) {
+				world := newOutWorld(t, lock, w.suffix)
+				out := filepath.Join(world.root, "out"+w.suffix)
+				if earlier {
+					if _, errOut, code := runCLI(t, writeArgs(t, w, out, world.proj)...); code != 0 {
+						t.Fatalf("exit %d: %s", code, errOut)
+					}
+				}
+				before := snapshot(t, world.root)
+				reg.Inject(stalled, fetchtest.Fault{Kind: fetchtest.Stall, Delay: time.Minute})
+				n := reg.Requests(stalled)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				var stdout, stderr bytes.Buffer
+				done := make(chan int, 1)
+				args := append([]string{"cargohash"}, writeArgs(t, w, out, world.proj)...)
+				go func() { done <- run(ctx, args, &stdout, &stderr) }()
+				for i := 0; i < 1000 && reg.Requests(stalled) == n; i++ {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if reg.Requests(stalled) == n {
+					t.Fatal("the stalled crate was never requested")
+				}
+				cancel()
+				var code int
+				select {
+				case code = <-done:
+				case <-time.After(time.Minute):
+					t.Fatal("not finished a minute after the cancel")
+				}
+				if code != exitCanceled || stdout.Len() != 0 {
+					t.Errorf("exit %d, stdout %q; want 130 and nothing", code, stdout.String())
+				}
+				if d := diffSnapshots(before, snapshot(t, world.root), ""); len(d) > 0 {
+					t.Errorf("cancelled, but changed: %v", d)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package vendortree
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/cargohash/cargohash/internal/publish"
+)
+
+// Where a tree may be written (SPEC §1, output safety): a new path, an
+// empty directory, or cargohash's own earlier output of the same kind,
+// recognised by its shape alone. No marker file is written: a marker inside
+// a staging tree would change its NAR hash (the cargoHash), and one inside
+// a vendor tree would be a file nixpkgs and cargo do not write. The shape
+// test looks at the top two levels, which is where a user's own files end
+// up (`notes.txt` beside the crates, a project's `src/`); it does not read
+// every crate file.
+
+// StagingDest is the publish policy of a staging tree (SPEC §3): an
+// existing directory is replaced only if it holds Cargo.lock and nothing
+// but tarballs/*.tar.gz files and git/COMMIT directories besides. keep
+// lists inputs that must survive (the lock).
+func StagingDest(keep ...string) publish.Options {
+	return publish.Options{Own: ownStaging, Keep: keep, What: "a staging tree"}
+}
+
+// Dest is the publish policy of a vendor tree in layout: an existing
+// directory is replaced only if it has that layout's shape (nixpkgs:
+// Cargo.lock, .cargo/config.toml and source-*/CRATE; cargo: CRATE
+// directories only), every crate directory holding .cargo-checksum.json.
+func Dest(layout Layout, keep ...string) publish.Options {
+	return publish.Options{Own: func(dir string) (string, error) { return ownVendor(dir, layout) }, Keep: keep, What: "a " + layout.String() + " vendor tree"}
+}
+
+func ownStaging(dir string) (string, error) {
+	return ownEntries(dir, true, func(name string, d fs.DirEntry) (string, error) {
+		switch {
+		case name == "Cargo.lock":
+			return isFile(d, name)
+		case name == "tarballs" && d.IsDir():
+			return under(name)(ownEntries(filepath.Join(dir, name), false, func(n string, e fs.DirEntry) (string, error) {
+				if !strings.HasSuffix(n, ".tar.gz") {
+					return n, nil
+				}
+				return isFile(e, n)
+			}))
+		case name == "git" && d.IsDir():
+			return under(name)(ownEntries(filepath.Join(dir, name), false, func(n string, e fs.DirEntry) (string, error) {
+				if !e.IsDir() || !validCommit(n) {
+					return n, nil
+				}
+				return "", nil
+			}))
+		}
+		return name, nil
+	})
+}
+
+func ownVendor(dir string, layout Layout) (string, error) {
+	crates := func(sub string) (string, error) {
+		return under(sub)(ownEntries(filepath.Join(dir, sub), false, func(n string, e fs.DirEntry) (string, error) {
+			return isCrate(filepath.Join(dir, sub), n, e)
+		}))
+	}
+	if layout == Cargo {
+		return ownEntries(dir, false, func(name string, d fs.DirEntry) (string, error) {
+			return isCrate(dir, name, d)
+		})
+	}
+	return ownEntries(dir, true, func(name string, d fs.DirEntry) (string, error) {
+		switch {
+		case name == "Cargo.lock":
+			return isFile(d, name)
+		case name == ".cargo" && d.IsDir():
+			return under(name)(ownEntries(filepath.Join(dir, name), false, func(n string, e fs.DirEntry) (string, error) {
+				if n != "config.toml" {
+					return n, nil
+				}
+				return isFile(e, n)
+			}))
+		case (name == "source-registry" || strings.HasPrefix(name, "source-git-")) && d.IsDir():
+			return crates(name)
+		}
+		return name, nil
+	})
+}
+
+// ownEntries calls own for each entry of dir (sorted) and returns the
+// first foreign entry it names (a path relative to dir). needLock also
+// requires a Cargo.lock.
+func ownEntries(dir string, needLock bool, own func(name string, d fs.DirEntry) (string, error)) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	hasLock := false
+	for _, e := range entries {
+		hasLock = hasLock || e.Name() == "Cargo.lock"
+		foreign, err := own(e.Name(), e)
+		if err != nil {
+			return "", err
+		}
+		if foreign != "" {
+			return foreign, nil
+		}
+	}
+	if needLock && !hasLock && len(entries) > 0 {
+		return entries[0].Name() + " (without Cargo.lock)", nil
+	}
+	return "", nil
+}
+
+func isFile(d fs.DirEntry, name string) (string, error) {
+	if !d.Type().IsRegular() {
+		return name, nil
+	}
+	return "", nil
+}
+
+// isCrate: a crate directory holds a regular .cargo-checksum.json.
+func isCrate(parent, name string, d fs.DirEntry) (string, error) {
+	if !d.IsDir() || strings.HasPrefix(name, ".") {
+		return name, nil
+	}
+	fi, err := os.Lstat(filepath.Join(parent, name, ".cargo-checksum.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return name, nil // a directory, not a crate
+	} else if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return path.Join(name, ".cargo-checksum.json"), nil
+	}
+	return "", nil
+}
+
+// under prefixes a foreign entry found in the subdirectory dir with dir/.
+func under(dir string) func(string, error) (string, error) {
+	return func(foreign string, err error) (string, error) {
+		if foreign == "" || err != nil {
+			return foreign, err
+		}
+		return dir + "/" + foreign, nil
+	}
+}
