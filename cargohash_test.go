@@ -2,6 +2,7 @@ package cargohash_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/internal/reftest"
 	"github.com/cargohash/cargohash/lockfile"
 )
@@ -225,9 +227,17 @@ func TestStagingMatchesNix(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "git", w.commits[0], ".git")); !os.IsNotExist(err) {
 		t.Errorf(".git left in the checkout: %v", err)
 	}
-	// Staging refuses an existing output.
-	if _, err := s.Staging(ctx, lock, out); err == nil || !strings.Contains(err.Error(), "already exists") {
-		t.Errorf("staging over an existing dir: %v", err)
+	// Staging replaces its own earlier output, and refuses a directory
+	// holding anything else.
+	again, err := s.Staging(ctx, lock, out)
+	if err != nil || again.CargoHash != res2.CargoHash {
+		t.Errorf("staging over its own earlier output: %v, %v; want %v", again, err, res2.CargoHash)
+	}
+	if err := os.WriteFile(filepath.Join(out, "notes.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Staging(ctx, lock, out); !errors.Is(err, publish.ErrRefused) || !strings.Contains(err.Error(), "notes.txt") {
+		t.Errorf("staging over a directory with notes.txt: %v", err)
 	}
 }
 
