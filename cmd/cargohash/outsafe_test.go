@@ -70,44 +70,6 @@ func mustWriteFile(t *testing.T, path, data string) {
 	}
 }
 
-// snapshot describes every path under root: type, mode, and the bytes of
-// files or the target of symlinks.
-func snapshot(t *testing.T, root string) map[string]string {
-	t.Helper()
-	snap := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			snap[rel] = "symlink " + target
-		case d.IsDir():
-			snap[rel] = fmt.Sprintf("dir %v", fi.Mode().Perm())
-		default:
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			snap[rel] = fmt.Sprintf("file %v %q", fi.Mode().Perm(), data)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap
-}
-
 // under reports whether rel is dir or inside it ("" matches nothing).
 func under(rel, dir string) bool {
 	return dir != "" && (rel == dir || strings.HasPrefix(rel, dir+string(filepath.Separator)))
@@ -317,9 +279,9 @@ func TestOutputSafety(t *testing.T) {
 				t.Run(sh.name, func(t *testing.T) {
 					world := newOutWorld(t, lock, w.suffix)
 					out := sh.setup(t, w, world)
-					before := snapshot(t, world.root)
+					before := reftest.Snapshot(t, world.root)
 					stdout, stderr, code := runCLI(t, writeArgs(t, w, out, world.proj)...)
-					after := snapshot(t, world.root)
+					after := reftest.Snapshot(t, world.root)
 					for p := range after {
 						if publish.IsTemp(filepath.Base(p)) {
 							t.Errorf("temporary name left behind: %s", p)
@@ -343,7 +305,7 @@ func TestOutputSafety(t *testing.T) {
 					if d := diffSnapshots(before, after, rel); len(d) > 0 {
 						t.Errorf("changed outside %s: %v", rel, d)
 					}
-					got, want := snapshot(t, abs), snapshot(t, refs[w.kind+w.suffix])
+					got, want := reftest.Snapshot(t, abs), reftest.Snapshot(t, refs[w.kind+w.suffix])
 					if d := diffSnapshots(want, got, ""); len(d) > 0 {
 						t.Errorf("%s differs from a fresh output: %v", out, d)
 					}
@@ -368,7 +330,7 @@ func TestOutputCancelled(t *testing.T) {
 						t.Fatalf("exit %d: %s", code, errOut)
 					}
 				}
-				before := snapshot(t, world.root)
+				before := reftest.Snapshot(t, world.root)
 				reg.Inject(stalled, fetchtest.Fault{Kind: fetchtest.Stall, Delay: time.Minute})
 				n := reg.Requests(stalled)
 				ctx, cancel := context.WithCancel(context.Background())
@@ -393,7 +355,7 @@ func TestOutputCancelled(t *testing.T) {
 				if code != exitCanceled || stdout.Len() != 0 {
 					t.Errorf("exit %d, stdout %q; want 130 and nothing", code, stdout.String())
 				}
-				if d := diffSnapshots(before, snapshot(t, world.root), ""); len(d) > 0 {
+				if d := diffSnapshots(before, reftest.Snapshot(t, world.root), ""); len(d) > 0 {
 					t.Errorf("cancelled, but changed: %v", d)
 				}
 			})

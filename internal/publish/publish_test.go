@@ -3,44 +3,21 @@ package publish
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/cargohash/cargohash/internal/reftest"
 )
 
-// listing returns every path under dir with its content (files), target
-// (symlinks) or "/" (directories).
-func listing(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&os.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			out[rel] = "-> " + target
-		case d.IsDir():
-			out[rel] = "/"
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = string(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+func listing(t *testing.T, dir string) map[string]string { return reftest.Snapshot(t, dir) }
+
+// file is how reftest.Snapshot shows a 0644 file holding data.
+func file(data string) string { return fmt.Sprintf("file -rw-r--r-- %q", data) }
 
 func keys(m map[string]string) []string {
 	var k []string
@@ -135,7 +112,7 @@ func TestDir(t *testing.T) {
 			if before["real"] != "" {
 				want["real"] = "/"
 			}
-			if strings.Join(keys(want), ",") != strings.Join(keys(after), ",") || after["precious"] != "keep" {
+			if strings.Join(keys(want), ",") != strings.Join(keys(after), ",") || after["precious"] != file("keep") {
 				t.Fatalf("after: %v", after)
 			}
 		})
@@ -217,7 +194,7 @@ func TestFile(t *testing.T) {
 	if err := File(context.Background(), out, 0o644, Options{}, write); err != nil {
 		t.Fatal(err)
 	}
-	if got := listing(t, dir); got["x.tar"] != "new" || got["other"] != "other" || len(got) != 3 {
+	if got := listing(t, dir); got["x.tar"] != file("new") || got["other"] != file("other") || len(got) != 3 {
 		t.Fatalf("after: %v", got)
 	}
 	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o644 {
@@ -236,7 +213,7 @@ func TestFile(t *testing.T) {
 			t.Errorf("%s: err = %v, want a refusal with %q", name, err, want)
 		}
 	}
-	if got := listing(t, dir); got["other"] != "other" || len(got) != 5 {
+	if got := listing(t, dir); got["other"] != file("other") || len(got) != 5 {
 		t.Fatalf("after refusals: %v", got)
 	}
 }

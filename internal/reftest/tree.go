@@ -89,3 +89,42 @@ func MakeTree(t testing.TB, root string) {
 		}
 	}
 }
+
+// Snapshot describes every path under root (root itself is "."): "dir
+// MODE", "file MODE CONTENT" (quoted) or "symlink TARGET". Two snapshots
+// are equal when nothing under root was added, removed or changed.
+func Snapshot(t testing.TB, root string) map[string]string {
+	t.Helper()
+	snap := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			snap[rel] = "symlink " + target
+		case d.IsDir():
+			snap[rel] = fmt.Sprintf("dir %v", fi.Mode().Perm())
+		default:
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			snap[rel] = fmt.Sprintf("file %v %q", fi.Mode().Perm(), data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
