@@ -205,6 +205,9 @@ func (s *Session) Src(ctx context.Context, src string, opt SrcOptions) (*SrcResu
 		}
 	}
 
+	if fi, err := os.Lstat(tree); err == nil && fi.Mode()&fs.ModeSymlink != 0 && res.Fetcher != "" {
+		return nil, fmt.Errorf("%s: the source is a symlink, not a tree: %w", src, ErrNoLock)
+	}
 	res.LockFile = filepath.ToSlash(filepath.Join(opt.CargoRoot, "Cargo.lock"))
 	lockPath := filepath.Join(tree, opt.CargoRoot, "Cargo.lock")
 	if _, err := os.Stat(lockPath); errors.Is(err, fs.ErrNotExist) {

@@ -50,6 +50,8 @@ func makeProject(t *testing.T, dir string) string {
 	must(t, os.MkdirAll(filepath.Join(top, "empty/dir"), 0o755))
 	must(t, os.Symlink("src/main.rs", filepath.Join(top, "main-link.rs")))
 	must(t, os.Symlink("missing", filepath.Join(top, "dangling")))
+	must(t, os.Symlink("/etc/passwd", filepath.Join(top, "absolute"))) // kept by tar and Nix,
+	must(t, os.Symlink("../../outside", filepath.Join(top, "src/up"))) // never followed
 	must(t, os.Link(filepath.Join(top, "src/main.rs"), filepath.Join(top, "hard.rs")))
 	return top
 }

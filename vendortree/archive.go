@@ -35,9 +35,13 @@ var ErrNotArchive = errors.New("not a tar (.gz, .xz, .bz2, .zst) or zip archive"
 // about the top directory.
 //
 // The rules of crate unpacking apply: no absolute paths or ".." components,
-// no entries below a symlink, no symlink that leaves dst, no devices or
-// FIFOs, and at most limit bytes of file content (MaxArchiveSize when limit
-// ≤ 0). A compressed stream is read to its end, so a corrupt trailer fails.
+// no entries below a symlink, no devices or FIFOs, and at most limit bytes
+// of file content (MaxArchiveSize when limit ≤ 0); every write goes through
+// an os.Root of dst. One difference: a symlink that points outside dst
+// (absolute, or up through "..") is kept as it is, because fetchzip and
+// nix-prefetch-url keep it and hash its target string; the caller must
+// not follow links in the tree. A compressed stream is read to its end, so
+// a corrupt trailer fails.
 func UnpackArchive(ctx context.Context, file, dst string, limit int64) error {
 	if limit <= 0 {
 		limit = MaxArchiveSize
@@ -54,7 +58,7 @@ func UnpackArchive(ctx context.Context, file, dst string, limit int64) error {
 		return err
 	}
 	defer dc.close()
-	x := newExtractor(dc, "", unpackOptions{hardLinks: true, limit: limit})
+	x := newExtractor(dc, "", unpackOptions{hardLinks: true, linksOut: true, limit: limit})
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {
 		fi, err := f.Stat()
 		if err != nil {

@@ -40,6 +40,11 @@ type unpackOptions struct {
 	// hardLinks writes hard links as copies of the file they name (source
 	// archives); crates refuse them.
 	hardLinks bool
+	// linksOut keeps symlinks that point outside the tree (absolute or
+	// through ".."), as tar and Nix do with source archives; crates refuse
+	// them. Writing stays inside: every write goes through the root, which
+	// never follows a link out.
+	linksOut bool
 }
 
 // unpackCrate unpacks the .crate (gzip'd tar) at tarball into dst, which it
@@ -224,10 +229,13 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		return root.MkdirAll(rel)
 	case tar.TypeSymlink:
 		t := hdr.Linkname
-		if t == "" || strings.HasPrefix(t, "/") {
+		if t == "" {
+			return fmt.Errorf("entry %q: symlink to nothing", name)
+		}
+		if !x.opt.linksOut && strings.HasPrefix(t, "/") {
 			return fmt.Errorf("entry %q: symlink to %q leaves the %s", name, t, x.noun())
 		}
-		if j := path.Join(path.Dir(rel), t); j == ".." || strings.HasPrefix(j, "../") {
+		if j := path.Join(path.Dir(rel), t); !x.opt.linksOut && (j == ".." || strings.HasPrefix(j, "../")) {
 			return fmt.Errorf("entry %q: symlink to %q leaves the %s", name, t, x.noun())
 		}
 		if err := replaceable(root, rel); err != nil {
@@ -310,6 +318,9 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 // resolved inside the root, in name order so that the error names the same
 // link every time. With opt.hash, a link to a file gets that file's hash.
 func (x *extractor) resolveSymlinks() error {
+	if x.opt.linksOut {
+		return nil // kept as they are, never followed
+	}
 	for _, rel := range slices.Sorted(maps.Keys(x.symlinks)) {
 		fi, err := x.root.Stat(rel)
 		switch {
