@@ -75,14 +75,6 @@ func runIn(t *testing.T, dir, name string, args ...string) {
 	}
 }
 
-// nixUnpackHash is `nix-prefetch-url --unpack file://PATH` in SRI form.
-func nixUnpackHash(t *testing.T, path string) string {
-	t.Helper()
-	base32 := strings.TrimSpace(string(reftest.Run(t, reftest.Need(t, "nix-prefetch-url"), "--unpack", "file://"+path)))
-	nix, feat := reftest.Nix(t)
-	return strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "to-sri", "--type", "sha256", base32)...)))
-}
-
 func srcSession(t *testing.T) *cargohash.Session {
 	t.Helper()
 	s, err := cargohash.Open(cargohash.Options{Fetch: fetch.Options{NoCache: true, NoCargoHome: true, Retries: -1}})
@@ -132,7 +124,7 @@ func TestSrcArchivesMatchNix(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			runIn(t, c.dir, c.tool, c.args...)
-			want := nixUnpackHash(t, a(c.name))
+			want := reftest.PrefetchUnpack(t, a(c.name))
 			var opt cargohash.SrcOptions
 			if strings.HasPrefix(c.name, "two-tops") {
 				opt.CargoRoot = "proj-1.0"
@@ -175,7 +167,7 @@ func TestSrcGitAndForge(t *testing.T) {
 	// GitHub, on loopback: the archive as git archive writes it.
 	archive := filepath.Join(t.TempDir(), "v1.tar.gz")
 	runIn(t, top, "git", "archive", "--format=tar.gz", "--prefix=r-1.0.0/", "-o", archive, "v1.0.0")
-	archiveHash := nixUnpackHash(t, archive)
+	archiveHash := reftest.PrefetchUnpack(t, archive)
 	var paths []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		paths = append(paths, r.URL.Path)
@@ -265,7 +257,7 @@ func TestSrcEndToEnd(t *testing.T) {
 	w.opts.Log = &log
 	res, err := w.session(t).Src(context.Background(), srv.URL+"/demo-0.1.0.tar.gz", cargohash.SrcOptions{})
 	must(t, err)
-	if res.Fetcher != "fetchzip" || res.Args[0].Value != srv.URL+"/demo-0.1.0.tar.gz" || res.Hash.String() != nixUnpackHash(t, archive) {
+	if res.Fetcher != "fetchzip" || res.Args[0].Value != srv.URL+"/demo-0.1.0.tar.gz" || res.Hash.String() != reftest.PrefetchUnpack(t, archive) {
 		t.Errorf("source: %s %v", res.Fetcher, res.Args)
 	}
 	if !res.Cargo.CargoHash.Equal(want.CargoHash) || len(res.Cargo.OutputHashes) != len(want.OutputHashes) || len(want.OutputHashes) == 0 {

@@ -17,14 +17,6 @@ import (
 	"github.com/cargohash/cargohash/internal/reftest"
 )
 
-// unpackHash is `nix-prefetch-url --unpack file://PATH` in SRI form.
-func unpackHash(t *testing.T, path string) string {
-	t.Helper()
-	base32 := strings.TrimSpace(string(reftest.Run(t, reftest.Need(t, "nix-prefetch-url"), "--unpack", "file://"+path)))
-	nix, feat := reftest.Nix(t)
-	return strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "to-sri", "--type", "sha256", base32)...)))
-}
-
 // TestSrcCommand: the fragment and the JSON for an archive URL and a
 // crate, with the source hash from nix-prefetch-url and the cargoHash from
 // prefetch on the same lock.
@@ -43,7 +35,7 @@ func TestSrcCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("prefetch: exit %d: %s", code, errOut)
 	}
-	srcHash := unpackHash(t, archive)
+	srcHash := reftest.PrefetchUnpack(t, archive)
 
 	out, errOut, code := runCLI(t, append([]string{"src"}, fast(t, "file://"+archive)...)...)
 	want := "src = fetchzip {\n  url = \"file://" + archive + "\";\n  hash = \"" + srcHash + "\";\n};\ncargoHash = \"" + strings.TrimSpace(cargoHash) + "\";\n"
@@ -74,7 +66,7 @@ func TestSrcCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut, code = runCLI(t, append([]string{"src", "--registry-dl", "crates-io=" + reg.DL()}, fast(t, "crate:tool@1.0.0")...)...)
-	want = "src = fetchCrate {\n  pname = \"tool\";\n  version = \"1.0.0\";\n  hash = \"" + unpackHash(t, crateFile) + "\";\n};\ncargoHash = \"" + strings.TrimSpace(cargoHash) + "\";\n"
+	want = "src = fetchCrate {\n  pname = \"tool\";\n  version = \"1.0.0\";\n  hash = \"" + reftest.PrefetchUnpack(t, crateFile) + "\";\n};\ncargoHash = \"" + strings.TrimSpace(cargoHash) + "\";\n"
 	if code != 0 || out != want {
 		t.Errorf("src crate: exit %d, stderr %s\ngot:\n%s\nwant:\n%s", code, errOut, out, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -60,4 +61,13 @@ func Run(t testing.TB, name string, args ...string) []byte {
 // args starting "--extra-experimental-features", "nix-command".
 func Nix(t testing.TB) (path string, prefix []string) {
 	return Need(t, "nix"), []string{"--extra-experimental-features", "nix-command"}
+}
+
+// PrefetchUnpack is `nix-prefetch-url --unpack file://PATH` (the fetchzip
+// hash of an archive) in SRI form.
+func PrefetchUnpack(t testing.TB, path string) string {
+	t.Helper()
+	base32 := strings.TrimSpace(string(Run(t, Need(t, "nix-prefetch-url"), "--unpack", "file://"+path)))
+	nix, feat := Nix(t)
+	return strings.TrimSpace(string(Run(t, nix, append(feat, "hash", "to-sri", "--type", "sha256", base32)...)))
 }
