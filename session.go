@@ -201,6 +201,12 @@ func (s *Session) Fetch(ctx context.Context, lock *Lock, gitDir string) (*Fetche
 // OutputHashes fetches only the git sources of lock and returns importCargoLock's
 // outputHashes (see Fetched.OutputHashes).
 func (s *Session) OutputHashes(ctx context.Context, lock *Lock) (map[string]nixhash.Hash, error) {
+	return s.outputHashes(ctx, lock, nil)
+}
+
+// outputHashes is OutputHashes; inspect, if set, sees the checkouts before
+// they are hashed and removed.
+func (s *Session) outputHashes(ctx context.Context, lock *Lock, inspect func(*Fetched)) (map[string]nixhash.Hash, error) {
 	gitOnly := *lock.Lockfile
 	gitOnly.Packages = nil
 	for _, p := range lock.Packages {
@@ -216,6 +222,9 @@ func (s *Session) OutputHashes(ctx context.Context, lock *Lock) (map[string]nixh
 	f, err := s.Fetch(ctx, &Lock{Lockfile: &gitOnly, Path: lock.Path, Data: lock.Data, Mode: lock.Mode}, gitDir)
 	if err != nil {
 		return nil, err
+	}
+	if inspect != nil {
+		inspect(f)
 	}
 	return f.OutputHashes()
 }

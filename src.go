@@ -224,19 +224,20 @@ func (s *Session) Src(ctx context.Context, src string, opt SrcOptions) (*SrcResu
 	if err != nil {
 		return nil, err
 	}
+	warnGit := func(f *Fetched) {
+		for _, t := range f.Git {
+			s.warnCollisions(t.Dir, "git dependency "+t.Packages[0].ID())
+		}
+	}
 	if opt.ImportCargoLock {
-		out, err := s.OutputHashes(ctx, lock)
+		out, err := s.outputHashes(ctx, lock, warnGit)
 		if err != nil {
 			return nil, err
 		}
 		res.Cargo = &Result{OutputHashes: out}
 		return res, nil
 	}
-	if res.Cargo, err = s.prefetch(ctx, lock, func(f *Fetched) {
-		for _, t := range f.Git {
-			s.warnCollisions(t.Dir, "git dependency "+t.Packages[0].ID())
-		}
-	}); err != nil {
+	if res.Cargo, err = s.prefetch(ctx, lock, warnGit); err != nil {
 		return nil, err
 	}
 	return res, nil
