@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cargohash/cargohash"
@@ -168,10 +169,16 @@ func TestSrcGitAndForge(t *testing.T) {
 	archive := filepath.Join(t.TempDir(), "v1.tar.gz")
 	runIn(t, top, "git", "archive", "--format=tar.gz", "--prefix=r-1.0.0/", "-o", archive, "v1.0.0")
 	archiveHash := reftest.PrefetchUnpack(t, archive)
-	var paths []string
+	served := map[string]bool{ // request URIs as each forge's fetcher builds them
+		"/o/r/archive/refs/tags/v1.0.0.tar.gz":                                      true, // GitHub, Gitea
+		"/o/r/archive/" + commit + ".tar.gz":                                        true,
+		"/api/v4/projects/o%2Fr/repository/archive.tar.gz?sha=refs%2Ftags%2Fv1.0.0": true, // GitLab
+		"/~o/r/archive/v1.0.0.tar.gz":                                               true, // sourcehut
+	}
+	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		paths = append(paths, r.URL.Path)
-		if r.URL.Path == "/o/r/archive/refs/tags/v1.0.0.tar.gz" || r.URL.Path == "/o/r/archive/"+commit+".tar.gz" {
+		if served[r.URL.RequestURI()] {
+			hits.Add(1)
 			http.ServeFile(w, r, archive)
 			return
 		}
@@ -179,10 +186,16 @@ func TestSrcGitAndForge(t *testing.T) {
 	}))
 	defer srv.Close()
 	rewrite := func(u string) string {
-		if u == "https://github.com/o/r.git" {
+		switch u {
+		case "https://github.com/o/r.git", "https://gitlab.com/o/r.git", "https://codeberg.org/o/r.git", "https://git.sr.ht/~o/r":
 			return "file://" + top
 		}
-		return strings.Replace(u, "https://github.com", srv.URL, 1)
+		for _, base := range []string{"https://github.com", "https://gitlab.com", "https://codeberg.org", "https://git.sr.ht"} {
+			if rest, ok := strings.CutPrefix(u, base); ok {
+				return srv.URL + rest
+			}
+		}
+		return u
 	}
 
 	for _, c := range []struct {
@@ -198,6 +211,9 @@ func TestSrcGitAndForge(t *testing.T) {
 		{"https://github.com/o/r", commit, cargohash.SrcOptions{}, "fetchFromGitHub", "owner=o repo=r rev=" + commit, archiveHash},
 		{"github:o/r", "main", cargohash.SrcOptions{}, "fetchFromGitHub", "owner=o repo=r rev=" + commit, archiveHash},
 		{"o/r", "v1.0.0", cargohash.SrcOptions{Submodules: true}, "fetchFromGitHub", "owner=o repo=r tag=v1.0.0 fetchSubmodules=true", gitTree},
+		{"gitlab:o/r", "v1.0.0", cargohash.SrcOptions{}, "fetchFromGitLab", "owner=o repo=r tag=v1.0.0", archiveHash},
+		{"https://codeberg.org/o/r", "v1.0.0", cargohash.SrcOptions{}, "fetchFromGitea", "domain=codeberg.org owner=o repo=r tag=v1.0.0", archiveHash},
+		{"https://git.sr.ht/~o/r", "v1.0.0", cargohash.SrcOptions{}, "fetchFromSourcehut", "owner=~o repo=r tag=v1.0.0", archiveHash},
 	} {
 		c.opt.Ref, c.opt.Rewrite = c.ref, rewrite
 		res, err := srcSession(t).Src(context.Background(), c.src, c.opt)
@@ -221,8 +237,8 @@ func TestSrcGitAndForge(t *testing.T) {
 			t.Errorf("%s: last argument %v, want the hash", c.src, last)
 		}
 	}
-	if len(paths) == 0 {
-		t.Error("the forge archives were not fetched from loopback")
+	if hits.Load() != 6 {
+		t.Errorf("%d archives fetched from loopback, want 6", hits.Load())
 	}
 
 	_, err = srcSession(t).Src(context.Background(), "o/r", cargohash.SrcOptions{Ref: "v9", Rewrite: rewrite})
