@@ -13,7 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/internal/reftest"
 )
 
@@ -118,6 +120,39 @@ func TestSrcCommandBadInput(t *testing.T) {
 		out, errOut, code := runCLI(t, append([]string{"src"}, fast(t, c.args...)...)...)
 		if code != c.code || out != "" || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 			t.Errorf("%s: exit %d (want %d), stdout %q, stderr %q (want %q)", c.name, code, c.code, out, errOut, c.want)
+		}
+	}
+}
+
+// TestSrcFragments: the Nix and JSON spellings of each output shape.
+func TestSrcFragments(t *testing.T) {
+	h, err := nixhash.Parse("sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &cargohash.SrcResult{
+		Fetcher:  "fetchFromGitHub",
+		Args:     []cargohash.SrcArg{{Name: "owner", Value: "o"}, {Name: "repo", Value: `r"${x}`}, {Name: "fetchSubmodules", Value: true}, {Name: "hash", Value: h.String()}},
+		LockFile: "sub/Cargo.lock",
+		Cargo:    &cargohash.Result{CargoHash: h, OutputHashes: map[string]nixhash.Hash{"b-1.0": h, "a-0.1": h}},
+	}
+	for _, tc := range []struct {
+		imp        bool
+		nix, wantJSON string
+	}{
+		{false,
+			"src = fetchFromGitHub {\n  owner = \"o\";\n  repo = \"r\\\"\\${x}\";\n  fetchSubmodules = true;\n  hash = \"" + h.String() + "\";\n};\ncargoHash = \"" + h.String() + "\";\n",
+			`{"fetcher":"fetchFromGitHub","args":{"owner":"o","repo":"r\"${x}","fetchSubmodules":true,"hash":"` + h.String() + `"},"cargoHash":"` + h.String() + `","outputHashes":{"a-0.1":"` + h.String() + `","b-1.0":"` + h.String() + `"}}`},
+		{true,
+			"src = fetchFromGitHub {\n  owner = \"o\";\n  repo = \"r\\\"\\${x}\";\n  fetchSubmodules = true;\n  hash = \"" + h.String() + "\";\n};\ncargoLock = {\n  lockFile = ./Cargo.lock; # a copy of the source's sub/Cargo.lock\n  outputHashes = {\n    \"a-0.1\" = \"" + h.String() + "\";\n    \"b-1.0\" = \"" + h.String() + "\";\n  };\n};\n",
+			`{"fetcher":"fetchFromGitHub","args":{"owner":"o","repo":"r\"${x}","fetchSubmodules":true,"hash":"` + h.String() + `"},"lockFile":"sub/Cargo.lock","outputHashes":{"a-0.1":"` + h.String() + `","b-1.0":"` + h.String() + `"}}`},
+	} {
+		if got := srcNix(res, tc.imp); got != tc.nix {
+			t.Errorf("import %v: Nix\n%s\nwant\n%s", tc.imp, got, tc.nix)
+		}
+		got, err := json.Marshal(srcJSON(res, tc.imp))
+		if err != nil || string(got) != tc.wantJSON {
+			t.Errorf("import %v: JSON %s %v\nwant %s", tc.imp, got, err, tc.wantJSON)
 		}
 	}
 }
