@@ -137,7 +137,7 @@ func TestSrcFragments(t *testing.T) {
 		Cargo:    &cargohash.Result{CargoHash: h, OutputHashes: map[string]nixhash.Hash{"b-1.0": h, "a-0.1": h}},
 	}
 	for _, tc := range []struct {
-		imp        bool
+		imp           bool
 		nix, wantJSON string
 	}{
 		{false,
