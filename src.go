@@ -127,6 +127,9 @@ func (s *Session) Src(ctx context.Context, src string, opt SrcOptions) (*SrcResu
 		res.Args = []SrcArg{{"pname", name}, {"version", version}}
 	} else if repo, ok := forge.Parse(src); ok {
 		if opt.Ref == "" {
+			opt.Ref = repo.Ref // https://github.com/o/r/tree/v1.0
+		}
+		if opt.Ref == "" {
 			return nil, fmt.Errorf("%s: give a REF (tag, branch or commit)", src)
 		}
 		commit, kind, err := s.git.Resolve(ctx, rewrite(repo.GitURL()), opt.Ref)

@@ -211,6 +211,7 @@ func TestSrcGitAndForge(t *testing.T) {
 		{"https://github.com/o/r", commit, cargohash.SrcOptions{}, "fetchFromGitHub", "owner=o repo=r rev=" + commit, archiveHash},
 		{"github:o/r", "main", cargohash.SrcOptions{}, "fetchFromGitHub", "owner=o repo=r rev=" + commit, archiveHash},
 		{"o/r", "v1.0.0", cargohash.SrcOptions{Submodules: true}, "fetchFromGitHub", "owner=o repo=r tag=v1.0.0 fetchSubmodules=true", gitTree},
+		{"https://github.com/o/r/releases/tag/v1.0.0", "", cargohash.SrcOptions{}, "fetchFromGitHub", "owner=o repo=r tag=v1.0.0", archiveHash},
 		{"gitlab:o/r", "v1.0.0", cargohash.SrcOptions{}, "fetchFromGitLab", "owner=o repo=r tag=v1.0.0", archiveHash},
 		{"https://codeberg.org/o/r", "v1.0.0", cargohash.SrcOptions{}, "fetchFromGitea", "domain=codeberg.org owner=o repo=r tag=v1.0.0", archiveHash},
 		{"https://git.sr.ht/~o/r", "v1.0.0", cargohash.SrcOptions{}, "fetchFromSourcehut", "owner=~o repo=r tag=v1.0.0", archiveHash},
@@ -237,8 +238,8 @@ func TestSrcGitAndForge(t *testing.T) {
 			t.Errorf("%s: last argument %v, want the hash", c.src, last)
 		}
 	}
-	if hits.Load() != 6 {
-		t.Errorf("%d archives fetched from loopback, want 6", hits.Load())
+	if hits.Load() != 7 {
+		t.Errorf("%d archives fetched from loopback, want 7", hits.Load())
 	}
 
 	_, err = srcSession(t).Src(context.Background(), "o/r", cargohash.SrcOptions{Ref: "v9", Rewrite: rewrite})

@@ -23,7 +23,8 @@ file://) → fetchzip; a GitHub, GitLab, Codeberg or sourcehut repository (URL, 
 gitlab:…, codeberg:…, sourcehut:~OWNER/REPO, or OWNER/REPO for GitHub) with a REF →
 fetchFromGitHub and friends; any other git URL with a REF → fetchgit; crate:NAME@VERSION →
 fetchCrate; or a local directory (only the cargoHash). REF is a tag, a branch (pinned to its
-current commit) or a commit.`,
+current commit) or a commit; a forge URL ending in /tree/REF, /commit/REF or /releases/tag/REF
+gives it too. An archive URL on a forge (…/archive/v1.tar.gz, a release asset) is fetchzip.`,
 		ArgsUsage: "SOURCE [REF]",
 		Flags: append(fetchFlags(),
 			&cli.BoolFlag{Name: "json", Usage: `print nurl's {"fetcher", "args"} plus "cargoHash" / "outputHashes"`},

@@ -38,10 +38,18 @@ type Repo struct {
 	Group  string // GitLab: the groups above Owner ("" if none)
 	Owner  string // sourcehut: with its "~"
 	Repo   string
+	// Ref is the revision a web URL names, if any: X of /tree/X,
+	// /commit/X, /releases/tag/X (GitLab: /-/tree/X, /-/commit/X, /-/tags/X).
+	Ref string
 }
 
+// archiveExts are the endings of files that are archives, not repositories,
+// even on a forge's domain (release assets, /archive/ URLs).
+var archiveExts = []string{".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tar", ".zip", ".crate"}
+
 // Parse recognises a repository: an https URL on one of the forges above
-// (a trailing ".git", "/tree/…" or "/-/…" is ignored), "github:OWNER/REPO",
+// (a trailing ".git" is ignored, a revision in "/tree/X" and the like is
+// kept in Ref; a URL ending like an archive is not a repository), "github:OWNER/REPO",
 // "gitlab:OWNER/REPO", "codeberg:OWNER/REPO", "sourcehut:~OWNER/REPO", or
 // "OWNER/REPO" for GitHub. ok is false for anything else.
 func Parse(s string) (r Repo, ok bool) {
@@ -68,14 +76,26 @@ func Parse(s string) (r Repo, ok bool) {
 		return Repo{}, false
 	}
 	p := strings.Trim(u.Path, "/")
+	for _, ext := range archiveExts {
+		if strings.HasSuffix(p, ext) {
+			return Repo{}, false
+		}
+	}
+	var rest []string                         // what follows the repository's path
 	if i := strings.Index(p, "/-/"); i >= 0 { // GitLab: /group/repo/-/tree/…
-		p = p[:i]
+		p, rest = p[:i], strings.Split(p[i+3:], "/")
 	}
 	parts := strings.Split(p, "/")
 	if kind != GitLab && len(parts) > 2 {
-		parts = parts[:2] // /owner/repo/tree/…, /owner/repo/commit/…
+		parts, rest = parts[:2], parts[2:] // /owner/repo/tree/…, /owner/repo/commit/…
 	}
-	return fromPath(kind, host, strings.Join(parts, "/"))
+	r, ok = fromPath(kind, host, strings.Join(parts, "/"))
+	if len(rest) == 2 && (rest[0] == "tree" || rest[0] == "commit" || rest[0] == "tags") {
+		r.Ref = rest[1]
+	} else if len(rest) == 3 && rest[0] == "releases" && rest[1] == "tag" {
+		r.Ref = rest[2]
+	}
+	return r, ok
 }
 
 func fromPath(kind Kind, domain, p string) (Repo, bool) {

@@ -33,7 +33,19 @@ func TestParse(t *testing.T) {
 			t.Errorf("%s: git %s, want %s", tc.in, got, tc.git)
 		}
 	}
-	for _, in := range []string{"", "./dir", "/abs/dir", "a/b/c", "https://example.org/o/r", "http://github.com/o/r", "crate:serde@1.0.0", "https://github.com/o", "git@github.com:o/r.git", "o/..", "https://github.com/o/r?x=1"} {
+	for in, ref := range map[string]string{
+		"https://github.com/o/r/tree/v1.2":         "v1.2",
+		"https://github.com/o/r/commit/abc":        "abc",
+		"https://github.com/o/r/releases/tag/v3":   "v3",
+		"https://gitlab.com/g/r/-/tags/v4":         "v4",
+		"https://codeberg.org/o/r":                 "",
+		"https://github.com/o/r/tree/main/sub/dir": "",
+	} {
+		if r, ok := Parse(in); !ok || r.Ref != ref {
+			t.Errorf("Parse(%q): %+v %v, want Ref %q", in, r, ok, ref)
+		}
+	}
+	for _, in := range []string{"", "./dir", "https://github.com/o/r/archive/refs/tags/v1.tar.gz", "https://github.com/o/r/releases/download/v1/r-1.zip", "https://gitlab.com/o/r/-/archive/v1/r-v1.tar.bz2", "/abs/dir", "a/b/c", "https://example.org/o/r", "http://github.com/o/r", "crate:serde@1.0.0", "https://github.com/o", "git@github.com:o/r.git", "o/..", "https://github.com/o/r?x=1"} {
 		if r, ok := Parse(in); ok {
 			t.Errorf("Parse(%q) = %+v, want not recognised", in, r)
 		}
