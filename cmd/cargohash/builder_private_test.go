@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -40,20 +39,8 @@ in
 // holds it. Without the token, or with a wrong one, the build fails with
 // cargohash's one-line error. Needs what TestNixBuilder needs.
 func TestNixBuilderPrivateRegistry(t *testing.T) {
-	if os.Geteuid() != 0 {
-		reftest.Missing(t, "TestNixBuilderPrivateRegistry needs root to build in /nix/store")
-	}
-	nixBuild := reftest.Need(t, "nix-build")
-	nixStore := reftest.Need(t, "nix-store")
-	nix, feat := reftest.Nix(t)
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-
-	lockStore(t)
-	deleteTestPaths(t, nixStore)
-	t.Cleanup(func() { deleteTestPaths(t, nixStore) })
-
-	base := t.TempDir()
-	pkg := buildStatic(t, goTool, filepath.Join(base, "pkg"))
+	nt := newNixTest(t)
+	nixBuild, nix, feat, base, pkg := nt.nixBuild, nt.nix, nt.feat, nt.base, nt.pkg
 
 	const token = "cio-NIX-SECRET-4d81"
 	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{Auth: fetchtest.AuthOptions{Token: token, Required: true, CDN: true}})

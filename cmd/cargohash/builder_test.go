@@ -93,24 +93,10 @@ func TestStagingOutExists(t *testing.T) {
 // nixbld*, no sandbox: the builders reach 127.0.0.1) and nix-build; store
 // paths it makes are named cargohash-buildertest-* and deleted afterwards.
 func TestNixBuilder(t *testing.T) {
-	if os.Geteuid() != 0 {
-		reftest.Missing(t, "TestNixBuilder needs root to build in /nix/store")
-	}
-	nixBuild := reftest.Need(t, "nix-build")
-	nixStore := reftest.Need(t, "nix-store")
-	nix, feat := reftest.Nix(t)
+	nt := newNixTest(t)
+	nixBuild, nixStore, nix, feat, base, pkg := nt.nixBuild, nt.nixStore, nt.nix, nt.feat, nt.base, nt.pkg
 	gitPath := reftest.Need(t, "git")
 	cargo := reftest.Need(t, "cargo")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-
-	lockStore(t)
-	deleteTestPaths(t, nixStore)
-	t.Cleanup(func() { deleteTestPaths(t, nixStore) })
-
-	base := t.TempDir()
-	start := time.Now()
-	pkg := buildStatic(t, goTool, filepath.Join(base, "pkg"))
-	t.Logf("static build of cargohash: %v", time.Since(start).Round(time.Millisecond))
 
 	w := newNixWorld(t, base, gitPath)
 
@@ -529,4 +515,29 @@ func cargoBuild(t *testing.T, cargo, srcDir, vendor, work, want string) {
 	if got := strings.TrimSpace(string(out)); got != want {
 		t.Errorf("demo printed %q, want %q", got, want)
 	}
+}
+
+// nixTest is what a test that runs nix-build needs: the tools, its turn at
+// the store (the test's store paths deleted before and after), a work
+// directory and the static cargohash in base/pkg/bin.
+type nixTest struct {
+	nixBuild, nixStore, nix string
+	feat                    []string // nix's experimental-features flags
+	base, pkg               string
+}
+
+func newNixTest(t *testing.T) *nixTest {
+	if os.Geteuid() != 0 {
+		reftest.Missing(t, "%s needs root to build in /nix/store", t.Name())
+	}
+	nt := &nixTest{nixBuild: reftest.Need(t, "nix-build"), nixStore: reftest.Need(t, "nix-store")}
+	nt.nix, nt.feat = reftest.Nix(t)
+	lockStore(t)
+	deleteTestPaths(t, nt.nixStore)
+	t.Cleanup(func() { deleteTestPaths(t, nt.nixStore) })
+	nt.base = t.TempDir()
+	start := time.Now()
+	nt.pkg = buildStatic(t, filepath.Join(runtime.GOROOT(), "bin", "go"), filepath.Join(nt.base, "pkg"))
+	t.Logf("static build of cargohash: %v", time.Since(start).Round(time.Millisecond))
+	return nt
 }
