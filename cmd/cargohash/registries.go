@@ -10,16 +10,17 @@ import (
 )
 
 // cargoRegistries reads cargo's configuration of registries (names, index
-// URLs, tokens) as cargo would in the directory of the LOCK argument
-// (".": the current directory, as without one), with the process's
-// environment.
+// URLs, tokens) as cargo would in the directory of the first argument when
+// it is a path (LOCK: a Cargo.lock or its directory), else in the current
+// directory (no LOCK; src's URLs), with the process's environment.
 func cargoRegistries(c *cli.Context) (*cargoconfig.Config, error) {
-	dir := c.Args().First()
-	if dir == "" {
-		dir = "."
-	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		dir = filepath.Dir(dir)
+	dir := "."
+	if arg := c.Args().First(); arg != "" {
+		if fi, err := os.Stat(arg); err == nil && fi.IsDir() {
+			dir = arg
+		} else if err == nil {
+			dir = filepath.Dir(arg)
+		}
 	}
 	return cargoconfig.Load(dir, os.Environ())
 }

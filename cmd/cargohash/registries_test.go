@@ -105,6 +105,10 @@ func TestPrivateRegistry(t *testing.T) {
 				}
 				printed.WriteString(out + errOut)
 			}
+			// LOCK as the file: the config is read from its directory.
+			if _, errOut, code := runCLI(t, "prefetch", "--cache-dir", t.TempDir(), "--quiet", filepath.Join(dir, "Cargo.lock")); code != 0 {
+				t.Errorf("prefetch DIR/Cargo.lock: exit %d\n%s", code, errOut)
+			}
 			if strings.Contains(printed.String(), token) {
 				t.Errorf("stdout or stderr holds the token:\n%s", printed.String())
 			}
