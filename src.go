@@ -1,9 +1,11 @@
 package cargohash
 
 import (
+	"compress/bzip2"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -11,6 +13,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
 
 	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/fetch/forge"
@@ -286,18 +292,38 @@ func (s *Session) fetchArchive(ctx context.Context, u, work string, opt SrcOptio
 	return dir, nil
 }
 
-// applyPatch applies one cargoPatches file as nixpkgs' patch phase does
-// (`patch -p1`), never asking questions.
+// applyPatch applies one cargoPatches file as nixpkgs' patch phase does:
+// `patch -p1` reading the patch on stdin, decompressed first when its name
+// ends in .gz, .bz2, .xz or .lzma. It never asks questions.
 func applyPatch(ctx context.Context, tree, patch string) error {
-	abs, err := filepath.Abs(patch)
+	f, err := os.Open(patch)
 	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(abs); err != nil {
 		return fmt.Errorf("patch %s: %w", patch, err)
 	}
-	cmd := exec.CommandContext(ctx, "patch", "-p1", "-f", "-s", "-i", abs)
+	defer f.Close()
+	var in io.Reader = f
+	switch filepath.Ext(patch) {
+	case ".gz":
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return fmt.Errorf("patch %s: %w", patch, err)
+		}
+		defer zr.Close()
+		in = zr
+	case ".bz2":
+		in = bzip2.NewReader(f)
+	case ".xz":
+		if in, err = xz.NewReader(f); err != nil {
+			return fmt.Errorf("patch %s: %w", patch, err)
+		}
+	case ".lzma":
+		if in, err = lzma.NewReader(f); err != nil {
+			return fmt.Errorf("patch %s: %w", patch, err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "patch", "-p1", "-f", "-s")
 	cmd.Dir = tree
+	cmd.Stdin = in
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		msg := strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; ")

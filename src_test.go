@@ -298,10 +298,31 @@ func TestSrcEndToEnd(t *testing.T) {
 	must(t, os.WriteFile(patch, diff, 0o644))
 	wantB, err := w.session(t).Prefetch(context.Background(), writeLock(t, []byte(lockB)))
 	must(t, err)
-	res, err = w.session(t).Src(context.Background(), srv.URL+"/demo-0.1.0.tar.gz", cargohash.SrcOptions{Patches: []string{patch}})
+	var gzPatch bytes.Buffer // the patch phase decompresses .gz (and .bz2, .xz, .lzma) patches
+	zw := gzip.NewWriter(&gzPatch)
+	zw.Write(diff)
+	zw.Close()
+	must(t, os.WriteFile(patch+".gz", gzPatch.Bytes(), 0o644))
+	for _, p := range []string{patch, patch + ".gz"} {
+		res, err = w.session(t).Src(context.Background(), srv.URL+"/demo-0.1.0.tar.gz", cargohash.SrcOptions{Patches: []string{p}})
+		must(t, err)
+		if !res.Cargo.CargoHash.Equal(wantB.CargoHash) || res.Cargo.CargoHash.Equal(want.CargoHash) {
+			t.Errorf("patched with %s: cargoHash %s, want %s (unpatched %s)", filepath.Base(p), res.Cargo.CargoHash, wantB.CargoHash, want.CargoHash)
+		}
+	}
+	// A local directory is patched in a copy: the user's lock stays.
+	must(t, os.Symlink("src/main.rs", filepath.Join(top, "link")))
+	res, err = w.session(t).Src(context.Background(), top, cargohash.SrcOptions{Patches: []string{patch}})
 	must(t, err)
-	if !res.Cargo.CargoHash.Equal(wantB.CargoHash) || res.Cargo.CargoHash.Equal(want.CargoHash) {
-		t.Errorf("patched: cargoHash %s, want %s (unpatched %s)", res.Cargo.CargoHash, wantB.CargoHash, want.CargoHash)
+	if !res.Cargo.CargoHash.Equal(wantB.CargoHash) || res.Fetcher != "" {
+		t.Errorf("local directory patched: %s %s, want %s", res.Fetcher, res.Cargo.CargoHash, wantB.CargoHash)
+	}
+	if data, _ := os.ReadFile(filepath.Join(top, "Cargo.lock")); !bytes.Equal(data, w.lock) {
+		t.Error("patching a local directory changed its Cargo.lock")
+	}
+	_, err = w.session(t).Src(context.Background(), srv.URL+"/demo-0.1.0.tar.gz", cargohash.SrcOptions{Patches: []string{patch, patch}})
+	if err == nil || !strings.Contains(err.Error(), "lock.patch") {
+		t.Errorf("a patch applied twice: %v, want the patch phase's failure", err)
 	}
 
 	res, err = w.session(t).Src(context.Background(), srv.URL+"/demo-0.1.0.tar.gz", cargohash.SrcOptions{ImportCargoLock: true})
