@@ -67,10 +67,12 @@ func TestSrcCommand(t *testing.T) {
 	if err := os.WriteFile(crateFile, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code = runCLI(t, append([]string{"src", "--registry-dl", "crates-io=" + reg.DL()}, fast(t, "crate:tool@1.0.0")...)...)
 	want = "src = fetchCrate {\n  pname = \"tool\";\n  version = \"1.0.0\";\n  hash = \"" + reftest.PrefetchUnpack(t, crateFile) + "\";\n};\ncargoHash = \"" + strings.TrimSpace(cargoHash) + "\";\n"
-	if code != 0 || out != want {
-		t.Errorf("src crate: exit %d, stderr %s\ngot:\n%s\nwant:\n%s", code, errOut, out, want)
+	for _, spelling := range []string{"crate:tool@1.0.0", "https://crates.io/crates/tool/1.0.0"} {
+		out, errOut, code = runCLI(t, append([]string{"src", "--registry-dl", "crates-io=" + reg.DL()}, fast(t, spelling)...)...)
+		if code != 0 || out != want {
+			t.Errorf("src %s: exit %d, stderr %s\ngot:\n%s\nwant:\n%s", spelling, code, errOut, out, want)
+		}
 	}
 }
 
