@@ -15,8 +15,11 @@ import (
 )
 
 // store streams r into a temporary file next to dst while hashing it,
-// compares the hash with want, syncs and renames the file to dst. On any
-// failure no file is left.
+// compares the hash with want and renames the file to dst. On any failure
+// no file is left. There is no fsync: every read of the store re-verifies
+// the checksum (verifyFile), so a file a crash left torn is found and
+// fetched again, and a sync per crate cost more than the download on a
+// fast link.
 func (f *Fetcher) store(r io.Reader, want []byte, dst string, progress func(int64)) (n int64, err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-"+filepath.Base(dst)+"-*")
 	if err != nil {
@@ -44,9 +47,6 @@ func (f *Fetcher) store(r io.Reader, want []byte, dst string, progress func(int6
 		return n, &ChecksumError{Downloaded: hex.EncodeToString(got), Want: hex.EncodeToString(want)}
 	}
 	if err := tmp.Chmod(0o644); err != nil {
-		return n, err
-	}
-	if err := tmp.Sync(); err != nil {
 		return n, err
 	}
 	if err := tmp.Close(); err != nil {
