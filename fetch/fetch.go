@@ -4,9 +4,9 @@
 // The bytes checked are the .crate file exactly as served: its sha256 must
 // equal the package's "checksum" in Cargo.lock (equivalently
 // `sha256sum NAME-VERSION.crate`). A download is written to a temporary file
-// next to its destination, hashed as it is written, compared, synced and only
-// then renamed into place, so a failed or mismatched download never leaves a
-// file behind.
+// next to its destination, hashed as it is written, compared and only then
+// renamed into place, so a failed or mismatched download never leaves a file
+// behind.
 //
 // Where a crate comes from, in order: the content-addressed cache
 // (<CacheDir>/crates/<hex sha2-256 multihash of the checksum>, re-verified on
@@ -59,6 +59,9 @@ type Fetcher struct {
 	netrcOnce sync.Once
 	netrcPath string
 	netrc     []netrcEntry
+	gates     *gates
+	// cargoCaches is cargoRegistryCaches, listed on first use.
+	cargoCaches func() []string
 }
 
 // New returns a Fetcher. It creates the cache directory, or a temporary
@@ -98,7 +101,7 @@ func New(opts Options) (*Fetcher, error) {
 		}
 	}
 
-	f := &Fetcher{opts: opts, userAgent: opts.UserAgent, log: log.New(opts.Log, "fetch: ", 0)}
+	f := &Fetcher{opts: opts, userAgent: opts.UserAgent, log: log.New(opts.Log, "fetch: ", 0), gates: newGates(opts.Jobs)}
 	if f.userAgent == "" {
 		f.userAgent = "cargohash/" + moduleVersion()
 	}
@@ -108,6 +111,7 @@ func New(opts Options) (*Fetcher, error) {
 			f.cargoHome = defaultCargoHome()
 		}
 	}
+	f.cargoCaches = sync.OnceValue(f.cargoRegistryCaches)
 	var err error
 	f.client, f.base, err = newHTTPClient(&f.opts)
 	if err != nil {
@@ -220,7 +224,7 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 		if f.opts.Offline {
 			return "", fmt.Errorf("GET %s: %w", redactURL(u), ErrOffline)
 		}
-		size, err = f.download(withCredential(ctx, auth.credential(), rawURL), pkg, rawURL, want, dst)
+		size, err = f.download(withCredential(ctx, auth.credential(), rawURL), pkg, rawURL, f.gates.of(u), want, dst)
 		err = auth.check(err)
 	default:
 		return "", fmt.Errorf("%w: download URL %s: scheme %q", ErrSource, redactURL(u), u.Scheme)
@@ -236,13 +240,19 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 	return dst, nil
 }
 
-// download GETs rawURL into dst, verifying it against want. A complete body
-// with the wrong checksum is retried once.
-func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL string, want []byte, dst string) (int64, error) {
+// download GETs rawURL into dst, verifying it against want, when the gate
+// of its host gives it a turn. A complete body with the wrong checksum is
+// retried once.
+func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL string, gate *gate, want []byte, dst string) (int64, error) {
+	if err := gate.acquire(ctx); err != nil {
+		return 0, err
+	}
+	defer gate.release()
 	var size int64
 	mismatches := 0
 	ctx = context.WithValue(ctx, attemptKey{}, &attemptState{crate: pkg.ID()})
 	err := f.get(ctx, rawURL, func(b *httpBody) error {
+		gate.learn(b.resp.ProtoMajor)
 		id := pkg.ID()
 		total := b.size()
 		progress := func(n int64) {
@@ -287,20 +297,9 @@ func (f *Fetcher) fromFile(ctx context.Context, pkg lockfile.Package, u *url.URL
 // cargo's download cache and copies the first one with the right checksum to
 // dst.
 func (f *Fetcher) fromCargoHome(pkg lockfile.Package, want []byte, dst string) (int64, bool) {
-	if f.cargoHome == "" {
-		return 0, false
-	}
-	root := filepath.Join(f.cargoHome, "registry", "cache")
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return 0, false
-	}
 	name := pkg.Name + "-" + pkg.Version + ".crate"
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		p := filepath.Join(root, e.Name(), name)
+	for _, dir := range f.cargoCaches() {
+		p := filepath.Join(dir, name)
 		file, err := os.Open(p)
 		if err != nil {
 			continue
@@ -313,6 +312,23 @@ func (f *Fetcher) fromCargoHome(pkg lockfile.Package, want []byte, dst string) (
 		f.log.Printf("%s: not using %s: %v", pkg.ID(), p, err)
 	}
 	return 0, false
+}
+
+// cargoRegistryCaches lists the registry directories of cargo's download
+// cache, once per Fetcher rather than once per crate.
+func (f *Fetcher) cargoRegistryCaches() []string {
+	if f.cargoHome == "" {
+		return nil
+	}
+	root := filepath.Join(f.cargoHome, "registry", "cache")
+	entries, _ := os.ReadDir(root) // none is the common case
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join(root, e.Name()))
+		}
+	}
+	return dirs
 }
 
 // ctxReader stops reading a local file when ctx is done and names the file

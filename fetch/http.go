@@ -35,7 +35,10 @@ const maxErrorBody = 64 << 10
 //	                       StallTimeout (no whole-request timeout)
 //	http.Transport         proxies from the environment, CA roots from
 //	                       NIX_SSL_CERT_FILE / SSL_CERT_FILE, pooled
-//	                       connections (MaxIdleConnsPerHost ≥ Jobs)
+//	                       connections: HTTP/2 when the server offers it
+//	                       (one connection, many streams), else up to
+//	                       HTTP1Conns keep-alive connections per host (the
+//	                       gates in gate.go decide how many requests run)
 
 // newHTTPClient builds the retrying client of a Fetcher.
 func newHTTPClient(opts *Options) (*retryablehttp.Client, *http.Client, error) {
@@ -70,15 +73,15 @@ func newHTTPClient(opts *Options) (*retryablehttp.Client, *http.Client, error) {
 
 // defaultTransport is http.DefaultTransport with proxies from the
 // environment, the CA roots of NIX_SSL_CERT_FILE or SSL_CERT_FILE (the
-// system's otherwise) and a connection pool sized for jobs parallel
-// downloads.
+// system's otherwise) and at most as many connections per host as the
+// gates let HTTP/1.1 requests run (a request may be handed a connection
+// another freed while its own is still being dialed), all kept when idle.
 func defaultTransport(jobs int) (*http.Transport, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = http.ProxyFromEnvironment
-	t.MaxIdleConnsPerHost = jobs
-	if t.MaxIdleConns < 4*jobs {
-		t.MaxIdleConns = 4 * jobs
-	}
+	t.MaxConnsPerHost = min(jobs, HTTP1Conns)
+	t.MaxIdleConnsPerHost = t.MaxConnsPerHost
+	t.MaxIdleConns = max(t.MaxIdleConns, 4*t.MaxIdleConnsPerHost)
 	roots, err := certPool()
 	if err != nil {
 		return nil, err

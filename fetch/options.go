@@ -9,10 +9,11 @@ import (
 	"github.com/cargohash/cargohash/fetch/cargoconfig"
 )
 
-// DefaultJobs is the number of concurrent downloads the command line runs
-// by default. Crate files are small and crates.io's CDN is fast, so latency,
-// not bandwidth, is what parallelism hides.
-const DefaultJobs = 16
+// DefaultJobs is how many crates the command line handles at once by
+// default. What reaches the network of them is decided per host by the
+// protocol (HTTP2Streams, HTTP1Conns); the rest are cache and mirror reads,
+// which need no more than this to keep the disk and CPU busy.
+const DefaultJobs = HTTP2Streams
 
 // Defaults of the retry and watchdog settings.
 const (
@@ -27,8 +28,9 @@ const (
 // Options configure a Fetcher. The zero value is usable: no cache, no log,
 // defaults for everything else.
 type Options struct {
-	// Jobs is how many downloads the caller runs at once; it sizes the
-	// connection pool. 0 means DefaultJobs.
+	// Jobs is how many crates the caller handles at once (0 means
+	// DefaultJobs). It also caps the requests in flight to one host, which
+	// are at most HTTP2Streams over HTTP/2 and HTTP1Conns over HTTP/1.1.
 	Jobs int
 
 	// CacheDir is the root of the persistent cache (crates are stored in

@@ -2,6 +2,7 @@ package fetchtest
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,13 +30,17 @@ type RegistryOptions struct {
 	Latency time.Duration
 	// Auth makes it a private registry (see AuthOptions).
 	Auth AuthOptions
+	// TLS serves HTTPS (with a certificate from CertPEM) instead of HTTP;
+	// HTTP2 also offers HTTP/2 over it, as crates.io's CDN does.
+	TLS, HTTP2 bool
 }
 
 // Registry is a sparse cargo registry on 127.0.0.1: config.json and index
 // files under /index/, crate files at the paths the dl template gives. Every
 // request is counted by path, and faults can be queued per path.
 type Registry struct {
-	// URL is the server's base URL, "http://127.0.0.1:PORT".
+	// URL is the server's base URL, "http://127.0.0.1:PORT" (https with
+	// RegistryOptions.TLS).
 	URL string
 
 	srv  *httptest.Server
@@ -49,6 +54,10 @@ type Registry struct {
 	agents []string
 	sums   map[string]string // NAME@VERSION → checksum
 	auth   *authState        // nil unless RegistryOptions.Auth is set
+
+	conns    int // connections accepted
+	inFlight int // requests being served
+	peak     int // the most at once
 }
 
 // IndexPath is where the sparse index is served.
@@ -68,7 +77,20 @@ func NewRegistry(tb testing.TB, opts RegistryOptions) *Registry {
 		counts: map[string]int{},
 		sums:   map[string]string{},
 	}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	r.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			r.mu.Lock()
+			r.conns++
+			r.mu.Unlock()
+		}
+	}
+	if opts.TLS {
+		r.srv.EnableHTTP2 = opts.HTTP2
+		r.srv.StartTLS()
+	} else {
+		r.srv.Start()
+	}
 	r.URL = r.srv.URL
 	r.startAuth()
 	if tb != nil {
@@ -82,6 +104,15 @@ func (r *Registry) Close() {
 	r.srv.CloseClientConnections()
 	r.srv.Close()
 	r.closeAuth()
+}
+
+// CertPEM is the PEM certificate a client must trust to reach a TLS
+// registry (for SSL_CERT_FILE); nil without TLS.
+func (r *Registry) CertPEM() []byte {
+	if r.srv.Certificate() == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.srv.Certificate().Raw})
 }
 
 // IndexURL is the sparse index URL, ending in "/".
@@ -165,6 +196,14 @@ func (r *Registry) TotalRequests() int {
 		n += c
 	}
 	return n
+}
+
+// Connections is the number of connections accepted, and PeakRequests the
+// most requests served at once (HTTP/2 streams count one each).
+func (r *Registry) Connections() (conns, peakRequests int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns, r.peak
 }
 
 // UserAgents lists the distinct User-Agent headers received, sorted.
@@ -261,6 +300,13 @@ type indexLine struct {
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 	path := req.URL.Path
 	r.mu.Lock()
+	r.inFlight++
+	r.peak = max(r.peak, r.inFlight)
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
 	r.counts[path]++
 	r.agents = append(r.agents, req.UserAgent())
 	fault := r.nextFault(path)

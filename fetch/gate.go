@@ -1,0 +1,122 @@
+package fetch
+
+import (
+	"context"
+	"net/url"
+	"sync"
+)
+
+// How many downloads are on the network at once is chosen per host by what
+// its connection speaks, not by one number (see Options.Jobs for the cap):
+//
+//   - The first request to a host goes alone: it dials the one connection,
+//     negotiates TLS and ALPN, and its response says the protocol. Sending
+//     the others at the same time would dial a connection each before any
+//     of them knows that one would do.
+//   - Over HTTP/2, HTTP2Streams requests are in flight at once as streams
+//     of that one connection, as cargo does with multiplexing (crates.io's
+//     CDN allows 128 concurrent streams; more would wait in the transport).
+//   - Over HTTP/1.1, HTTP1Conns keep-alive connections; the rest queue here,
+//     outside the stall watchdog, which starts only with the request.
+//
+// file:// mirrors and the caches are not gated: they run as many at once as
+// the caller does, at the speed of the disk and the CPU.
+const (
+	HTTP2Streams = 128
+	HTTP1Conns   = 16
+)
+
+// gates holds one gate per scheme and host.
+type gates struct {
+	h1, h2 int // limits once the protocol is known
+	mu     sync.Mutex
+	m      map[string]*gate
+}
+
+func newGates(jobs int) *gates {
+	return &gates{h1: min(jobs, HTTP1Conns), h2: min(jobs, HTTP2Streams), m: map[string]*gate{}}
+}
+
+// of returns the gate of u's host.
+func (gs *gates) of(u *url.URL) *gate {
+	key := u.Scheme + "://" + u.Host
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	g := gs.m[key]
+	if g == nil {
+		g = &gate{limit: 1, h1: gs.h1, h2: gs.h2}
+		gs.m[key] = g
+	}
+	return g
+}
+
+// gate admits requests to one host: one until a response tells the protocol
+// (learn), then as many as that protocol is allowed, in the order they came.
+type gate struct {
+	h1, h2 int
+	mu     sync.Mutex
+	known  bool
+	limit  int
+	busy   int
+	queue  []chan struct{}
+}
+
+// acquire waits for a turn; release it when the download is done.
+func (g *gate) acquire(ctx context.Context) error {
+	g.mu.Lock()
+	if g.busy < g.limit && len(g.queue) == 0 {
+		g.busy++
+		g.mu.Unlock()
+		return nil
+	}
+	turn := make(chan struct{})
+	g.queue = append(g.queue, turn)
+	g.mu.Unlock()
+	select {
+	case <-turn:
+		return nil
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	for i, t := range g.queue {
+		if t == turn {
+			g.queue = append(g.queue[:i], g.queue[i+1:]...)
+			g.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+	g.mu.Unlock()
+	g.release() // the turn came as ctx ended: pass it on
+	return ctx.Err()
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	g.busy--
+	g.admit()
+	g.mu.Unlock()
+}
+
+// learn sets the limit from the major HTTP version of a response, the
+// first time one arrives.
+func (g *gate) learn(protoMajor int) {
+	g.mu.Lock()
+	if !g.known {
+		g.known = true
+		g.limit = g.h1
+		if protoMajor >= 2 {
+			g.limit = g.h2
+		}
+		g.admit()
+	}
+	g.mu.Unlock()
+}
+
+// admit hands turns to the queue while the limit allows; g.mu is held.
+func (g *gate) admit() {
+	for g.busy < g.limit && len(g.queue) > 0 {
+		close(g.queue[0])
+		g.queue = g.queue[1:]
+		g.busy++
+	}
+}
