@@ -130,8 +130,19 @@ type Fetched struct {
 // Fetch downloads and verifies every registry crate of lock and checks out
 // every distinct git commit under gitDir/COMMIT (gitDir must be empty or not
 // exist). Crates and repositories are fetched concurrently, at most Jobs at
-// a time; the first failure cancels the rest.
+// a time (git sources at most maxGitFetches), the repositories first; the
+// first failure cancels the rest.
 func (s *Session) Fetch(ctx context.Context, lock *Lock, gitDir string) (*Fetched, error) {
+	return s.fetch(ctx, lock, gitDir, nil)
+}
+
+// maxGitFetches bounds the git sources fetched at once: each is a few git
+// processes, not a stream.
+const maxGitFetches = 16
+
+// fetch is Fetch, telling arrived (if not nil) what is on disk as it
+// arrives.
+func (s *Session) fetch(ctx context.Context, lock *Lock, gitDir string, arrived *arrivals) (*Fetched, error) {
 	out := &Fetched{Lock: lock}
 	byTarball := map[string]lockfile.Package{}
 	trees := map[string]*GitTree{}
@@ -163,14 +174,24 @@ func (s *Session) Fetch(ctx context.Context, lock *Lock, gitDir string) (*Fetche
 	sort.Slice(out.Crates, func(i, j int) bool { return out.Crates[i].Tarball() < out.Crates[j].Tarball() })
 	sort.Slice(out.Git, func(i, j int) bool { return out.Git[i].Commit < out.Git[j].Commit })
 
+	arrived.plan(out)
+
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.jobs)
+	gitSlots := make(chan struct{}, maxGitFetches)
 	for i := range out.Git {
 		t := &out.Git[i]
 		g.Go(func() error {
+			select {
+			case gitSlots <- struct{}{}:
+				defer func() { <-gitSlots }()
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 			if err := s.git.Checkout(ctx, t.URL, t.Commit, t.Dir); err != nil {
 				return fmt.Errorf("%s (git dependency of %s): %w", t.Packages[0].ID(), lock.Path, err)
 			}
+			arrived.gitTree(i)
 			return nil
 		})
 	}
@@ -186,6 +207,7 @@ func (s *Session) Fetch(ctx context.Context, lock *Lock, gitDir string) (*Fetche
 				return err
 			}
 			c.File, c.Size = path, fi.Size()
+			arrived.crate(i)
 			return nil
 		})
 	}

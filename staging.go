@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cargohash/cargohash/hash/nar"
 	"github.com/cargohash/cargohash/hash/nixhash"
@@ -26,28 +29,43 @@ type Result struct {
 
 // Prefetch fetches what lock names and returns the fetchCargoVendor
 // cargoHash: the sha256 NAR hash of the staging tree (SPEC §3), computed from
-// the fetched files without writing the tree. Git checkouts live in a
-// temporary directory removed before Prefetch returns.
+// the fetched files without writing the tree, while they arrive. Git
+// checkouts live in a temporary directory removed before Prefetch returns.
 func (s *Session) Prefetch(ctx context.Context, lock *Lock) (*Result, error) {
 	return s.prefetch(ctx, lock, nil)
 }
 
 // prefetch is Prefetch; inspect, if set, sees the fetched files (git
-// checkouts included) before they are hashed and removed.
+// checkouts included) before they are removed.
 func (s *Session) prefetch(ctx context.Context, lock *Lock, inspect func(*Fetched)) (*Result, error) {
 	gitDir, err := os.MkdirTemp("", "cargohash-git-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(gitDir)
-	f, err := s.Fetch(ctx, lock, gitDir)
-	if err != nil {
+	arrived := newArrivals()
+	h := nixhash.SHA256.New()
+	var f *Fetched
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		f, err = s.fetch(gctx, lock, gitDir, arrived)
+		return err
+	})
+	g.Go(func() error {
+		planned, err := arrived.waitPlan(gctx)
+		if err != nil {
+			return err
+		}
+		return planned.writeStagingNAR(gctx, h, arrived)
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	if inspect != nil {
 		inspect(f)
 	}
-	res, err := f.result()
+	res, err := f.resultOf(h)
 	if err == nil {
 		s.rememberLock(ctx, res.CargoHash, lock)
 	}
@@ -59,6 +77,11 @@ func (f *Fetched) result() (*Result, error) {
 	if err := f.WriteStagingNAR(h); err != nil {
 		return nil, err
 	}
+	return f.resultOf(h)
+}
+
+// resultOf is the Result of f, whose staging NAR h has hashed.
+func (f *Fetched) resultOf(h hash.Hash) (*Result, error) {
 	out, err := f.OutputHashes()
 	if err != nil {
 		return nil, err
@@ -95,6 +118,12 @@ func (f *Fetched) OutputHashes() (map[string]nixhash.Hash, error) {
 //	git/COMMIT/…                  each checkout (only if there are git crates)
 //	tarballs/NAME-VERSION.tar.gz  each .crate file as downloaded (only if there are registry crates)
 func (f *Fetched) WriteStagingNAR(w io.Writer) error {
+	return f.writeStagingNAR(context.Background(), w, nil)
+}
+
+// writeStagingNAR is WriteStagingNAR of a Fetch in progress: each entry is
+// written once arrived says it is on disk.
+func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arrivals) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	nw := nar.NewWriter(bw)
 	nw.WriteHeader(&nar.Header{Mode: fs.ModeDir})
@@ -104,7 +133,11 @@ func (f *Fetched) WriteStagingNAR(w io.Writer) error {
 		if err := nw.WriteHeader(&nar.Header{Path: "git", Mode: fs.ModeDir}); err != nil {
 			return err
 		}
-		for _, t := range f.Git {
+		for i := range f.Git {
+			if err := arrived.waitGit(ctx, i); err != nil {
+				return err
+			}
+			t := &f.Git[i]
 			if err := nar.WritePath(nw, t.Dir, "git/"+t.Commit); err != nil {
 				return fmt.Errorf("git tree of %s: %w", t.Packages[0].ID(), err)
 			}
@@ -114,7 +147,11 @@ func (f *Fetched) WriteStagingNAR(w io.Writer) error {
 		if err := nw.WriteHeader(&nar.Header{Path: "tarballs", Mode: fs.ModeDir}); err != nil {
 			return err
 		}
-		for _, c := range f.Crates {
+		for i := range f.Crates {
+			if err := arrived.waitCrate(ctx, i); err != nil {
+				return err
+			}
+			c := &f.Crates[i]
 			if err := nw.WriteHeader(&nar.Header{Path: "tarballs/" + c.Tarball(), Mode: 0o644, Size: c.Size}); err != nil {
 				return err
 			}
