@@ -12,8 +12,10 @@ import (
 )
 
 // BenchmarkCheckoutLatency checks out 10 distinct repositories (20 files, 3
-// commits each, the middle one locked) over smart HTTP with 10 ms added to
-// every request, without a cache, one after the other and 8 at a time:
+// commits each, the middle one locked) over smart HTTP with 20 ms added to
+// every request, without a cache: one repository alone (the time of the
+// slowest one), all ten one after the other, and all ten at once as a
+// session fetches them (up to 16 at once):
 //
 //	go test ./fetch/git -run '^$' -bench CheckoutLatency -benchtime 3x
 func BenchmarkCheckoutLatency(b *testing.B) {
@@ -34,14 +36,14 @@ func BenchmarkCheckoutLatency(b *testing.B) {
 		w.commit("three", map[string]file{"README.md": {content: fmt.Sprintf("repo %d, later\n", i)}})
 		runGit(b, env, base, "clone", "--quiet", "--bare", w.dir, filepath.Join(root, fmt.Sprintf("r%d.git", i)))
 	}
-	srv := serve(b, root, true, 10*time.Millisecond)
+	srv := serve(b, root, true, 20*time.Millisecond)
 
-	run := func(b *testing.B, limit int) {
+	run := func(b *testing.B, n, limit int) {
 		for b.Loop() {
 			out := b.TempDir()
 			g, ctx := errgroup.WithContext(context.Background())
 			g.SetLimit(limit)
-			for i := range repos {
+			for i := range n {
 				g.Go(func() error {
 					f := &Fetcher{}
 					return f.Checkout(ctx, srv.url(fmt.Sprintf("r%d", i)), commits[i], filepath.Join(out, fmt.Sprint(i)))
@@ -51,9 +53,10 @@ func BenchmarkCheckoutLatency(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(srv.requests.Load())/float64(b.N)/repos, "requests/repo")
+		b.ReportMetric(float64(srv.requests.Load())/float64(b.N)/float64(n), "requests/repo")
 		srv.requests.Store(0)
 	}
-	b.Run("sequential", func(b *testing.B) { run(b, 1) })
-	b.Run("concurrent8", func(b *testing.B) { run(b, 8) })
+	b.Run("one", func(b *testing.B) { run(b, 1, 1) })
+	b.Run("sequential", func(b *testing.B) { run(b, repos, 1) })
+	b.Run("concurrent", func(b *testing.B) { run(b, repos, 16) })
 }
