@@ -14,8 +14,9 @@ import (
 //     the others at the same time would dial a connection each before any
 //     of them knows that one would do.
 //   - Over HTTP/2, HTTP2Streams requests are in flight at once as streams
-//     of that one connection, as cargo does with multiplexing (crates.io's
-//     CDN allows 128 concurrent streams; more would wait in the transport).
+//     of that one connection, as cargo does with multiplexing (a server
+//     that allows fewer streams gets a second connection for the rest,
+//     which Go's HTTP/2 client opens itself, within MaxConnsPerHost).
 //   - Over HTTP/1.1, HTTP1Conns keep-alive connections; the rest queue here,
 //     outside the stall watchdog, which starts only with the request.
 //
