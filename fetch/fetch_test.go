@@ -53,6 +53,22 @@ func newTestFetcher(t *testing.T, opts Options) *Fetcher {
 
 type testLog struct{ t *testing.T }
 
+// fetchAll fetches pkgs with f, jobs at a time, as a session does.
+func fetchAll(t *testing.T, f *Fetcher, jobs int, pkgs []lockfile.Package) {
+	t.Helper()
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(jobs)
+	for _, p := range pkgs {
+		g.Go(func() error {
+			_, err := f.Crate(ctx, p)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
@@ -466,18 +482,7 @@ func TestManyCrates(t *testing.T) {
 		reg.Inject(reg.CratePath(name, "0.1.0"), fetchtest.Fault{Kind: fetchtest.Status, Status: 503, Times: 2})
 	}
 	reg.Inject(reg.ConfigPath(), fetchtest.Fault{Kind: fetchtest.Status, Status: 503, Times: 2})
-	f := newTestFetcher(t, Options{Jobs: 8})
-	g, ctx := errgroup.WithContext(context.Background())
-	g.SetLimit(8)
-	for _, p := range pkgs {
-		g.Go(func() error {
-			_, err := f.Crate(ctx, p)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	fetchAll(t, newTestFetcher(t, Options{Jobs: 8}), 8, pkgs)
 	for _, p := range pkgs {
 		if n := reg.Requests(reg.CratePath(p.Name, p.Version)); n != 3 {
 			t.Errorf("%s: %d requests, want 3", p.ID(), n)

@@ -1,14 +1,11 @@
 package fetch
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/cargohash/cargohash/fetch/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
@@ -44,18 +41,7 @@ func TestTransportConcurrency(t *testing.T) {
 			for i := range 40 {
 				pkgs = append(pkgs, reg.AddCrate(fmt.Sprintf("c%02d", i), "1.0.0", map[string]string{"src/lib.rs": fmt.Sprint(i)}))
 			}
-			f := newTestFetcher(t, Options{Jobs: tc.jobs, DL: map[string]string{reg.Source().Raw: reg.DL()}})
-			g, ctx := errgroup.WithContext(context.Background())
-			g.SetLimit(tc.jobs)
-			for _, p := range pkgs {
-				g.Go(func() error {
-					_, err := f.Crate(ctx, p)
-					return err
-				})
-			}
-			if err := g.Wait(); err != nil {
-				t.Fatal(err)
-			}
+			fetchAll(t, newTestFetcher(t, Options{Jobs: tc.jobs, DL: map[string]string{reg.Source().Raw: reg.DL()}}), tc.jobs, pkgs)
 			conns, peak := reg.Connections()
 			if (tc.wantConns > 0 && conns != tc.wantConns) || conns > tc.maxConns || peak > tc.maxAtOnce {
 				t.Errorf("%d connections, %d requests at once; want at most %d connections (exactly %d if > 0) and %d requests", conns, peak, tc.maxConns, tc.wantConns, tc.maxAtOnce)
