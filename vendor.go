@@ -110,7 +110,7 @@ func (s *Session) Tarball(ctx context.Context, lock *Lock, out, name string) (ni
 	if err != nil {
 		return nixhash.Hash{}, err
 	}
-	if err := publish.CheckFile(out, tarballDest(lock)); err != nil {
+	if err := publish.CheckFile(out, TarballDest(lock)); err != nil {
 		return nixhash.Hash{}, err // before fetching anything
 	}
 	// The tree is never written: vendortree.FS builds each crate in
@@ -138,12 +138,12 @@ func (s *Session) Tarball(ctx context.Context, lock *Lock, out, name string) (ni
 	if err := fsys.AddFile(".cargo/config.toml", []byte(config), 0o644); err != nil {
 		return nixhash.Hash{}, err
 	}
-	return writeTarball(ctx, fsys, name+"-vendor", out, comp, tarballDest(lock))
+	return writeTarball(ctx, fsys, name+"-vendor", out, comp, TarballDest(lock))
 }
 
-// tarballDest is where a tarball may be written: a new path or a regular
+// TarballDest is where a tarball of lock may be written: a new path or a regular
 // file, which is replaced atomically (as tar does); never the lock.
-func tarballDest(lock *Lock) publish.Options {
+func TarballDest(lock *Lock) publish.Options {
 	return publish.Options{Keep: []string{lock.Path}, What: "a vendor tarball"}
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/publish"
+	"github.com/cargohash/cargohash/vendortree"
 )
 
 // fetchFlags are the flags of every command that fetches (SPEC §1).
@@ -207,6 +209,9 @@ func stagingCommand() *cli.Command {
 			lock, err := lockArg(c)
 			if err != nil {
 				return err
+			}
+			if err := publish.CheckDir(out, vendortree.StagingDest(lock.Path)); err != nil {
+				return err // before any progress line
 			}
 			var res *cargohash.Result
 			if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {

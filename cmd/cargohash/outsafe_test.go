@@ -137,9 +137,16 @@ func outLock(t *testing.T) (*fetchtest.Registry, []byte) {
 	return reg, fetchtest.Lock(pkgs...)
 }
 
+// writeArgs are w's arguments to write out from lock, with progress on
+// (a refusal must still be the only line on stderr).
 func writeArgs(t *testing.T, w outWriter, out, lock string) []string {
 	args := append(append([]string{}, w.args...), "--out", out)
-	return append(args, fast(t, lock)...)
+	for _, a := range fast(t, lock) {
+		if a != "--quiet" {
+			args = append(args, a)
+		}
+	}
+	return args
 }
 
 // TestOutputSafety runs every writer through the CLI on every shape of
@@ -425,5 +432,40 @@ func TestLockSanity(t *testing.T) {
 	nix, feat := reftest.Nix(t)
 	if want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", staging)...))); strings.TrimSpace(stdout) != want {
 		t.Errorf("prefetch of a local-only lock printed %s; nix hash path of its staging tree is %s", stdout, want)
+	}
+}
+
+// TestVendorFromStagingOut: vendor --staging never replaces its input
+// staging tree or a directory holding it, and replaces its own output.
+func TestVendorFromStagingOut(t *testing.T) {
+	_, lock := outLock(t)
+	world := newOutWorld(t, lock, "")
+	staging := filepath.Join(world.root, "staging")
+	if _, stderr, code := runCLI(t, writeArgs(t, outWriters[2], staging, world.proj)...); code != 0 {
+		t.Fatalf("staging: exit %d: %s", code, stderr)
+	}
+	for _, tc := range []struct {
+		out  string
+		code int
+	}{
+		{staging, exitInput},
+		{world.root, exitInput},
+		{filepath.Join(world.root, "vendor"), 0},
+		{filepath.Join(world.root, "vendor"), 0}, // its own earlier output
+		{filepath.Join(staging, "tarballs"), exitInput},
+	} {
+		before := reftest.Snapshot(t, world.root)
+		stdout, stderr, code := runCLI(t, "vendor", "--staging", staging, "--out", tc.out)
+		if code != tc.code {
+			t.Fatalf("vendor --staging --out %s: exit %d (%s), want %d", tc.out, code, stderr, tc.code)
+		}
+		if code != 0 {
+			if stdout != "" || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("--out %s: stdout %q, stderr %q; want one line", tc.out, stdout, stderr)
+			}
+			if d := diffSnapshots(before, reftest.Snapshot(t, world.root), ""); len(d) > 0 {
+				t.Errorf("--out %s refused, but changed: %v", tc.out, d)
+			}
+		}
 	}
 }

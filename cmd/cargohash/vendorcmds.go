@@ -8,6 +8,7 @@ import (
 
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/vendortree"
 )
 
@@ -52,6 +53,9 @@ func vendorCommand() *cli.Command {
 			} else {
 				if lock, err = lockArg(c); err != nil {
 					return err
+				}
+				if err := publish.CheckDir(out, vendortree.Dest(opts.Layout, lock.Path)); err != nil {
+					return err // before any progress line
 				}
 				err = withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) error {
 					return s.Vendor(c.Context, lock, out, opts)
@@ -98,6 +102,9 @@ func tarballCommand() *cli.Command {
 			name := c.String("name")
 			if name == "" {
 				name = projectName(lock)
+			}
+			if err := publish.CheckFile(out, cargohash.TarballDest(lock)); err != nil {
+				return err // before any progress line
 			}
 			var h nixhash.Hash
 			if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {
