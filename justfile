@@ -2,7 +2,7 @@
 
 # the tests, as CI runs them
 test:
-    go test ./...
+    go test -timeout 30m ./...
 
 # the README's main job: cargoHash of the bundled demo project, offline
 demo:
