@@ -149,14 +149,14 @@ func (w *world) session(t *testing.T) *cargohash.Session {
 	return s
 }
 
-func writeLock(t *testing.T, data []byte) *cargohash.Lock {
+func writeLock(t *testing.T, data []byte) *lockfile.File {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "proj")
 	os.Mkdir(dir, 0o755)
 	if err := os.WriteFile(filepath.Join(dir, "Cargo.lock"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := cargohash.LoadLock(dir)
+	lock, err := lockfile.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

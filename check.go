@@ -246,7 +246,7 @@ func CheckVendor(ctx context.Context, src, vendor string) (*CheckResult, error) 
 		form = "lock"
 	}
 	r := newResult(form)
-	var srcLock *Lock
+	var srcLock *lockfile.File
 	if src != "" {
 		lock, missing, err := loadLockOrMissing(src)
 		if err != nil {
@@ -320,7 +320,7 @@ func CheckVendor(ctx context.Context, src, vendor string) (*CheckResult, error) 
 // existing directory without Cargo.lock, or a path named Cargo.lock in an
 // existing directory, is "missing" (a failed check); anything else that
 // cannot be read is an error.
-func loadLockOrMissing(path string) (lock *Lock, missing string, err error) {
+func loadLockOrMissing(path string) (lock *lockfile.File, missing string, err error) {
 	file := path
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		file = filepath.Join(path, "Cargo.lock")
@@ -330,7 +330,7 @@ func loadLockOrMissing(path string) (lock *Lock, missing string, err error) {
 			return nil, file, nil
 		}
 	}
-	lock, err = LoadLock(file)
+	lock, err = lockfile.Load(file)
 	return lock, "", err
 }
 
@@ -341,7 +341,7 @@ func fetchableOnly(l *lockfile.Lockfile) *lockfile.Lockfile {
 }
 
 // compareLocks compares the src lock with the vendor's lock bytes.
-func compareLocks(r *CheckResult, src *Lock, vendor *lockfile.Lockfile, vendorData []byte, vendorPath string) {
+func compareLocks(r *CheckResult, src *lockfile.File, vendor *lockfile.Lockfile, vendorData []byte, vendorPath string) {
 	if bytes.Equal(src.Data, vendorData) {
 		return
 	}
@@ -701,7 +701,7 @@ func (v *vendorInput) verifyStaging(r *CheckResult, lock *lockfile.Lockfile) {
 // (Prefetch) and compares it with want (fake: "" or lib.fakeHash was given).
 // On a mismatch, if the lock that produced want is in the known-locks store
 // (see KnownLock), the changes from it to lock are listed.
-func (s *Session) CheckHash(ctx context.Context, lock *Lock, want nixhash.Hash, fake bool) (*CheckResult, error) {
+func (s *Session) CheckHash(ctx context.Context, lock *lockfile.File, want nixhash.Hash, fake bool) (*CheckResult, error) {
 	r := newResult("hash")
 	r.Src = lock.Path
 	res, err := s.Prefetch(ctx, lock)
@@ -754,7 +754,7 @@ func knownLocksDir(cacheDir string) string { return filepath.Join(cacheDir, "loc
 
 // KnownLock returns the Cargo.lock whose cargoHash was h, if this session's
 // cache remembers one; nil and no error if not.
-func (s *Session) KnownLock(h nixhash.Hash) (*Lock, error) {
+func (s *Session) KnownLock(h nixhash.Hash) (*lockfile.File, error) {
 	if s.cacheDir == "" || h.IsZero() {
 		return nil, nil
 	}
@@ -769,13 +769,13 @@ func (s *Session) KnownLock(h nixhash.Hash) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Lock{Lockfile: lf, Path: path, Data: data, Mode: 0o644}, nil
+	return &lockfile.File{Lockfile: lf, Path: path, Data: data, Mode: 0o644}, nil
 }
 
 // rememberLock stores lock under its cargoHash h in the known-locks store,
 // atomically (temp file, rename). Without a cache it does nothing; a failure
 // is a warning, never an error of the command.
-func (s *Session) rememberLock(ctx context.Context, h nixhash.Hash, lock *Lock) {
+func (s *Session) rememberLock(ctx context.Context, h nixhash.Hash, lock *lockfile.File) {
 	if s.cacheDir == "" {
 		return
 	}

@@ -600,9 +600,9 @@ func TestCheckHash(t *testing.T) {
 	}
 }
 
-func chkLoad(t *testing.T, data []byte) *cargohash.Lock {
+func chkLoad(t *testing.T, data []byte) *lockfile.File {
 	t.Helper()
-	lock, err := cargohash.LoadLock(chkSrc(t, data))
+	lock, err := lockfile.Load(chkSrc(t, data))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestDemo(t *testing.T) {
 	if *update {
 		regenerateDemo(t)
 	}
-	lock, err := cargohash.LoadLock(demoDir)
+	lock, err := lockfile.Load(demoDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func regenerateDemo(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(demoDir, "Cargo.lock"), fetchtest.Lock(append([]lockfile.Package{local}, pkgs...)...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := cargohash.LoadLock(demoDir)
+	lock, err := lockfile.Load(demoDir)
 	if err != nil {
 		t.Fatal(err)
 	}

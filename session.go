@@ -80,27 +80,6 @@ func Open(opts Options) (*Session, error) {
 // Close releases the session's temporary files.
 func (s *Session) Close() error { return s.crates.Close() }
 
-// Lock is a Cargo.lock as read from disk.
-type Lock struct {
-	*lockfile.Lockfile
-	Path string      // the file read
-	Data []byte      // its bytes, copied verbatim into staging trees
-	Mode os.FileMode // its permission bits (the executable bit is kept)
-}
-
-// LoadLock reads path, a Cargo.lock or a directory holding one.
-func LoadLock(path string) (*Lock, error) {
-	lf, data, file, err := lockfile.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := os.Stat(file)
-	if err != nil {
-		return nil, err
-	}
-	return &Lock{Lockfile: lf, Path: file, Data: data, Mode: fi.Mode().Perm()}, nil
-}
-
 // Crate is a registry crate fetched and verified.
 type Crate struct {
 	lockfile.Package
@@ -121,7 +100,7 @@ type GitTree struct {
 
 // Fetched is everything a lock names, on disk.
 type Fetched struct {
-	Lock   *Lock
+	Lock   *lockfile.File
 	Crates []Crate   // sorted by Tarball()
 	Git    []GitTree // sorted by Commit
 	Bytes  int64     // total size of the crate files
@@ -132,7 +111,7 @@ type Fetched struct {
 // exist). Crates and repositories are fetched concurrently, at most Jobs at
 // a time (git sources at most maxGitFetches), the repositories first; the
 // first failure cancels the rest.
-func (s *Session) Fetch(ctx context.Context, lock *Lock, gitDir string) (*Fetched, error) {
+func (s *Session) Fetch(ctx context.Context, lock *lockfile.File, gitDir string) (*Fetched, error) {
 	return s.fetch(ctx, lock, gitDir, nil)
 }
 
@@ -142,7 +121,7 @@ const maxGitFetches = 16
 
 // fetch is Fetch, telling arrived (if not nil) what is on disk as it
 // arrives.
-func (s *Session) fetch(ctx context.Context, lock *Lock, gitDir string, arrived *arrivals) (*Fetched, error) {
+func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string, arrived *arrivals) (*Fetched, error) {
 	out := &Fetched{Lock: lock}
 	byTarball := map[string]lockfile.Package{}
 	trees := map[string]*GitTree{}
@@ -222,13 +201,13 @@ func (s *Session) fetch(ctx context.Context, lock *Lock, gitDir string, arrived 
 
 // OutputHashes fetches only the git sources of lock and returns importCargoLock's
 // outputHashes (see Fetched.OutputHashes).
-func (s *Session) OutputHashes(ctx context.Context, lock *Lock) (map[string]nixhash.Hash, error) {
+func (s *Session) OutputHashes(ctx context.Context, lock *lockfile.File) (map[string]nixhash.Hash, error) {
 	return s.outputHashes(ctx, lock, nil)
 }
 
 // outputHashes is OutputHashes; inspect, if set, sees the checkouts before
 // they are hashed and removed.
-func (s *Session) outputHashes(ctx context.Context, lock *Lock, inspect func(*Fetched)) (map[string]nixhash.Hash, error) {
+func (s *Session) outputHashes(ctx context.Context, lock *lockfile.File, inspect func(*Fetched)) (map[string]nixhash.Hash, error) {
 	gitOnly := *lock.Lockfile
 	gitOnly.Packages = nil
 	for _, p := range lock.Packages {
@@ -241,7 +220,7 @@ func (s *Session) outputHashes(ctx context.Context, lock *Lock, inspect func(*Fe
 		return nil, err
 	}
 	defer os.RemoveAll(gitDir)
-	f, err := s.Fetch(ctx, &Lock{Lockfile: &gitOnly, Path: lock.Path, Data: lock.Data, Mode: lock.Mode}, gitDir)
+	f, err := s.Fetch(ctx, &lockfile.File{Lockfile: &gitOnly, Path: lock.Path, Data: lock.Data, Mode: lock.Mode}, gitDir)
 	if err != nil {
 		return nil, err
 	}

@@ -229,7 +229,7 @@ func (s *Session) Src(ctx context.Context, src string, opt SrcOptions) (*SrcResu
 	} else if rel, err := filepath.Rel(base, real); err != nil || !filepath.IsLocal(rel) {
 		return nil, fmt.Errorf("%s: %s leads outside the source", src, res.LockFile)
 	}
-	lock, err := LoadLock(lockPath)
+	lock, err := lockfile.Load(lockPath)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/cargohash/cargohash/hash/nar"
 	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/internal/publish"
+	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
 
@@ -31,13 +32,13 @@ type Result struct {
 // cargoHash: the sha256 NAR hash of the staging tree (SPEC §3), computed from
 // the fetched files without writing the tree, while they arrive. Git
 // checkouts live in a temporary directory removed before Prefetch returns.
-func (s *Session) Prefetch(ctx context.Context, lock *Lock) (*Result, error) {
+func (s *Session) Prefetch(ctx context.Context, lock *lockfile.File) (*Result, error) {
 	return s.prefetch(ctx, lock, nil)
 }
 
 // prefetch is Prefetch; inspect, if set, sees the fetched files (git
 // checkouts included) before they are removed.
-func (s *Session) prefetch(ctx context.Context, lock *Lock, inspect func(*Fetched)) (*Result, error) {
+func (s *Session) prefetch(ctx context.Context, lock *lockfile.File, inspect func(*Fetched)) (*Result, error) {
 	gitDir, err := os.MkdirTemp("", "cargohash-git-")
 	if err != nil {
 		return nil, err
@@ -185,7 +186,7 @@ func copyFileTo(w io.Writer, path string, size int64) error {
 // an empty directory or an earlier staging tree is replaced once the new
 // tree is complete; anything else is refused before fetching. On error
 // nothing is left.
-func (s *Session) Staging(ctx context.Context, lock *Lock, out string) (res *Result, err error) {
+func (s *Session) Staging(ctx context.Context, lock *lockfile.File, out string) (res *Result, err error) {
 	err = publish.Dir(ctx, out, vendortree.StagingDest(lock.Path), func(tmp string) error {
 		f, err := s.Fetch(ctx, lock, filepath.Join(tmp, "git"))
 		if err != nil {

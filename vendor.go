@@ -29,7 +29,7 @@ import (
 // beside out); vendortree builds it under a temporary name and renames it
 // into place, so nothing is left on error. An out that vendortree.Dest
 // refuses is refused before fetching.
-func (s *Session) Vendor(ctx context.Context, lock *Lock, out string, opts vendortree.Options) error {
+func (s *Session) Vendor(ctx context.Context, lock *lockfile.File, out string, opts vendortree.Options) error {
 	opts.Keep = append(opts.Keep[:len(opts.Keep):len(opts.Keep)], lock.Path)
 	if err := publish.CheckDir(out, vendortree.Dest(opts.Layout, opts.Keep...)); err != nil {
 		return err // before fetching anything
@@ -57,7 +57,7 @@ func (f *Fetched) staged(gitDir string) vendortree.Staged {
 		crates[c.Tarball()] = c.File
 	}
 	return vendortree.Staged{
-		Lock: f.Lock.Lockfile, LockData: f.Lock.Data, LockMode: f.Lock.Mode,
+		Lock: f.Lock,
 		Tarball: func(p lockfile.Package) string {
 			if file, ok := crates[Crate{Package: p}.Tarball()]; ok {
 				return file
@@ -105,7 +105,7 @@ const (
 // --numeric-owner --mtime=@1` writes it, compressed as out's suffix says. It
 // returns the sha256 of the file. out is written under a temporary name and
 // renamed when complete.
-func (s *Session) Tarball(ctx context.Context, lock *Lock, out, name string) (nixhash.Hash, error) {
+func (s *Session) Tarball(ctx context.Context, lock *lockfile.File, out, name string) (nixhash.Hash, error) {
 	comp, err := CompressionFor(out)
 	if err != nil {
 		return nixhash.Hash{}, err
@@ -143,7 +143,7 @@ func (s *Session) Tarball(ctx context.Context, lock *Lock, out, name string) (ni
 
 // TarballDest is where a tarball of lock may be written: a new path or a regular
 // file, which is replaced atomically (as tar does); never the lock.
-func TarballDest(lock *Lock) publish.Options {
+func TarballDest(lock *lockfile.File) publish.Options {
 	return publish.Options{Keep: []string{lock.Path}, What: "a vendor tarball"}
 }
 

@@ -14,12 +14,13 @@ import (
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/internal/reftest"
+	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
 
-func demoSession(t *testing.T, jobs int) (*cargohash.Session, *cargohash.Lock) {
+func demoSession(t *testing.T, jobs int) (*cargohash.Session, *lockfile.File) {
 	t.Helper()
-	lock, err := cargohash.LoadLock(demoDir)
+	lock, err := lockfile.Load(demoDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -336,20 +336,35 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, arg := range []string{dir, file} {
-		l, raw, used, err := Load(arg)
+		l, err := Load(arg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if used != file || string(raw) != string(data) || l.Name != file || len(l.Packages) != 9 {
-			t.Errorf("Load(%q) = %d packages, %d bytes, %q", arg, len(l.Packages), len(raw), used)
+		if l.Path != file || string(l.Data) != string(data) || l.Name != file || len(l.Packages) != 9 || l.Mode != 0o644 {
+			t.Errorf("Load(%q) = %d packages, %d bytes, %q, mode %v", arg, len(l.Packages), len(l.Data), l.Path, l.Mode)
 		}
 	}
 
 	empty := t.TempDir()
-	_, _, used, err := Load(empty)
+	_, err = Load(empty)
 	want := filepath.Join(empty, "Cargo.lock") + ": no such file or directory"
-	if err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) || used != filepath.Join(empty, "Cargo.lock") {
-		t.Errorf("Load(empty dir) = %q, %v; want %q wrapping fs.ErrNotExist", used, err, want)
+	var le *Error
+	if err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &le) || le.File != filepath.Join(empty, "Cargo.lock") {
+		t.Errorf("Load(empty dir) = %v; want %q wrapping fs.ErrNotExist", err, want)
+	}
+
+	// The mode is what Nix keeps: executable or not.
+	for perm, want := range map[fs.FileMode]fs.FileMode{0o600: 0o644, 0o664: 0o644, 0o700: 0o755, 0o744: 0o755} {
+		if err := os.Chmod(file, perm); err != nil {
+			t.Fatal(err)
+		}
+		l, err := Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Mode != want {
+			t.Errorf("Load of a %v file: mode %v, want %v", perm, l.Mode, want)
+		}
 	}
 
 	// A project without its lock: the Cargo.toml given, or its directory.
@@ -358,10 +373,10 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(manifest, []byte("[package]\nname = \"demo\"\nversion = \"0.1.0\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := Load(manifest); !errors.Is(err, ErrManifest) || !strings.HasPrefix(err.Error(), manifest+":1: ") {
+	if _, err := Load(manifest); !errors.Is(err, ErrManifest) || !strings.HasPrefix(err.Error(), manifest+":1: ") {
 		t.Errorf("Load(Cargo.toml) = %v, want ErrManifest naming %s:1", err, manifest)
 	}
-	_, _, _, err = Load(proj)
+	_, err = Load(proj)
 	want = filepath.Join(proj, "Cargo.lock") + ": no such file or directory: the directory holds a Cargo.toml but no lock; make it with `cargo generate-lockfile` there"
 	if err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load(project without lock) = %v; want %q wrapping fs.ErrNotExist", err, want)
@@ -371,7 +386,7 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("version = 9\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := Load(bad); err == nil || !strings.HasPrefix(err.Error(), bad+":1: ") {
+	if _, err := Load(bad); err == nil || !strings.HasPrefix(err.Error(), bad+":1: ") {
 		t.Errorf("Load(bad) = %v, want an error naming %s:1", err, bad)
 	}
 }

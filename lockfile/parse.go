@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -307,30 +308,59 @@ func scanLines(data []byte) positions {
 	return pos
 }
 
+// File is a Cargo.lock read from disk: what every command that takes a lock
+// carries, from the reading to the staging tree, the vendor tree and the
+// checks.
+type File struct {
+	*Lockfile
+	Path string // the file read
+	Data []byte // its bytes, copied verbatim into staging and vendor trees
+	// Mode is 0755 if the file is executable by anyone, else 0644: all
+	// that Nix keeps of a file's permissions (and so all that cargoHash
+	// covers).
+	Mode fs.FileMode
+}
+
 // Load reads and parses a Cargo.lock. path is the lock file or a directory
-// holding one; "" means ".". It returns the lock, the file's bytes (for byte
-// copies) and the path it read. A missing file is an *Error naming the path
+// holding one; "" means ".". A missing file is an *Error naming the path
 // that wraps fs.ErrNotExist.
-func Load(path string) (*Lockfile, []byte, string, error) {
+func Load(path string) (*File, error) {
 	if path == "" {
 		path = "."
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		path = filepath.Join(path, "Cargo.lock")
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, nil, path, &Error{File: path, Err: onlyManifest(path, err)}
+		return nil, &Error{File: path, Err: onlyManifest(path, unwrapPath(err))}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &Error{File: path, Err: unwrapPath(err)}
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, &Error{File: path, Err: unwrapPath(err)}
 	}
 	l, err := Parse(path, data)
 	if err != nil {
-		return nil, nil, path, err
+		return nil, err
 	}
-	return l, data, path, nil
+	mode := fs.FileMode(0o644)
+	if fi.Mode()&0o111 != 0 {
+		mode = 0o755
+	}
+	return &File{Lockfile: l, Path: path, Data: data, Mode: mode}, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // onlyManifest adds to the error of a missing Cargo.lock that its directory

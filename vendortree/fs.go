@@ -81,7 +81,7 @@ func NewFS(ctx context.Context, in Staged, opts Options) (*FS, error) {
 	if opts.Absolute {
 		return nil, errors.New("vendortree: an FS has no absolute path to write into .cargo/config.toml")
 	}
-	jobs, err := plan(in.Lock, opts)
+	jobs, err := plan(in.Lock.Lockfile, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -102,10 +102,10 @@ func NewFS(ctx context.Context, in Staged, opts Options) (*FS, error) {
 		memLimit: MaxMemCrate, big: bigCrate}
 	f.ctx, f.cancel = context.WithCancel(ctx)
 	if opts.Layout == Nixpkgs {
-		if err := f.AddFile("Cargo.lock", in.LockData, in.LockMode); err != nil {
+		if err := f.AddFile("Cargo.lock", in.Lock.Data, in.Lock.Mode); err != nil {
 			return nil, err
 		}
-		if err := f.AddFile(".cargo/config.toml", []byte(NixpkgsConfig(in.Lock, VendorPlaceholder)), 0o644); err != nil {
+		if err := f.AddFile(".cargo/config.toml", []byte(NixpkgsConfig(in.Lock.Lockfile, VendorPlaceholder)), 0o644); err != nil {
 			return nil, err
 		}
 	}

@@ -34,7 +34,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -115,7 +114,7 @@ func FromStaging(ctx context.Context, staging, out string, opts Options) error {
 // same layout; anything else is refused with a *publish.RefusedError
 // before any work.
 func Write(ctx context.Context, in Staged, out string, opts Options) error {
-	jobs, err := plan(in.Lock, opts)
+	jobs, err := plan(in.Lock.Lockfile, opts)
 	if err != nil {
 		return err
 	}
@@ -131,9 +130,8 @@ func Write(ctx context.Context, in Staged, out string, opts Options) error {
 // Staged says where the inputs of a vendor tree are: a staging directory
 // (StagingDir) or crates fetched elsewhere.
 type Staged struct {
-	Lock     *lockfile.Lockfile
-	LockData []byte      // the bytes of Cargo.lock (nixpkgs layout)
-	LockMode fs.FileMode // Cargo.lock's mode in the nixpkgs layout: 0644, or 0755
+	// Lock is the lock, whose bytes and mode the nixpkgs layout copies.
+	Lock *lockfile.File
 	// Tarball names the .crate file of a registry crate of Lock (verified
 	// again against its lock checksum when unpacked).
 	Tarball func(p lockfile.Package) string
@@ -145,21 +143,12 @@ type Staged struct {
 // StagingDir reads the lock of the staging directory staging (SPEC §3)
 // and names its tarballs/NAME-VERSION.tar.gz and git/COMMIT.
 func StagingDir(staging string) (Staged, error) {
-	lockPath := filepath.Join(staging, "Cargo.lock")
-	data, err := os.ReadFile(lockPath)
+	lock, err := lockfile.Load(filepath.Join(staging, "Cargo.lock"))
 	if err != nil {
 		return Staged{}, err
-	}
-	lock, err := lockfile.Parse(lockPath, data)
-	if err != nil {
-		return Staged{}, err
-	}
-	mode := fs.FileMode(0o644)
-	if fi, err := os.Stat(lockPath); err == nil && fi.Mode()&0o111 != 0 {
-		mode = 0o755
 	}
 	return Staged{
-		Lock: lock, LockData: data, LockMode: mode,
+		Lock: lock,
 		Tarball: func(p lockfile.Package) string {
 			return filepath.Join(staging, "tarballs", p.Name+"-"+p.Version+".tar.gz")
 		},
@@ -243,7 +232,7 @@ func planCargo(jobs []crateJob, opts Options) ([]crateJob, error) {
 
 func write(ctx context.Context, in Staged, tmp, final string, jobs []crateJob, opts Options) error {
 	if opts.Layout == Nixpkgs {
-		if err := writeFile(filepath.Join(tmp, "Cargo.lock"), in.LockData, in.LockMode); err != nil {
+		if err := writeFile(filepath.Join(tmp, "Cargo.lock"), in.Lock.Data, in.Lock.Mode); err != nil {
 			return err
 		}
 		vendorDir := VendorPlaceholder
@@ -253,7 +242,7 @@ func write(ctx context.Context, in Staged, tmp, final string, jobs []crateJob, o
 		if err := os.Mkdir(filepath.Join(tmp, ".cargo"), 0o755); err != nil {
 			return err
 		}
-		if err := writeFile(filepath.Join(tmp, ".cargo", "config.toml"), []byte(NixpkgsConfig(in.Lock, vendorDir)), 0o644); err != nil {
+		if err := writeFile(filepath.Join(tmp, ".cargo", "config.toml"), []byte(NixpkgsConfig(in.Lock.Lockfile, vendorDir)), 0o644); err != nil {
 			return err
 		}
 	}

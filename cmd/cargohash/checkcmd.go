@@ -9,6 +9,7 @@ import (
 
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/lockfile"
 )
 
 // checkJSONSchema is the --json output of check, shown in its help; the
@@ -96,7 +97,7 @@ func runCheck(c *cli.Context) error {
 		if src == "" {
 			src = "."
 		}
-		lock, err := cargohash.LoadLock(src)
+		lock, err := lockfile.Load(src)
 		if err != nil {
 			return err
 		}

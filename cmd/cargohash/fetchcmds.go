@@ -16,6 +16,7 @@ import (
 	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/internal/publish"
+	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
 
@@ -105,7 +106,7 @@ func withSession(c *cli.Context, total int, fn func(*cargohash.Session) error) e
 }
 
 // lockArg loads the LOCK argument (default ".").
-func lockArg(c *cli.Context) (*cargohash.Lock, error) {
+func lockArg(c *cli.Context) (*lockfile.File, error) {
 	if c.NArg() > 1 {
 		return nil, usagef("%s: want at most one LOCK argument, got %d", c.Command.Name, c.NArg())
 	}
@@ -113,11 +114,11 @@ func lockArg(c *cli.Context) (*cargohash.Lock, error) {
 	if path == "" {
 		path = "."
 	}
-	return cargohash.LoadLock(path)
+	return lockfile.Load(path)
 }
 
 // projectName names the project of a lock after its directory.
-func projectName(lock *cargohash.Lock) string {
+func projectName(lock *lockfile.File) string {
 	abs, err := filepath.Abs(lock.Path)
 	if err != nil {
 		return "source"
@@ -169,7 +170,7 @@ func prefetchCommand() *cli.Command {
 }
 
 // expectHash prints Nix's mismatch report when got is not want.
-func expectHash(c *cli.Context, want, got nixhash.Hash, name string, lock *cargohash.Lock) error {
+func expectHash(c *cli.Context, want, got nixhash.Hash, name string, lock *lockfile.File) error {
 	if want.Equal(got) {
 		return nil
 	}

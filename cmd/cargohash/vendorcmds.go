@@ -9,6 +9,7 @@ import (
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/internal/publish"
+	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
 
@@ -40,16 +41,18 @@ func vendorCommand() *cli.Command {
 			}
 			p := newProgress(c.App.ErrWriter, 0, c.Bool("quiet"))
 			opts.Log = p.log()
-			var lock *cargohash.Lock
+			var lock *lockfile.File
 			var err error
 			if staging := c.String("staging"); staging != "" {
 				if c.NArg() > 0 {
 					return usagef("vendor: give LOCK or --staging, not both")
 				}
-				if lock, err = cargohash.LoadLock(staging); err != nil {
+				var in vendortree.Staged
+				if in, err = vendortree.StagingDir(staging); err != nil {
 					return err
 				}
-				err = vendortree.FromStaging(c.Context, staging, out, opts)
+				lock = in.Lock
+				err = vendortree.Write(c.Context, in, out, opts)
 			} else {
 				if lock, err = lockArg(c); err != nil {
 					return err
