@@ -1,9 +1,9 @@
 // Package cargohash turns a Cargo.lock into what Nix packagers pin: the
 // fetchCargoVendor cargoHash, importCargoLock outputHashes, vendor trees and
 // vendor tarballs. It is the one place that orchestrates the format packages
-// (hash/…), the lock reader (lockfile), the downloaders (fetch, fetch/git) and
-// the vendorer (vendortree); the cargohash command only parses flags and
-// prints what this package returns.
+// (hash/…), the lock reader (lockfile), the downloaders (fetch, fetch/git),
+// the vendorer (vendortree) and the checker (check); the cargohash command
+// only parses flags and prints what this package returns.
 package cargohash
 
 import (

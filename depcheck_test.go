@@ -15,7 +15,8 @@ const module = "github.com/cargohash/cargohash"
 // TestLayers keeps imports pointing one way: format packages use only the
 // standard library (and each other), the lock reader knows nothing of
 // fetching, the downloaders and the vendorer know nothing of the
-// orchestration, and nothing but main imports the CLI.
+// orchestration, the checker reads trees but fetches nothing, and nothing
+// but main imports the CLI.
 func TestLayers(t *testing.T) {
 	rules := []struct {
 		dir     string
@@ -33,6 +34,7 @@ func TestLayers(t *testing.T) {
 		{"fetch/forge", stdOr()},
 		{"fetch/fetchtest", stdOr(module+"/lockfile", "github.com/klauspost/compress")},
 		{"vendortree", stdOr(module+"/lockfile", module+"/internal/publish", "github.com/klauspost/compress", "github.com/ulikunitz/xz", "github.com/pelletier/go-toml/v2", "golang.org/x/sync")},
+		{"check", stdOr(module+"/lockfile", module+"/hash/", module+"/vendortree", "github.com/klauspost/compress", "github.com/pelletier/go-toml/v2")},
 		{".", notOf(module + "/cmd/")},
 	}
 	for _, r := range rules {

@@ -8,12 +8,13 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cargohash/cargohash"
+	"github.com/cargohash/cargohash/check"
 	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/lockfile"
 )
 
 // checkJSONSchema is the --json output of check, shown in its help; the
-// authoritative description is cargohash.CheckResult's doc comment.
+// authoritative description is check.Result's doc comment.
 const checkJSONSchema = `{"check": "lock"|"hash"|"vendor", "ok": bool,
     "problems": [{"code", "message"}], "src": path|"",
     "vendor": null|{"path", "kind": "staging"|"nixpkgs"|"cargo", "tarball": bool, "lock": path|""},
@@ -84,7 +85,7 @@ func runCheck(c *cli.Context) error {
 		src = c.Args().First()
 	}
 	vendor := c.String("vendor")
-	var r *cargohash.CheckResult
+	var r *check.Result
 	switch {
 	case c.IsSet("hash"):
 		if vendor != "" {
@@ -116,7 +117,7 @@ func runCheck(c *cli.Context) error {
 		}
 	case vendor != "":
 		var err error
-		if r, err = cargohash.CheckVendor(c.Context, src, vendor); err != nil {
+		if r, err = check.Vendor(c.Context, src, vendor); err != nil {
 			return err
 		}
 	default:
@@ -139,7 +140,7 @@ func runCheck(c *cli.Context) error {
 
 // writeCheckText prints a check result for people: the findings, then the
 // problems with their advice, then "ok: …" or "FAILED: …" as the last line.
-func writeCheckText(w io.Writer, r *cargohash.CheckResult) error {
+func writeCheckText(w io.Writer, r *check.Result) error {
 	var b strings.Builder
 	v := r.Vendor
 	vendorDesc := ""
@@ -199,7 +200,7 @@ func writeCheckText(w io.Writer, r *cargohash.CheckResult) error {
 	return err
 }
 
-func lockNote(r *cargohash.CheckResult) string {
+func lockNote(r *check.Result) string {
 	switch {
 	case r.Vendor.Kind == "staging":
 		return " (staged .crate files against " + r.Vendor.Lock + ")"

@@ -1,4 +1,4 @@
-package cargohash
+package check
 
 // A vendor input is what check reads: a staging dir, a vendor dir (either
 // layout) or a vendor tarball, indexed in memory (names, kinds, sizes;
