@@ -12,8 +12,8 @@ import (
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/check"
 	"github.com/cargohash/cargohash/fetch"
-	"github.com/cargohash/cargohash/fetch/fetchtest"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch"
-	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 

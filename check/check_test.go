@@ -16,8 +16,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/cargohash/cargohash/check"
-	"github.com/cargohash/cargohash/fetch/fetchtest"
 	"github.com/cargohash/cargohash/hash/gnutar"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/cargohash/cargohash/fetch/cargoconfig"
-	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 

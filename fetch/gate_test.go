@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 

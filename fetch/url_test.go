@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 

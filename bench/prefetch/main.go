@@ -44,7 +44,7 @@ import (
 
 	"github.com/cargohash/cargohash/bench/internal/measure"
 	"github.com/cargohash/cargohash/fetch"
-	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/cargohash/cargohash/bench/internal/measure"
-	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 

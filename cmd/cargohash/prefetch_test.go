@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/cargohash/cargohash"
-	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/internal/reftest"
 	"github.com/cargohash/cargohash/lockfile"
 )

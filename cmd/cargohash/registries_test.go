@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 )
 
 // privateProject serves two crates from a private sparse registry (token

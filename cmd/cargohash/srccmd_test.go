@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/cargohash/cargohash"
-	"github.com/cargohash/cargohash/fetch/fetchtest"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/internal/reftest"
 )
 
