@@ -18,10 +18,10 @@ import (
 	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 
-	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/fetch/forge"
 	"github.com/cargohash/cargohash/fetch/git"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/redact"
 	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
@@ -270,7 +270,7 @@ func (s *Session) fetchArchive(ctx context.Context, u, work string, opt SrcOptio
 	}
 	dir := filepath.Join(work, "unpacked")
 	if err := vendortree.UnpackArchive(ctx, file, dir, opt.MaxSize); err != nil {
-		return "", fmt.Errorf("unpacking %s: %w", fetch.Redact(u), err)
+		return "", fmt.Errorf("unpacking %s: %w", redact.URL(u), err)
 	}
 	if err := os.Remove(file); err != nil {
 		return "", err

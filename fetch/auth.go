@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/cargohash/cargohash/internal/redact"
 	"github.com/cargohash/cargohash/lockfile"
 )
 
@@ -94,7 +95,7 @@ func (a *authInfo) credential() *credential {
 // registryAuth finds the token of a registry source in cargo's
 // configuration.
 func (f *Fetcher) registryAuth(src lockfile.Source) *authInfo {
-	a := &authInfo{who: "registry " + Redact(src.Raw), private: !src.IsCratesIO()}
+	a := &authInfo{who: "registry " + redact.URL(src.Raw), private: !src.IsCratesIO()}
 	cfg := f.opts.Registries
 	if cfg == nil {
 		a.detail = "no token: cargo's configuration was not read"
@@ -109,7 +110,7 @@ func (f *Fetcher) registryAuth(src lockfile.Source) *authInfo {
 		a.detail = fmt.Sprintf("no token: no [registries.NAME] index in %s or CARGO_REGISTRIES_NAME_INDEX is this registry's", files)
 		return a
 	}
-	a.who = fmt.Sprintf("registry %q (%s)", reg.Name, Redact(src.Raw))
+	a.who = fmt.Sprintf("registry %q (%s)", reg.Name, redact.URL(src.Raw))
 	tok, from, looked := cfg.Token(reg.Name)
 	if tok.IsZero() {
 		a.detail = "no token in " + strings.Join(looked, ", ")
@@ -128,7 +129,7 @@ func (f *Fetcher) mirrorAuth(dl string) *authInfo {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
 		return nil
 	}
-	a := &authInfo{who: "mirror " + redactURL(u)}
+	a := &authInfo{who: "mirror " + redact.Parsed(u)}
 	path, entries := f.netrcEntries()
 	host := u.Hostname()
 	e, ok := netrcLookup(entries, host)

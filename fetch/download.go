@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+
+	"github.com/cargohash/cargohash/internal/redact"
 )
 
 // Download writes the file at rawURL (http(s):// or file://) to dst, which
@@ -20,7 +22,7 @@ func (f *Fetcher) Download(ctx context.Context, rawURL, dst string, limit int64)
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %s: %v", ErrSource, Redact(rawURL), err)
+		return 0, fmt.Errorf("%w: %s: %v", ErrSource, redact.URL(rawURL), err)
 	}
 	copyTo := func(r io.Reader) (int64, error) {
 		out, err := os.Create(dst)
@@ -32,7 +34,7 @@ func (f *Fetcher) Download(ctx context.Context, rawURL, dst string, limit int64)
 			err = cerr
 		}
 		if err == nil && n > limit {
-			err = fmt.Errorf("%s: larger than %d bytes", redactURL(u), limit)
+			err = fmt.Errorf("%s: larger than %d bytes", redact.Parsed(u), limit)
 		}
 		return n, err
 	}
@@ -40,13 +42,13 @@ func (f *Fetcher) Download(ctx context.Context, rawURL, dst string, limit int64)
 	case "file":
 		file, err := os.Open(u.Path)
 		if err != nil {
-			return 0, &NetError{Op: "open", URL: redactURL(u), Err: unwrapPathError(err)}
+			return 0, &NetError{Op: "open", URL: redact.Parsed(u), Err: unwrapPathError(err)}
 		}
 		defer file.Close()
-		return copyTo(&ctxReader{ctx: ctx, r: file, op: "read", url: redactURL(u)})
+		return copyTo(&ctxReader{ctx: ctx, r: file, op: "read", url: redact.Parsed(u)})
 	case "http", "https":
 		if f.opts.Offline {
-			return 0, fmt.Errorf("GET %s: %w", redactURL(u), ErrOffline)
+			return 0, fmt.Errorf("GET %s: %w", redact.Parsed(u), ErrOffline)
 		}
 		var size int64
 		err := f.get(ctx, rawURL, func(b *httpBody) error {
@@ -56,5 +58,5 @@ func (f *Fetcher) Download(ctx context.Context, rawURL, dst string, limit int64)
 		})
 		return size, err
 	}
-	return 0, fmt.Errorf("%w: %s: scheme %q (want http, https or file)", ErrSource, redactURL(u), u.Scheme)
+	return 0, fmt.Errorf("%w: %s: scheme %q (want http, https or file)", ErrSource, redact.Parsed(u), u.Scheme)
 }

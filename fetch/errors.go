@@ -3,7 +3,6 @@ package fetch
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -132,28 +131,3 @@ func (e *NetError) Error() string {
 
 func (e *NetError) Unwrap() error        { return e.Err }
 func (e *NetError) Is(target error) bool { return target == ErrFetch }
-
-// Redact returns u with credentials removed: userinfo becomes "REDACTED" and
-// every query value "REDACTED". Unparsable input is replaced as a whole.
-func Redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "<unparsable URL>"
-	}
-	return redactURL(p)
-}
-
-func redactURL(p *url.URL) string {
-	q := *p
-	if q.User != nil {
-		q.User = url.User("REDACTED")
-	}
-	if q.RawQuery != "" {
-		vals := q.Query()
-		for k := range vals {
-			vals[k] = []string{"REDACTED"}
-		}
-		q.RawQuery = vals.Encode()
-	}
-	return q.String()
-}

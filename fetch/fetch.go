@@ -40,6 +40,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/cargohash/cargohash/internal/redact"
 	"github.com/cargohash/cargohash/lockfile"
 )
 
@@ -97,7 +98,7 @@ func New(opts Options) (*Fetcher, error) {
 	for src, dl := range opts.DL {
 		u, err := url.Parse(dl)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
-			return nil, fmt.Errorf("%w: dl %q of %s: not an http(s):// or file:// URL", ErrSource, Redact(dl), src)
+			return nil, fmt.Errorf("%w: dl %q of %s: not an http(s):// or file:// URL", ErrSource, redact.URL(dl), src)
 		}
 	}
 
@@ -212,7 +213,7 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", fmt.Errorf("%w: download URL %s: %v", ErrSource, Redact(rawURL), err)
+		return "", fmt.Errorf("%w: download URL %s: %v", ErrSource, redact.URL(rawURL), err)
 	}
 	var size int64
 	from := FromNetwork
@@ -222,12 +223,12 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 		size, err = f.fromFile(ctx, pkg, u, want, dst)
 	case "http", "https":
 		if f.opts.Offline {
-			return "", fmt.Errorf("GET %s: %w", redactURL(u), ErrOffline)
+			return "", fmt.Errorf("GET %s: %w", redact.Parsed(u), ErrOffline)
 		}
 		size, err = f.download(withCredential(ctx, auth.credential(), rawURL), pkg, rawURL, f.gates.of(u), want, dst)
 		err = auth.check(err)
 	default:
-		return "", fmt.Errorf("%w: download URL %s: scheme %q", ErrSource, redactURL(u), u.Scheme)
+		return "", fmt.Errorf("%w: download URL %s: scheme %q", ErrSource, redact.Parsed(u), u.Scheme)
 	}
 	if err != nil {
 		var ce *ChecksumError
@@ -280,14 +281,14 @@ func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL str
 func (f *Fetcher) fromFile(ctx context.Context, pkg lockfile.Package, u *url.URL, want []byte, dst string) (int64, error) {
 	file, err := os.Open(u.Path)
 	if err != nil {
-		return 0, &NetError{Op: "open", URL: redactURL(u), Err: unwrapPathError(err)}
+		return 0, &NetError{Op: "open", URL: redact.Parsed(u), Err: unwrapPathError(err)}
 	}
 	defer file.Close()
 	total := int64(-1)
 	if fi, err := file.Stat(); err == nil {
 		total = fi.Size()
 	}
-	r := &ctxReader{ctx: ctx, r: file, op: "read", url: redactURL(u)}
+	r := &ctxReader{ctx: ctx, r: file, op: "read", url: redact.Parsed(u)}
 	return f.store(r, want, dst, func(n int64) {
 		f.emit(Event{Kind: Progress, Crate: pkg.ID(), Bytes: n, Size: total})
 	})

@@ -647,21 +647,6 @@ func TestErrorBody(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"https://static.crates.io/crates/serde/1.0.0/download", "https://static.crates.io/crates/serde/1.0.0/download"},
-		{"https://tok@r.example/x", "https://REDACTED@r.example/x"},
-		{"https://u:p@r.example/x?a=1&sig=zz", "https://REDACTED@r.example/x?a=REDACTED&sig=REDACTED"},
-		{"file:///m/x.crate", "file:///m/x.crate"},
-		{"://bad", "<unparsable URL>"},
-	}
-	for _, tt := range tests {
-		if got := Redact(tt.in); got != tt.want {
-			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestLog(t *testing.T) {
 	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
 	pkg := reg.AddCrate("log", "0.4.0", nil)

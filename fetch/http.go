@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cargohash/cargohash/internal/redact"
 	"github.com/hashicorp/go-retryablehttp"
 )
 
@@ -129,7 +130,7 @@ func (r redactingLogger) Printf(format string, args ...any) {
 		if !strings.ContainsAny(u, "@?") {
 			return u
 		}
-		return Redact(u)
+		return redact.URL(u)
 	}))
 }
 
@@ -269,7 +270,7 @@ func errorHandler(resp *http.Response, err error, attempts int) (*http.Response,
 			return nil, ue.Err
 		}
 		if u, perr := url.Parse(ue.URL); perr == nil {
-			err = &NetError{Op: "GET", URL: redactURL(u), Err: ue.Err}
+			err = &NetError{Op: "GET", URL: redact.Parsed(u), Err: ue.Err}
 		} else {
 			err = &NetError{Op: "GET", URL: "<unparsable URL>", Err: ue.Err}
 		}
@@ -292,7 +293,7 @@ func statusError(resp *http.Response) *HTTPError {
 	method, u := "GET", ""
 	if resp.Request != nil {
 		method = resp.Request.Method
-		u = redactURL(resp.Request.URL)
+		u = redact.Parsed(resp.Request.URL)
 	}
 	return &HTTPError{Method: method, URL: u, StatusCode: resp.StatusCode, Status: resp.Status, Body: body, Attempts: 1}
 }
@@ -336,10 +337,10 @@ func (b *httpBody) readAll(limit int64) ([]byte, error) {
 func (f *Fetcher) get(ctx context.Context, rawURL string, consume func(*httpBody) error) error {
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrSource, Redact(rawURL), err)
+		return fmt.Errorf("%w: %s: %v", ErrSource, redact.URL(rawURL), err)
 	}
 	req.Header.Set("User-Agent", f.userAgent)
-	redacted := redactURL(req.URL)
+	redacted := redact.Parsed(req.URL)
 	req.SetResponseHandler(func(resp *http.Response) error {
 		defer func() {
 			resp.Body.Close()
@@ -350,7 +351,7 @@ func (f *Fetcher) get(ctx context.Context, rawURL string, consume func(*httpBody
 		}
 		b := &httpBody{ctx: ctx, resp: resp, url: redacted}
 		if resp.Request != nil {
-			b.url = redactURL(resp.Request.URL)
+			b.url = redact.Parsed(resp.Request.URL)
 		}
 		return consume(b)
 	})

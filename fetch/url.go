@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cargohash/cargohash/internal/redact"
 	"github.com/cargohash/cargohash/lockfile"
 )
 
@@ -152,10 +153,10 @@ func (f *Fetcher) readConfig(ctx context.Context, src lockfile.Source) (registry
 		err = auth.check(err)
 	case lockfile.Registry:
 		if f.opts.GitReadFile == nil {
-			return cfg, fmt.Errorf("%w: reading config.json of git index %s needs git support", ErrSource, Redact(src.URL))
+			return cfg, fmt.Errorf("%w: reading config.json of git index %s needs git support", ErrSource, redact.URL(src.URL))
 		}
 		if f.opts.Offline {
-			return cfg, fmt.Errorf("reading config.json of %s: %w", Redact(src.URL), ErrOffline)
+			return cfg, fmt.Errorf("reading config.json of %s: %w", redact.URL(src.URL), ErrOffline)
 		}
 		data, err = f.opts.GitReadFile(ctx, src.URL, "config.json")
 	}
@@ -164,13 +165,13 @@ func (f *Fetcher) readConfig(ctx context.Context, src lockfile.Source) (registry
 		if errors.As(err, &ae) {
 			return cfg, err // it names the registry
 		}
-		return cfg, fmt.Errorf("reading config.json of registry %s: %w", Redact(src.Raw), err)
+		return cfg, fmt.Errorf("reading config.json of registry %s: %w", redact.URL(src.Raw), err)
 	}
 	if err := json.Unmarshal(data, &cfg); err != nil {
-		return cfg, fmt.Errorf("config.json of registry %s: %w", Redact(src.Raw), err)
+		return cfg, fmt.Errorf("config.json of registry %s: %w", redact.URL(src.Raw), err)
 	}
 	if cfg.DL == "" {
-		return cfg, fmt.Errorf("config.json of registry %s: no \"dl\"", Redact(src.Raw))
+		return cfg, fmt.Errorf("config.json of registry %s: no \"dl\"", redact.URL(src.Raw))
 	}
 	return cfg, nil
 }
@@ -186,15 +187,15 @@ func (f *Fetcher) readSmall(ctx context.Context, rawURL string) ([]byte, error) 
 	case "file":
 		data, err := os.ReadFile(u.Path)
 		if err != nil {
-			return nil, &NetError{Op: "read", URL: redactURL(u), Err: unwrapPathError(err)}
+			return nil, &NetError{Op: "read", URL: redact.Parsed(u), Err: unwrapPathError(err)}
 		}
 		if len(data) > maxConfigSize {
-			return nil, fmt.Errorf("%s: larger than %d bytes", redactURL(u), maxConfigSize)
+			return nil, fmt.Errorf("%s: larger than %d bytes", redact.Parsed(u), maxConfigSize)
 		}
 		return data, nil
 	case "http", "https":
 		if f.opts.Offline {
-			return nil, fmt.Errorf("GET %s: %w", redactURL(u), ErrOffline)
+			return nil, fmt.Errorf("GET %s: %w", redact.Parsed(u), ErrOffline)
 		}
 		var data []byte
 		err := f.get(ctx, rawURL, func(resp *httpBody) error {
@@ -204,6 +205,6 @@ func (f *Fetcher) readSmall(ctx context.Context, rawURL string) ([]byte, error) 
 		})
 		return data, err
 	default:
-		return nil, fmt.Errorf("%w: %s: scheme %q", ErrSource, redactURL(u), u.Scheme)
+		return nil, fmt.Errorf("%w: %s: scheme %q", ErrSource, redact.Parsed(u), u.Scheme)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/cargohash/cargohash/internal/redact"
 )
 
 // ErrCommitNotFound is wrapped by the error of a commit the remote (or, when
@@ -103,7 +105,7 @@ func (s *session) fetchCommit(ctx context.Context, url, commit string) (string, 
 	if s.f.Offline {
 		return "", fmt.Errorf("%w in cache (offline)", ErrCommitNotFound)
 	}
-	s.logf("fetching %s @ %s", redact(url), commit)
+	s.logf("fetching %s @ %s", redact.URL(url), commit)
 	_, err = s.r.run(ctx, repo, "fetch", "--quiet", "--no-tags", "--depth=1", "--end-of-options", url, "+"+commit+":refs/cargohash/"+commit)
 	if err == nil && s.has(ctx, repo, commit) {
 		return repo, nil
@@ -111,7 +113,7 @@ func (s *session) fetchCommit(ctx context.Context, url, commit string) (string, 
 	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
-	s.logf("fetching %s @ %s: fetch by id failed, fetching all branches and tags", redact(url), commit)
+	s.logf("fetching %s @ %s: fetch by id failed, fetching all branches and tags", redact.URL(url), commit)
 	args := []string{"fetch", "--quiet", "--tags"}
 	if out, err := s.r.run(ctx, repo, "rev-parse", "--is-shallow-repository"); err == nil && bytes.HasPrefix(out, []byte("true")) {
 		args = append(args, "--unshallow")
@@ -143,7 +145,7 @@ func (s *session) readHead(ctx context.Context, url, path string) ([]byte, error
 	}
 	const ref = "refs/cargohash/HEAD"
 	if !s.f.Offline {
-		s.logf("fetching %s @ HEAD", redact(url))
+		s.logf("fetching %s @ HEAD", redact.URL(url))
 		if _, err := s.r.run(ctx, repo, "fetch", "--quiet", "--no-tags", "--depth=1", "--end-of-options", url, "+HEAD:"+ref); err != nil {
 			return nil, err
 		}

@@ -41,6 +41,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cargohash/cargohash/internal/redact"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -80,13 +81,13 @@ type Fetcher struct {
 
 // Error is the error of a checkout or read of one repository.
 type Error struct {
-	URL    string // as given; passwords are redacted when printed
+	URL    string // as given; credentials are redacted when printed (internal/redact)
 	Commit string // the commit, or "HEAD" for ReadFile
 	Err    error
 }
 
 func (e *Error) Error() string {
-	return "git " + redact(e.URL) + " @ " + e.Commit + ": " + e.Err.Error()
+	return "git " + redact.URL(e.URL) + " @ " + e.Commit + ": " + e.Err.Error()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -188,7 +189,7 @@ func (f *Fetcher) Checkout(ctx context.Context, url, commit, dest string) (err e
 		return &Error{URL: url, Commit: commit, Err: err}
 	}
 	if depth > MaxNARDepth {
-		s.logf("warning: git %s @ %s: the tree is %d directories deep; Nix 2.35 and later refuse NAR trees deeper than %d", redact(url), commit, depth, MaxNARDepth)
+		s.logf("warning: git %s @ %s: the tree is %d directories deep; Nix 2.35 and later refuse NAR trees deeper than %d", redact.URL(url), commit, depth, MaxNARDepth)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return &Error{URL: url, Commit: commit, Err: err}
@@ -260,7 +261,7 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 	var todo []submodule
 	for _, sm := range subs {
 		if sm.update == "none" {
-			s.logf("git %s @ %s: skipping submodule %s (update = none)", redact(url), commit, sm.path)
+			s.logf("git %s @ %s: skipping submodule %s (update = none)", redact.URL(url), commit, sm.path)
 			continue
 		}
 		if err := ValidateURL(sm.url); err != nil {

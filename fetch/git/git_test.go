@@ -208,6 +208,8 @@ func TestCheckoutErrors(t *testing.T) {
 	}{
 		{name: "unreachable", url: "http://127.0.0.1:1/nowhere.git", commit: w.commits["M1"],
 			want: []string{"git http://127.0.0.1:1/nowhere.git @ " + w.commits["M1"] + ": "}},
+		{name: "token as user", url: "https://SECRETTOKEN@127.0.0.1:1/nowhere.git", commit: w.commits["M1"],
+			want: []string{"git https://REDACTED@127.0.0.1:1/nowhere.git @ " + w.commits["M1"] + ": "}},
 		{name: "no such commit", url: srv.url("main"), commit: missing,
 			want: []string{"git " + srv.url("main") + " @ " + missing + ": commit not found after full fetch"}, is: ErrCommitNotFound},
 		{name: "not a commit id", url: srv.url("main"), commit: "main", want: []string{"not a full lowercase commit id"}},
@@ -239,6 +241,9 @@ func TestCheckoutErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.commit) {
 				t.Errorf("error %q does not name the commit", err)
+			}
+			if strings.Contains(err.Error(), "SECRETTOKEN") {
+				t.Errorf("error %q shows the token", err)
 			}
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %q is not %v", err, tt.is)

@@ -3,7 +3,6 @@ package git
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -93,16 +92,4 @@ func submoduleTransportAllowed(t string, allowFile bool) bool {
 		return allowFile
 	}
 	return false
-}
-
-// redact hides a password in u, as net/url does.
-func redact(u string) string {
-	if !strings.Contains(u, "@") {
-		return u
-	}
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
-		return u
-	}
-	return p.Redacted()
 }
