@@ -57,7 +57,7 @@ func (a *arrivals) waitPlan(ctx context.Context) (*Fetched, error) {
 
 func (a *arrivals) waitCrate(ctx context.Context, i int) error {
 	if a == nil {
-		return nil
+		return ctx.Err() // all on disk: only stop when asked to
 	}
 	return wait(ctx, a.crates[i])
 }

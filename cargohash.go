@@ -7,6 +7,7 @@
 package cargohash
 
 import (
+	"context"
 	"errors"
 
 	"github.com/cargohash/cargohash/hash/nar"
@@ -21,10 +22,11 @@ const Version = "0.1.0"
 var ErrMismatch = errors.New("mismatch")
 
 // HashPath returns the NAR hash of the file, symlink or directory at path,
-// as `nix hash path --type ALGO path` prints it.
-func HashPath(path string, algo nixhash.Algorithm) (nixhash.Hash, error) {
+// as `nix hash path --type ALGO path` prints it; it stops with ctx's error
+// when ctx ends.
+func HashPath(ctx context.Context, path string, algo nixhash.Algorithm) (nixhash.Hash, error) {
 	h := algo.New()
-	if err := nar.Dump(h, path); err != nil {
+	if err := nar.Dump(ctx, h, path); err != nil {
 		return nixhash.Hash{}, err
 	}
 	return nixhash.Sum(algo, h), nil

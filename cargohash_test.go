@@ -14,6 +14,7 @@ import (
 
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch"
+	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/internal/reftest"
@@ -335,5 +336,25 @@ func TestTarballWithGitCrates(t *testing.T) {
 		if !strings.Contains(string(list), want+"\n") {
 			t.Errorf("tarball lacks %s:\n%s", want, list)
 		}
+	}
+}
+
+// TestHashPathCancel: cancelling while a 12 GiB file is hashed (sparse: no
+// disk used) ends HashPath with context.Canceled instead of the hash.
+func TestHashPathCancel(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(12 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go cancel() // while HashPath runs, or before it starts: either way
+	h, err := cargohash.HashPath(ctx, big, nixhash.SHA256)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("HashPath = %v, %v; want context.Canceled", h, err)
 	}
 }

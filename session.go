@@ -227,5 +227,5 @@ func (s *Session) outputHashes(ctx context.Context, lock *lockfile.File, inspect
 	if inspect != nil {
 		inspect(f)
 	}
-	return f.OutputHashes()
+	return f.OutputHashes(ctx)
 }

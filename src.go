@@ -197,7 +197,7 @@ func (s *Session) Src(ctx context.Context, src string, opt SrcOptions) (*SrcResu
 	}
 
 	if res.Fetcher != "" {
-		if res.Hash, err = HashPath(tree, nixhash.SHA256); err != nil {
+		if res.Hash, err = HashPath(ctx, tree, nixhash.SHA256); err != nil {
 			return nil, err
 		}
 		res.Args = append(res.Args, SrcArg{"hash", res.Hash.String()})

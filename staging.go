@@ -66,24 +66,24 @@ func (s *Session) prefetch(ctx context.Context, lock *lockfile.File, inspect fun
 	if inspect != nil {
 		inspect(f)
 	}
-	res, err := f.resultOf(h)
+	res, err := f.resultOf(ctx, h)
 	if err == nil {
 		s.rememberLock(ctx, res.CargoHash, lock)
 	}
 	return res, err
 }
 
-func (f *Fetched) result() (*Result, error) {
+func (f *Fetched) result(ctx context.Context) (*Result, error) {
 	h := nixhash.SHA256.New()
-	if err := f.WriteStagingNAR(h); err != nil {
+	if err := f.WriteStagingNAR(ctx, h); err != nil {
 		return nil, err
 	}
-	return f.resultOf(h)
+	return f.resultOf(ctx, h)
 }
 
 // resultOf is the Result of f, whose staging NAR h has hashed.
-func (f *Fetched) resultOf(h hash.Hash) (*Result, error) {
-	out, err := f.OutputHashes()
+func (f *Fetched) resultOf(ctx context.Context, h hash.Hash) (*Result, error) {
+	out, err := f.OutputHashes(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -99,10 +99,10 @@ func (f *Fetched) resultOf(h hash.Hash) (*Result, error) {
 // OutputHashes returns importCargoLock's outputHashes: for every git crate,
 // "NAME-VERSION" → the sha256 NAR hash of its commit's tree (crates of one
 // commit share it).
-func (f *Fetched) OutputHashes() (map[string]nixhash.Hash, error) {
+func (f *Fetched) OutputHashes(ctx context.Context) (map[string]nixhash.Hash, error) {
 	out := map[string]nixhash.Hash{}
 	for _, t := range f.Git {
-		h, err := HashPath(t.Dir, nixhash.SHA256)
+		h, err := HashPath(ctx, t.Dir, nixhash.SHA256)
 		if err != nil {
 			return nil, err
 		}
@@ -118,8 +118,8 @@ func (f *Fetched) OutputHashes() (map[string]nixhash.Hash, error) {
 //	Cargo.lock                    the lock's bytes, executable if the file is
 //	git/COMMIT/…                  each checkout (only if there are git crates)
 //	tarballs/NAME-VERSION.tar.gz  each .crate file as downloaded (only if there are registry crates)
-func (f *Fetched) WriteStagingNAR(w io.Writer) error {
-	return f.writeStagingNAR(context.Background(), w, nil)
+func (f *Fetched) WriteStagingNAR(ctx context.Context, w io.Writer) error {
+	return f.writeStagingNAR(ctx, w, nil)
 }
 
 // writeStagingNAR is WriteStagingNAR of a Fetch in progress: each entry is
@@ -139,7 +139,7 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 				return err
 			}
 			t := &f.Git[i]
-			if err := nar.WritePath(nw, t.Dir, "git/"+t.Commit); err != nil {
+			if err := nar.WritePath(ctx, nw, t.Dir, "git/"+t.Commit); err != nil {
 				return fmt.Errorf("git tree of %s: %w", t.Packages[0].ID(), err)
 			}
 		}
@@ -206,7 +206,7 @@ func (s *Session) Staging(ctx context.Context, lock *lockfile.File, out string) 
 				}
 			}
 		}
-		res, err = f.result()
+		res, err = f.result(ctx)
 		return err
 	})
 	if err != nil {

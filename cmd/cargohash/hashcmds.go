@@ -36,7 +36,7 @@ func narHashCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			h, err := cargohash.HashPath(path, algo)
+			h, err := cargohash.HashPath(c.Context, path, algo)
 			if err != nil {
 				return err
 			}
@@ -73,7 +73,7 @@ func narDumpCommand() *cli.Command {
 			if _, err := os.Lstat(path); err != nil {
 				return err
 			}
-			return nar.Dump(c.App.Writer, path)
+			return nar.Dump(c.Context, c.App.Writer, path)
 		},
 	}
 }

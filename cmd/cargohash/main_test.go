@@ -144,3 +144,23 @@ func TestInterspersed(t *testing.T) {
 		t.Fatalf("interspersed = %q, want %q", got, want)
 	}
 }
+
+// TestNarHashInterrupted: nar-hash of a 12 GiB file (sparse) stops when its
+// context is cancelled, prints nothing on stdout and exits 130.
+func TestNarHashInterrupted(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(12 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go cancel()
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"cargohash", "nar-hash", big}, &stdout, &stderr); code != exitCanceled || stdout.Len() != 0 {
+		t.Errorf("nar-hash interrupted: exit %d, stdout %q, stderr %q; want exit %d and no output", code, stdout.String(), stderr.String(), exitCanceled)
+	}
+}

@@ -11,13 +11,14 @@ import (
 )
 
 // Dump writes the NAR serialisation of the file, symlink or directory at
-// name on disk to w, like `nix-store --dump name`.
-func Dump(w io.Writer, name string) error {
+// name on disk to w, like `nix-store --dump name`. It stops with ctx's
+// error within a block (128 KiB) of ctx ending.
+func Dump(ctx context.Context, w io.Writer, name string) error {
 	// The archive's many small tokens are gathered into large writes:
 	// even a hash computes faster on them.
 	bw := bufio.NewWriterSize(w, 64<<10)
 	nw := NewWriter(bw)
-	if err := WritePath(nw, name, ""); err != nil {
+	if err := WritePath(ctx, nw, name, ""); err != nil {
 		return err
 	}
 	if err := nw.Close(); err != nil {
@@ -38,14 +39,15 @@ func Dump(w io.Writer, name string) error {
 // writer (a hash, say). The writer thus sees a few large writes, and hashing
 // overlaps all the system calls. A file that grows while it is archived is
 // archived at the size it had when opened, as Nix does; one that shrinks is
-// an error.
-func WriteFS(nw *Writer, fsys fs.FS, name, prefix string) error {
-	return writeTree(nw, fsTree{fsys}, name, prefix)
+// an error. When ctx ends, the walk stops at the next block boundary and
+// WriteFS returns ctx's error.
+func WriteFS(ctx context.Context, nw *Writer, fsys fs.FS, name, prefix string) error {
+	return writeTree(ctx, nw, fsTree{fsys}, name, prefix)
 }
 
 // WritePath is WriteFS for the file, symlink or directory at path on disk,
 // read with plain system calls.
-func WritePath(nw *Writer, name, prefix string) error {
+func WritePath(ctx context.Context, nw *Writer, name, prefix string) error {
 	abs, err := filepath.Abs(name)
 	if err != nil {
 		return err
@@ -57,7 +59,7 @@ func WritePath(nw *Writer, name, prefix string) error {
 	if base == "" { // the file system root
 		dir, base = abs, "."
 	}
-	return writeTree(nw, newDiskTree(filepath.Clean(dir)), base, prefix)
+	return writeTree(ctx, nw, newDiskTree(filepath.Clean(dir)), base, prefix)
 }
 
 // The walker runs at most blocks*blockSize bytes (512 KiB) ahead of the
@@ -68,11 +70,14 @@ const (
 	blocks    = 4
 )
 
-func writeTree(nw *Writer, t tree, name, prefix string) error {
+func writeTree(ctx context.Context, nw *Writer, t tree, name, prefix string) error {
 	if nw.err != nil {
 		return nw.err
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	p := &pipe{ctx: ctx, full: make(chan []byte, blocks), free: make(chan []byte, blocks)}
 	for range blocks {
@@ -119,6 +124,9 @@ type pipe struct {
 // next sends the current block, if it holds anything, and takes an empty one.
 func (p *pipe) next() error {
 	p.flush()
+	if p.ctx.Err() != nil { // a free block must not win the select below
+		return context.Cause(p.ctx)
+	}
 	select {
 	case p.cur = <-p.free:
 		return nil

@@ -2,8 +2,11 @@ package nar
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -11,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/cargohash/cargohash/internal/reftest"
 )
@@ -34,7 +38,7 @@ func TestDumpMatchesNixStore(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			want := reftest.Run(t, nixStore, "--dump", p)
 			var got bytes.Buffer
-			if err := Dump(&got, p); err != nil {
+			if err := Dump(t.Context(), &got, p); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got.Bytes(), want) {
@@ -65,7 +69,7 @@ func TestWriteFSMapFS(t *testing.T) {
 	}
 	var mem bytes.Buffer
 	nw := NewWriter(&mem)
-	if err := WriteFS(nw, fsys, "x", ""); err != nil {
+	if err := WriteFS(t.Context(), nw, fsys, "x", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := nw.Close(); err != nil {
@@ -76,7 +80,7 @@ func TestWriteFSMapFS(t *testing.T) {
 		t.Fatal(err)
 	}
 	var disk bytes.Buffer
-	if err := Dump(&disk, filepath.Join(dir, "x")); err != nil {
+	if err := Dump(t.Context(), &disk, filepath.Join(dir, "x")); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(mem.Bytes(), disk.Bytes()) {
@@ -165,11 +169,11 @@ func TestDumpRefusesSpecialFiles(t *testing.T) {
 	if err := exec.Command("mkfifo", fifo).Run(); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
-	err := Dump(new(bytes.Buffer), dir)
+	err := Dump(t.Context(), new(bytes.Buffer), dir)
 	if err == nil || !strings.Contains(err.Error(), "fifo") || !strings.Contains(err.Error(), "unsupported file type") {
 		t.Fatalf("Dump of a tree with a FIFO: %v", err)
 	}
-	if err := Dump(new(bytes.Buffer), filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+	if err := Dump(t.Context(), new(bytes.Buffer), filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Dump of a missing path: %v", err)
 	}
 }
@@ -194,7 +198,7 @@ func (u unreadableFS) Lstat(name string) (fs.FileInfo, error) { return u.MapFS.L
 func TestWriteFSUnreadableFile(t *testing.T) {
 	for _, size := range []int{3, 3 * blockSize} { // within a block, and across blocks
 		fsys := unreadableFS{fstest.MapFS{"d/ok": {Data: []byte("ok")}, "d/secret": {Data: make([]byte, size)}}, "d/secret"}
-		err := WriteFS(NewWriter(new(bytes.Buffer)), fsys, "d", "")
+		err := WriteFS(t.Context(), NewWriter(new(bytes.Buffer)), fsys, "d", "")
 		if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "d/secret") {
 			t.Fatalf("size %d: error = %v, want permission denied naming d/secret", size, err)
 		}
@@ -205,7 +209,7 @@ func TestWriteFSUnreadableFile(t *testing.T) {
 // read ahead returns the walk's error (and does not hang).
 func TestWriteFSWalkError(t *testing.T) {
 	fsys := fstest.MapFS{"d/a": {Data: []byte("a")}, "d/b": {Data: []byte("b")}, "d/c/fifo": {Mode: fs.ModeNamedPipe}}
-	err := WriteFS(NewWriter(new(bytes.Buffer)), fsys, "d", "")
+	err := WriteFS(t.Context(), NewWriter(new(bytes.Buffer)), fsys, "d", "")
 	if err == nil || !strings.Contains(err.Error(), "unsupported file type") {
 		t.Fatalf("WriteFS = %v, want the FIFO's error", err)
 	}
@@ -220,7 +224,7 @@ func TestWriteFSWriterError(t *testing.T) {
 	}
 	fw := &failWriter{n: 2}
 	nw := NewWriter(fw)
-	if err := WriteFS(nw, fsys, "d", ""); !errors.Is(err, errDisk) {
+	if err := WriteFS(t.Context(), nw, fsys, "d", ""); !errors.Is(err, errDisk) {
 		t.Fatalf("WriteFS = %v, want %v", err, errDisk)
 	}
 	if err := nw.Close(); !errors.Is(err, errDisk) {
@@ -250,8 +254,86 @@ func TestWriteFSListError(t *testing.T) {
 		fsys[fmt.Sprintf("d/%03d/f", i)] = &fstest.MapFile{Data: []byte{byte(i)}}
 	}
 	fsys["d/150/sub/f"] = &fstest.MapFile{}
-	err := WriteFS(NewWriter(new(bytes.Buffer)), badDirFS{fsys, "d/150/sub"}, "d", "")
+	err := WriteFS(t.Context(), NewWriter(new(bytes.Buffer)), badDirFS{fsys, "d/150/sub"}, "d", "")
 	if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "d/150/sub") {
 		t.Fatalf("WriteFS = %v, want the listing error of d/150/sub", err)
+	}
+}
+
+// hugeFS holds one file, "big", of size zero bytes (no disk needed), whose reader calls
+// cancel once it has served at cancelAt bytes and counts what it serves.
+type hugeFS struct {
+	size, cancelAt int64
+	cancel         func()
+	served         *int64
+}
+
+func (h hugeFS) Open(name string) (fs.File, error) {
+	if name != "big" {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return &hugeFile{h: h}, nil
+}
+
+func (h hugeFS) Lstat(name string) (fs.FileInfo, error) {
+	f, err := h.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return f.Stat()
+}
+
+func (h hugeFS) ReadLink(name string) (string, error) {
+	return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+}
+
+type hugeFile struct{ h hugeFS }
+
+func (f *hugeFile) Stat() (fs.FileInfo, error) { return hugeInfo(f.h.size), nil }
+
+type hugeInfo int64
+
+func (i hugeInfo) Name() string       { return "big" }
+func (i hugeInfo) Size() int64        { return int64(i) }
+func (i hugeInfo) Mode() fs.FileMode  { return 0o644 }
+func (i hugeInfo) ModTime() time.Time { return time.Time{} }
+func (i hugeInfo) IsDir() bool        { return false }
+func (i hugeInfo) Sys() any           { return nil }
+func (f *hugeFile) Close() error      { return nil }
+func (f *hugeFile) Read(b []byte) (int, error) {
+	n := int64(len(b))
+	if left := f.h.size - *f.h.served; n > left {
+		n = left
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	clear(b[:n])
+	*f.h.served += n
+	if *f.h.served >= f.h.cancelAt {
+		f.h.cancel()
+	}
+	return int(n), nil
+}
+
+// TestWriteFSCancel: cancelling the context while a huge file is being
+// hashed stops the walk within a few blocks, with ctx's error.
+func TestWriteFSCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var served int64
+	const size, cancelAt = 64 << 30, 1 << 20
+	fsys := hugeFS{size: size, cancelAt: cancelAt, cancel: cancel, served: &served}
+	err := WriteFS(ctx, NewWriter(sha256.New()), fsys, "big", "")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("WriteFS = %v, want context.Canceled", err)
+	}
+	if limit := int64(cancelAt + (blocks+2)*blockSize); served > limit {
+		t.Errorf("read %d bytes of the file after cancelling at %d; want at most %d", served, cancelAt, limit)
+	}
+	// Already cancelled: nothing is read.
+	served = 0
+	if err := WriteFS(ctx, NewWriter(io.Discard), fsys, "big", ""); !errors.Is(err, context.Canceled) || served != 0 {
+		t.Errorf("WriteFS with a cancelled context = %v after %d bytes, want context.Canceled after none", err, served)
 	}
 }
