@@ -412,3 +412,16 @@ func TestErrorRendering(t *testing.T) {
 		}
 	}
 }
+
+func TestIsCommitID(t *testing.T) {
+	sha1 := strings.Repeat("a1", 20)
+	for c, want := range map[string]bool{
+		sha1: true, strings.Repeat("0f", 32): true,
+		sha1[:7]: false, sha1[:39]: false, strings.ToUpper(sha1): false, sha1 + "0": false,
+		"main": false, "": false, "../" + sha1[:37]: false, "-" + sha1[:39]: false,
+	} {
+		if got := IsCommitID(c); got != want {
+			t.Errorf("IsCommitID(%q) = %v, want %v", c, got, want)
+		}
+	}
+}

@@ -72,7 +72,7 @@ func ParseSourceVersion(raw string, version int) (Source, error) {
 				s.Ref.Value = formDecode(m[4])
 			}
 		}
-		if !isHex(s.Commit, 40) && !isHex(s.Commit, 64) {
+		if !IsCommitID(s.Commit) {
 			return s, fmt.Errorf("source %q: commit %q is not a full lowercase hex SHA", raw, s.Commit)
 		}
 		return s, nil
@@ -118,6 +118,12 @@ func unhex(c byte) byte {
 	}
 	return c - 'a' + 10
 }
+
+// IsCommitID reports whether c is a full lowercase git object id, SHA-1 (40
+// hex digits) or SHA-256 (64), the only commit form a git source may lock.
+// ParseSource applies it; code that makes a path or a git argument of a
+// commit from elsewhere checks it with this, the one rule.
+func IsCommitID(c string) bool { return isHex(c, 40) || isHex(c, 64) }
 
 // isHex reports whether s is n lowercase hex digits.
 func isHex(s string, n int) bool {

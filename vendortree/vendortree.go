@@ -297,7 +297,7 @@ func newBuilder(in Staged, jobs []crateJob, opts Options) (*builder, error) {
 	}
 	for _, j := range jobs {
 		if c := j.pkg.Source.Commit; j.pkg.Source.Kind == lockfile.Git && b.trees[c] == nil {
-			if !validCommit(c) {
+			if !lockfile.IsCommitID(c) {
 				return nil, fmt.Errorf("%s: bad commit %q in source %q", j.pkg.ID(), c, j.pkg.Source.Raw)
 			}
 			root, err := filepath.EvalSymlinks(in.Checkout(c))
@@ -319,18 +319,6 @@ func (b *builder) build(ctx context.Context, p lockfile.Package, w crateWriter) 
 		return nil
 	}
 	return registryCrate(ctx, b.in.Tarball(p), p, w, b.layout)
-}
-
-func validCommit(c string) bool {
-	if len(c) < 7 {
-		return false
-	}
-	for i := 0; i < len(c); i++ {
-		if !(c[i] >= '0' && c[i] <= '9' || c[i] >= 'a' && c[i] <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func registryCrate(ctx context.Context, tarball string, p lockfile.Package, w crateWriter, layout Layout) error {

@@ -42,6 +42,7 @@ import (
 	"sync"
 
 	"github.com/cargohash/cargohash/internal/redact"
+	"github.com/cargohash/cargohash/lockfile"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -148,7 +149,7 @@ func (f *Fetcher) Checkout(ctx context.Context, url, commit, dest string) (err e
 	if err := ValidateURL(url); err != nil {
 		return &Error{URL: url, Commit: commit, Err: err}
 	}
-	if !validCommit(commit) {
+	if !lockfile.IsCommitID(commit) {
 		return &Error{URL: url, Commit: commit, Err: errors.New("not a full lowercase commit id")}
 	}
 	dest, err = filepath.Abs(dest)

@@ -48,19 +48,6 @@ func isTransportName(s string) bool {
 	return true
 }
 
-// validCommit reports whether c is a full lowercase object name (SHA-1 or SHA-256).
-func validCommit(c string) bool {
-	if len(c) != 40 && len(c) != 64 {
-		return false
-	}
-	for _, r := range c {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // transportName is the name under which git checks protocol.<name>.allow
 // for u: the URL scheme ("ssh" for git+ssh and ssh+git, and for scp-like
 // "host:path"), or "file" for file:// URLs and paths.
