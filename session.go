@@ -14,6 +14,7 @@ import (
 	"github.com/cargohash/cargohash/fetch/git"
 	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/lockfile"
+	"github.com/cargohash/cargohash/vendortree"
 )
 
 // Options configure a Session.
@@ -87,8 +88,9 @@ type Crate struct {
 	Size int64
 }
 
-// Tarball is the crate's name in a staging tree: NAME-VERSION.tar.gz.
-func (c Crate) Tarball() string { return c.Name + "-" + c.Version + ".tar.gz" }
+// Tarball is where the crate lives in a staging tree:
+// tarballs/NAME-VERSION.tar.gz.
+func (c Crate) Tarball() string { return vendortree.StagingTarball(c.Name, c.Version) }
 
 // GitTree is one commit of a git source, checked out.
 type GitTree struct {
@@ -134,7 +136,7 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 			}
 			c := Crate{Package: p}
 			if prev, dup := byTarball[c.Tarball()]; dup {
-				return nil, fmt.Errorf("%s: %s comes from two registries (%s and %s): a staging tree has one tarballs/%s", lock.Path, p.ID(), prev.Source.Raw, p.Source.Raw, c.Tarball())
+				return nil, fmt.Errorf("%s: %s comes from two registries (%s and %s): a staging tree has one %s", lock.Path, p.ID(), prev.Source.Raw, p.Source.Raw, c.Tarball())
 			}
 			byTarball[c.Tarball()] = p
 			out.Crates = append(out.Crates, c)

@@ -131,7 +131,7 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 	nw.WriteHeader(&nar.Header{Path: "Cargo.lock", Mode: f.Lock.Mode, Size: int64(len(f.Lock.Data))})
 	nw.Write(f.Lock.Data)
 	if len(f.Git) > 0 {
-		if err := nw.WriteHeader(&nar.Header{Path: "git", Mode: fs.ModeDir}); err != nil {
+		if err := nw.WriteHeader(&nar.Header{Path: vendortree.StagingGit, Mode: fs.ModeDir}); err != nil {
 			return err
 		}
 		for i := range f.Git {
@@ -139,13 +139,13 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 				return err
 			}
 			t := &f.Git[i]
-			if err := nar.WritePath(ctx, nw, t.Dir, "git/"+t.Commit); err != nil {
+			if err := nar.WritePath(ctx, nw, t.Dir, vendortree.StagingCheckout(t.Commit)); err != nil {
 				return fmt.Errorf("git tree of %s: %w", t.Packages[0].ID(), err)
 			}
 		}
 	}
 	if len(f.Crates) > 0 {
-		if err := nw.WriteHeader(&nar.Header{Path: "tarballs", Mode: fs.ModeDir}); err != nil {
+		if err := nw.WriteHeader(&nar.Header{Path: vendortree.StagingTarballs, Mode: fs.ModeDir}); err != nil {
 			return err
 		}
 		for i := range f.Crates {
@@ -153,7 +153,7 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 				return err
 			}
 			c := &f.Crates[i]
-			if err := nw.WriteHeader(&nar.Header{Path: "tarballs/" + c.Tarball(), Mode: 0o644, Size: c.Size}); err != nil {
+			if err := nw.WriteHeader(&nar.Header{Path: c.Tarball(), Mode: 0o644, Size: c.Size}); err != nil {
 				return err
 			}
 			if err := copyFileTo(nw, c.File, c.Size); err != nil {
@@ -188,7 +188,7 @@ func copyFileTo(w io.Writer, path string, size int64) error {
 // nothing is left.
 func (s *Session) Staging(ctx context.Context, lock *lockfile.File, out string) (res *Result, err error) {
 	err = publish.Dir(ctx, out, vendortree.StagingDest(lock.Path), func(tmp string) error {
-		f, err := s.Fetch(ctx, lock, filepath.Join(tmp, "git"))
+		f, err := s.Fetch(ctx, lock, filepath.Join(tmp, vendortree.StagingGit))
 		if err != nil {
 			return err
 		}
@@ -196,12 +196,12 @@ func (s *Session) Staging(ctx context.Context, lock *lockfile.File, out string) 
 			return err
 		}
 		if len(f.Crates) > 0 {
-			dir := filepath.Join(tmp, "tarballs")
+			dir := filepath.Join(tmp, vendortree.StagingTarballs)
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				return err
 			}
 			for _, c := range f.Crates {
-				if err := copyFile(filepath.Join(dir, c.Tarball()), c.File, c.Size); err != nil {
+				if err := copyFile(filepath.Join(tmp, filepath.FromSlash(c.Tarball())), c.File, c.Size); err != nil {
 					return fmt.Errorf("%s: %w", c.ID(), err)
 				}
 			}

@@ -10,7 +10,6 @@ package check
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,10 +18,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pelletier/go-toml/v2"
-
 	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/lockfile"
+	"github.com/cargohash/cargohash/vendortree"
 )
 
 // Result is the outcome of `cargohash check` (SPEC §10) and, as it
@@ -93,10 +91,10 @@ type Problem struct {
 
 // VendorInfo describes the --vendor input of a check.
 type VendorInfo struct {
-	Path    string `json:"path"`
-	Kind    string `json:"kind"` // "staging", "nixpkgs" or "cargo"
-	Tarball bool   `json:"tarball"`
-	Lock    string `json:"lock"` // its Cargo.lock, "" if none
+	Path    string          `json:"path"`
+	Kind    vendortree.Kind `json:"kind"` // "staging", "nixpkgs" or "cargo"
+	Tarball bool            `json:"tarball"`
+	Lock    string          `json:"lock"` // its Cargo.lock, "" if none
 }
 
 // LockChange is a lockfile.Change in the form check reports it.
@@ -264,14 +262,14 @@ func Vendor(ctx context.Context, src, vendor string) (*Result, error) {
 		}
 		srcLock, r.Src = lock, lock.Path
 	}
-	v, err := openVendor(ctx, vendor)
+	v, err := vendortree.Open(ctx, vendor)
 	if err != nil {
 		return nil, err
 	}
-	r.Vendor = &v.info
+	r.Vendor = &VendorInfo{Path: v.Path, Kind: v.Kind, Tarball: v.Tarball, Lock: v.Lock}
 	var vendorLock *lockfile.Lockfile
-	if v.lockData != nil {
-		if vendorLock, err = lockfile.Parse(v.info.Lock, v.lockData); err != nil {
+	if v.LockData != nil {
+		if vendorLock, err = lockfile.Parse(v.Lock, v.LockData); err != nil {
 			return nil, err
 		}
 	}
@@ -279,41 +277,41 @@ func Vendor(ctx context.Context, src, vendor string) (*Result, error) {
 	if srcLock != nil {
 		switch {
 		case vendorLock != nil:
-			compareLocks(r, srcLock, vendorLock, v.lockData, v.info.Path)
-		case v.info.Kind == "cargo":
+			compareLocks(r, srcLock, vendorLock, v.LockData, v.Path)
+		case v.Kind == vendortree.Cargo:
 			// No lock to compare: compare the crates themselves, which
 			// covers package checksums; verify only files below.
-			old := v.cargoCrates(r, srcLock.Lockfile)
+			old := cargoCrates(r, v, srcLock.Lockfile)
 			diffLocks(r, old, fetchableOnly(srcLock.Lockfile), false)
 			if len(r.Changes) > 0 {
-				r.fail("lock-packages-differ", "%s", OutOfDateHint(v.info.Path, srcLock.Path))
+				r.fail("lock-packages-differ", "%s", OutOfDateHint(v.Path, srcLock.Path))
 			}
 		default:
-			want := v.info.Path + "/Cargo.lock"
-			if v.info.Tarball {
-				want = v.info.Path + ": Cargo.lock or TOP/Cargo.lock"
+			want := v.Path + "/Cargo.lock"
+			if v.Tarball {
+				want = v.Path + ": Cargo.lock or TOP/Cargo.lock"
 			}
 			r.fail("vendor-lock-missing", "ERROR: Missing lockfile from cargo vendor. Expected to find it at: %s\n"+
 				"Hint: regenerate the vendor tree from src's Cargo.lock (cargohash staging, vendor or tarball).", want)
 		}
 	}
 	switch {
-	case v.info.Kind == "staging" && srcLock != nil:
+	case v.Kind == vendortree.Staging && srcLock != nil:
 		// The lock comparison is the check; staged .crate files are
 		// verified by `check --vendor` alone.
-	case v.info.Kind == "staging":
+	case v.Kind == vendortree.Staging:
 		if vendorLock == nil {
 			return nil, fmt.Errorf("%s: a staging directory without Cargo.lock", vendor)
 		}
-		v.verifyStaging(r, vendorLock)
+		verifyStaging(r, v, vendorLock)
 	default:
-		if verifyWith == nil && srcLock != nil && v.info.Kind != "cargo" {
+		if verifyWith == nil && srcLock != nil && v.Kind != vendortree.Cargo {
 			verifyWith = srcLock.Lockfile
 		}
-		v.verifyTree(r, verifyWith)
+		verifyTree(r, v, verifyWith)
 	}
 	if len(r.Issues) > 0 {
-		r.fail("vendor-tree", "%d problem(s) in the vendor tree %s", len(r.Issues), v.info.Path)
+		r.fail("vendor-tree", "%d problem(s) in the vendor tree %s", len(r.Issues), v.Path)
 	}
 	return r, nil
 }
@@ -436,44 +434,11 @@ func lineEndings(b []byte) string {
 
 // ---- vendor trees ----
 
-// checksumFile is a .cargo-checksum.json.
-type checksumFile struct {
-	Files   map[string]string `json:"files"`
-	Package *string           `json:"package"`
-}
-
-// crateDir is one crate directory of a vendor tree.
-type crateDir struct {
-	dir string // relative to the tree root
-	git bool   // nixpkgs layout: under source-git-N
-}
-
-func (v *vendorInput) crateDirs() []crateDir {
-	var out []crateDir
-	for _, top := range v.children("") {
-		n := v.nodes[top]
-		if n.kind != 'd' {
-			continue
-		}
-		switch {
-		case v.info.Kind == "nixpkgs" && (top == "source-registry" || strings.HasPrefix(top, "source-git-")):
-			for _, c := range v.children(top) {
-				if v.nodes[top+"/"+c].kind == 'd' {
-					out = append(out, crateDir{dir: top + "/" + c, git: top != "source-registry"})
-				}
-			}
-		case v.info.Kind == "cargo" && !strings.HasPrefix(top, "."):
-			out = append(out, crateDir{dir: top})
-		}
-	}
-	return out
-}
-
 // cargoCrates builds the lock a cargo-layout tree stands for: one package
 // per crate directory, named by its Cargo.toml, with the package checksum of
 // its .cargo-checksum.json and the source of the src package of that name
 // and version, else of that name (the tree records no sources).
-func (v *vendorInput) cargoCrates(r *Result, src *lockfile.Lockfile) *lockfile.Lockfile {
+func cargoCrates(r *Result, v *vendortree.Tree, src *lockfile.Lockfile) *lockfile.Lockfile {
 	sources := map[string]lockfile.Source{}
 	for _, p := range src.Packages {
 		sources[p.Name+"\x00"+p.Version] = p.Source
@@ -481,73 +446,35 @@ func (v *vendorInput) cargoCrates(r *Result, src *lockfile.Lockfile) *lockfile.L
 			sources[p.Name] = p.Source
 		}
 	}
-	out := &lockfile.Lockfile{Name: v.info.Path}
-	for _, c := range v.crateDirs() {
-		name, version, err := v.manifestID(c.dir)
+	out := &lockfile.Lockfile{Name: v.Path}
+	for _, c := range v.Crates() {
+		name, version, err := v.Manifest(c.Dir)
 		if err != nil {
-			r.Issues = append(r.Issues, VendorIssue{Kind: "bad-manifest", Dir: c.dir, Got: err.Error()})
+			r.Issues = append(r.Issues, VendorIssue{Kind: "bad-manifest", Dir: c.Dir, Got: err.Error()})
 			continue
 		}
-		sum, _ := v.readChecksumFile(c.dir)
+		sum, _ := v.Checksum(c.Dir)
 		src, ok := sources[name+"\x00"+version]
 		if !ok {
 			src = sources[name] // a version bump of a src package
 		}
 		p := lockfile.Package{Name: name, Version: version, Source: src}
-		if sum != nil && sum.Package != nil {
-			p.Checksum = *sum.Package
+		if sum != nil {
+			p.Checksum = sum.Package
 		}
 		out.Packages = append(out.Packages, p)
 	}
 	return out
 }
 
-// manifestID reads [package] name and version from dir/Cargo.toml.
-func (v *vendorInput) manifestID(dir string) (name, version string, err error) {
-	data, err := v.readSmall(dir + "/Cargo.toml")
-	if err != nil {
-		return "", "", err
-	}
-	var m struct {
-		Package struct {
-			Name    any `toml:"name"`
-			Version any `toml:"version"`
-		} `toml:"package"`
-	}
-	if err := toml.Unmarshal(data, &m); err != nil {
-		return "", "", fmt.Errorf("Cargo.toml: %w", err)
-	}
-	name, _ = m.Package.Name.(string)
-	version, _ = m.Package.Version.(string)
-	if name == "" || version == "" {
-		return "", "", errors.New("Cargo.toml: no [package] name and version strings")
-	}
-	return name, version, nil
-}
-
-func (v *vendorInput) readChecksumFile(dir string) (*checksumFile, error) {
-	data, err := v.readSmall(dir + "/.cargo-checksum.json")
-	if err != nil {
-		return nil, err
-	}
-	var c checksumFile
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf(".cargo-checksum.json: %w", err)
-	}
-	if c.Files == nil {
-		return nil, errors.New(`.cargo-checksum.json: no "files" object`)
-	}
-	return &c, nil
-}
-
 // verifyTree checks every crate directory against its .cargo-checksum.json
 // and, when lock is not nil, against lock.
-func (v *vendorInput) verifyTree(r *Result, lock *lockfile.Lockfile) {
+func verifyTree(r *Result, v *vendortree.Tree, lock *lockfile.Lockfile) {
 	// A crate is known by "NAME-VERSION" (nixpkgs layout: its directory
 	// name, registry and git crates apart) or "NAME\x00VERSION" (cargo
 	// layout: from its Cargo.toml).
 	keyOf := func(p *lockfile.Package) string {
-		if v.info.Kind == "cargo" {
+		if v.Kind == vendortree.Cargo {
 			return p.Name + "\x00" + p.Version
 		}
 		if p.Source.Kind == lockfile.Git {
@@ -565,19 +492,19 @@ func (v *vendorInput) verifyTree(r *Result, lock *lockfile.Lockfile) {
 		}
 	}
 	issue := func(i VendorIssue) { r.Issues = append(r.Issues, i) }
-	for _, c := range v.crateDirs() {
+	for _, c := range v.Crates() {
 		r.Crates++
 		var key, crate string
-		if v.info.Kind == "cargo" {
-			name, version, err := v.manifestID(c.dir)
+		if v.Kind == vendortree.Cargo {
+			name, version, err := v.Manifest(c.Dir)
 			if err != nil {
-				issue(VendorIssue{Kind: "bad-manifest", Dir: c.dir, Got: err.Error()})
+				issue(VendorIssue{Kind: "bad-manifest", Dir: c.Dir, Got: err.Error()})
 			} else {
 				key, crate = name+"\x00"+version, name+"@"+version
 			}
 		} else {
-			key = c.dir[strings.LastIndex(c.dir, "/")+1:]
-			if c.git {
+			key = c.Dir[strings.LastIndex(c.Dir, "/")+1:]
+			if c.Git {
 				key = "git\x00" + key
 			}
 		}
@@ -589,26 +516,22 @@ func (v *vendorInput) verifyTree(r *Result, lock *lockfile.Lockfile) {
 			}
 		}
 		if lock != nil && key != "" && pkg == nil {
-			issue(VendorIssue{Kind: "extra-crate", Crate: crate, Dir: c.dir})
+			issue(VendorIssue{Kind: "extra-crate", Crate: crate, Dir: c.Dir})
 		}
 		if pkg != nil {
 			used[pkg] = true
 		}
-		sums, err := v.readChecksumFile(c.dir)
+		sums, err := v.Checksum(c.Dir)
 		if errors.Is(err, fs.ErrNotExist) {
-			issue(VendorIssue{Kind: "no-checksum-file", Crate: crate, Dir: c.dir})
+			issue(VendorIssue{Kind: "no-checksum-file", Crate: crate, Dir: c.Dir})
 			continue
 		} else if err != nil {
-			issue(VendorIssue{Kind: "bad-checksum-file", Crate: crate, Dir: c.dir, Got: err.Error()})
+			issue(VendorIssue{Kind: "bad-checksum-file", Crate: crate, Dir: c.Dir, Got: err.Error()})
 			continue
 		}
 		if pkg != nil {
-			got := ""
-			if sums.Package != nil {
-				got = *sums.Package
-			}
-			if got != pkg.Checksum {
-				issue(VendorIssue{Kind: "package-checksum", Crate: crate, Dir: c.dir, File: ".cargo-checksum.json", Want: pkg.Checksum, Got: got})
+			if got := sums.Package; got != pkg.Checksum {
+				issue(VendorIssue{Kind: "package-checksum", Crate: crate, Dir: c.Dir, File: vendortree.ChecksumFile, Want: pkg.Checksum, Got: got})
 			}
 		}
 		if len(sums.Files) == 0 {
@@ -620,17 +543,17 @@ func (v *vendorInput) verifyTree(r *Result, lock *lockfile.Lockfile) {
 		}
 		slices.Sort(files)
 		for _, f := range files {
-			got, err := v.fileSum(c.dir + "/" + f)
+			got, err := v.FileSum(c.Dir + "/" + f)
 			switch {
 			case err != nil:
-				issue(VendorIssue{Kind: "missing-file", Crate: crate, Dir: c.dir, File: f, Want: sums.Files[f], Got: missingReason(err)})
+				issue(VendorIssue{Kind: "missing-file", Crate: crate, Dir: c.Dir, File: f, Want: sums.Files[f], Got: missingReason(err)})
 			case got != sums.Files[f]:
-				issue(VendorIssue{Kind: "tampered", Crate: crate, Dir: c.dir, File: f, Want: sums.Files[f], Got: got})
+				issue(VendorIssue{Kind: "tampered", Crate: crate, Dir: c.Dir, File: f, Want: sums.Files[f], Got: got})
 			}
 		}
-		for _, f := range v.filesUnder(c.dir) {
-			if _, listed := sums.Files[f]; !listed && f != ".cargo-checksum.json" {
-				issue(VendorIssue{Kind: "extra-file", Crate: crate, Dir: c.dir, File: f})
+		for _, f := range v.FilesUnder(c.Dir) {
+			if _, listed := sums.Files[f]; !listed && f != vendortree.ChecksumFile {
+				issue(VendorIssue{Kind: "extra-file", Crate: crate, Dir: c.Dir, File: f})
 			}
 		}
 	}
@@ -653,15 +576,15 @@ func missingReason(err error) string {
 
 // verifyStaging checks a staging dir: tarballs/NAME-VERSION.tar.gz against
 // the lock checksums, git/COMMIT for every git commit, nothing else.
-func (v *vendorInput) verifyStaging(r *Result, lock *lockfile.Lockfile) {
+func verifyStaging(r *Result, v *vendortree.Tree, lock *lockfile.Lockfile) {
 	want := map[string]bool{"Cargo.lock": true}
 	for _, p := range lock.Packages {
 		switch p.Source.Kind {
 		case lockfile.Registry, lockfile.Sparse:
 			r.Crates++
-			name := "tarballs/" + p.Name + "-" + p.Version + ".tar.gz"
-			want[name], want["tarballs"] = true, true
-			got, err := v.fileSum(name)
+			name := vendortree.StagingTarball(p.Name, p.Version)
+			want[name], want[vendortree.StagingTarballs] = true, true
+			got, err := v.FileSum(name)
 			switch {
 			case err != nil:
 				r.Issues = append(r.Issues, VendorIssue{Kind: "missing-crate", Crate: p.ID(), File: name, Got: missingReason(err)})
@@ -670,21 +593,21 @@ func (v *vendorInput) verifyStaging(r *Result, lock *lockfile.Lockfile) {
 			}
 		case lockfile.Git:
 			r.Crates++
-			name := "git/" + p.Source.Commit
+			name := vendortree.StagingCheckout(p.Source.Commit)
 			if want[name] {
 				continue
 			}
-			want[name], want["git"] = true, true
-			if n := v.nodes[name]; n == nil || n.kind != 'd' {
+			want[name], want[vendortree.StagingGit] = true, true
+			if !v.IsDir(name) {
 				r.Issues = append(r.Issues, VendorIssue{Kind: "missing-crate", Crate: p.ID(), File: name})
 			}
 		}
 	}
-	for _, top := range v.children("") {
+	for _, top := range v.Children("") {
 		names := []string{top}
-		if top == "tarballs" || top == "git" {
+		if top == vendortree.StagingTarballs || top == vendortree.StagingGit {
 			names = nil
-			for _, c := range v.children(top) {
+			for _, c := range v.Children(top) {
 				names = append(names, top+"/"+c)
 			}
 		}

@@ -116,7 +116,7 @@ func (w *chkWorld) staging(t testing.TB, lock []byte) string {
 }
 
 // vendor lays out the staging dir of lock in a layout.
-func (w *chkWorld) vendor(t testing.TB, lock []byte, layout vendortree.Layout) string {
+func (w *chkWorld) vendor(t testing.TB, lock []byte, layout vendortree.Kind) string {
 	out := filepath.Join(t.TempDir(), "vendor")
 	if err := vendortree.FromStaging(context.Background(), w.staging(t, lock), out, vendortree.Options{Layout: layout}); err != nil {
 		t.Fatal(err)
@@ -314,7 +314,7 @@ func TestCheckMissingLocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.OK || !reflect.DeepEqual(codes(r), []string{"vendor-lock-missing"}) || r.Vendor.Kind != kind || r.Vendor.Lock != "" ||
+		if r.OK || !reflect.DeepEqual(codes(r), []string{"vendor-lock-missing"}) || r.Vendor.Kind.String() != kind || r.Vendor.Lock != "" ||
 			!strings.Contains(r.Problems[0].Message, "ERROR: Missing lockfile from cargo vendor. Expected to find it at: "+dir+"/Cargo.lock") {
 			t.Errorf("%s without lock: %+v", kind, r)
 		}
@@ -346,7 +346,7 @@ func TestCheckVendorTree(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name   string
-		layout vendortree.Layout
+		layout vendortree.Kind
 		tamper func(t *testing.T, dir string)
 		want   []string
 	}{
@@ -435,7 +435,7 @@ func TestCheckStaging(t *testing.T) {
 	orig := chkLock(w.pkgs...)
 	dir := w.staging(t, orig)
 	r, err := check.Vendor(context.Background(), "", dir)
-	if err != nil || !r.OK || r.Crates != 3 || r.Vendor.Kind != "staging" {
+	if err != nil || !r.OK || r.Crates != 3 || r.Vendor.Kind.String() != "staging" {
 		t.Fatalf("intact staging: %v %+v", err, r)
 	}
 	chkWrite(t, filepath.Join(dir, "tarballs/libc-0.2.150.tar.gz"), []byte("not a crate"))

@@ -71,7 +71,7 @@ func newBenchWorld(b *testing.B, n int) *benchWorld {
 // emptied before each run (cold) or kept (warm).
 func BenchmarkFromStaging(b *testing.B) {
 	w := newBenchWorld(b, 300)
-	for _, layout := range []Layout{Nixpkgs, Cargo} {
+	for _, layout := range []Kind{Nixpkgs, Cargo} {
 		b.Run(layout.String(), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				out := filepath.Join(b.TempDir(), "vendor")

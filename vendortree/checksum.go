@@ -4,10 +4,58 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
 	"unicode/utf8"
 )
+
+// ChecksumFile is the name of a vendored crate's checksum file.
+const ChecksumFile = ".cargo-checksum.json"
+
+// Checksum is a vendored crate's .cargo-checksum.json: what cargo checks
+// before building from the directory.
+type Checksum struct {
+	// Files maps each file of the crate ('/'-separated path) to its sha256
+	// (hex). The nixpkgs layout lists none.
+	Files map[string]string
+	// Package is the sha256 of the .crate file (the lock's checksum); ""
+	// for git crates (null, or absent in the nixpkgs layout).
+	Package string
+}
+
+// ParseChecksum reads a .cargo-checksum.json; it must have a "files"
+// object.
+func ParseChecksum(data []byte) (*Checksum, error) {
+	var raw struct {
+		Files   map[string]string `json:"files"`
+		Package *string           `json:"package"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", ChecksumFile, err)
+	}
+	if raw.Files == nil {
+		return nil, fmt.Errorf(`%s: no "files" object`, ChecksumFile)
+	}
+	c := &Checksum{Files: raw.Files}
+	if raw.Package != nil {
+		c.Package = *raw.Package
+	}
+	return c, nil
+}
+
+// Marshal renders c as the layout k writes it, byte for byte: Cargo as
+// cargo vendor does, Nixpkgs as nixpkgs' fetch-cargo-vendor-util.py does
+// (Files is not written: that layout lists none).
+func (c *Checksum) Marshal(k Kind) []byte {
+	if k == Cargo {
+		return cargoChecksum(c.Files, c.Package)
+	}
+	return nixpkgsChecksum(c.Package)
+}
 
 // cargoChecksum renders a cargo-layout .cargo-checksum.json exactly as cargo
 // vendor (serde_json compact writer) does: {"files":{...},"package":...}
@@ -117,7 +165,28 @@ func writeJSONString(b *bytes.Buffer, s string) {
 	b.WriteByte('"')
 }
 
-func sha256Hex(b []byte) string {
+// sha256Of is the sha256 (hex) of b, as a checksum file lists it.
+func sha256Of(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// sha256Reader is the sha256 (hex) of what r yields: the one way a file's
+// content is hashed for a checksum file, whether written or checked.
+func sha256Reader(r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// sha256File is sha256Reader of the file at path.
+func sha256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return sha256Reader(f)
 }

@@ -143,7 +143,7 @@ func TestFSMatchesFromStagingEndToEnd(t *testing.T) {
 
 func TestFSMatchesFromStagingGitSymlinks(t *testing.T) {
 	staging, _ := symlinkStaging(t)
-	for _, layout := range []Layout{Cargo, Nixpkgs} {
+	for _, layout := range []Kind{Cargo, Nixpkgs} {
 		checkFSMatches(t, staging, Options{Layout: layout}, nil)
 	}
 }
@@ -192,7 +192,7 @@ func TestFSHostileTarballs(t *testing.T) {
 	for name, crate := range tests {
 		t.Run(name, func(t *testing.T) {
 			staging := stageOne(t, crate(t))
-			for _, layout := range []Layout{Nixpkgs, Cargo} {
+			for _, layout := range []Kind{Nixpkgs, Cargo} {
 				checkFSMatches(t, staging, Options{Layout: layout}, nil)
 			}
 		})

@@ -49,7 +49,7 @@ func symlinkStaging(t *testing.T) (staging, tree string) {
 
 func TestGitCrateSymlinksAndNesting(t *testing.T) {
 	staging, tree := symlinkStaging(t)
-	for _, layout := range []Layout{Nixpkgs, Cargo} {
+	for _, layout := range []Kind{Nixpkgs, Cargo} {
 		var log strings.Builder
 		out := filepath.Join(t.TempDir(), "v")
 		if err := FromStaging(context.Background(), staging, out, Options{Layout: layout, Log: &log}); err != nil {

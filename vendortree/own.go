@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cargohash/cargohash/internal/publish"
+	"github.com/cargohash/cargohash/lockfile"
 )
 
 // Where a tree may be written (SPEC §1, output safety): a new path, an
@@ -32,7 +33,7 @@ func StagingDest(keep ...string) publish.Options {
 // directory is replaced only if it has that layout's shape (nixpkgs:
 // Cargo.lock, .cargo/config.toml and source-*/CRATE; cargo: CRATE
 // directories only), every crate directory holding .cargo-checksum.json.
-func Dest(layout Layout, keep ...string) publish.Options {
+func Dest(layout Kind, keep ...string) publish.Options {
 	return publish.Options{Own: func(dir string) (string, error) { return ownVendor(dir, layout) }, Keep: keep, What: "a " + layout.String() + " vendor tree"}
 }
 
@@ -41,16 +42,16 @@ func ownStaging(dir string) (string, error) {
 		switch {
 		case name == "Cargo.lock":
 			return isFile(d, name)
-		case name == "tarballs" && d.IsDir():
+		case name == StagingTarballs && d.IsDir():
 			return under(name)(ownEntries(filepath.Join(dir, name), false, func(n string, e fs.DirEntry) (string, error) {
 				if !strings.HasSuffix(n, ".tar.gz") {
 					return n, nil
 				}
 				return isFile(e, n)
 			}))
-		case name == "git" && d.IsDir():
+		case name == StagingGit && d.IsDir():
 			return under(name)(ownEntries(filepath.Join(dir, name), false, func(n string, e fs.DirEntry) (string, error) {
-				if !e.IsDir() || !validCommit(n) {
+				if !e.IsDir() || !lockfile.IsCommitID(n) {
 					return n, nil
 				}
 				return "", nil
@@ -60,7 +61,7 @@ func ownStaging(dir string) (string, error) {
 	})
 }
 
-func ownVendor(dir string, layout Layout) (string, error) {
+func ownVendor(dir string, layout Kind) (string, error) {
 	crates := func(sub string) (string, error) {
 		return under(sub)(ownEntries(filepath.Join(dir, sub), false, func(n string, e fs.DirEntry) (string, error) {
 			return isCrate(filepath.Join(dir, sub), n, e)
@@ -82,7 +83,7 @@ func ownVendor(dir string, layout Layout) (string, error) {
 				}
 				return isFile(e, n)
 			}))
-		case (name == "source-registry" || strings.HasPrefix(name, "source-git-")) && d.IsDir():
+		case (name == registryDir || strings.HasPrefix(name, gitDirPrefix)) && d.IsDir():
 			return crates(name)
 		}
 		return name, nil
@@ -126,14 +127,14 @@ func isCrate(parent, name string, d fs.DirEntry) (string, error) {
 	if !d.IsDir() || strings.HasPrefix(name, ".") {
 		return name, nil
 	}
-	fi, err := os.Lstat(filepath.Join(parent, name, ".cargo-checksum.json"))
+	fi, err := os.Lstat(filepath.Join(parent, name, ChecksumFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return name, nil // a directory, not a crate
 	} else if err != nil {
 		return "", err
 	}
 	if !fi.Mode().IsRegular() {
-		return path.Join(name, ".cargo-checksum.json"), nil
+		return path.Join(name, ChecksumFile), nil
 	}
 	return "", nil
 }

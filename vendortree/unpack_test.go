@@ -80,7 +80,7 @@ func TestHostileTarballs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			staging := stageOne(t, tt.crate(t))
-			for _, layout := range []Layout{Nixpkgs, Cargo} {
+			for _, layout := range []Kind{Nixpkgs, Cargo} {
 				parent := t.TempDir()
 				out := filepath.Join(parent, "vendor")
 				// An earlier tree of the same layout, which a good run would replace.

@@ -1,7 +1,12 @@
-// Package vendortree turns a fetchCargoVendor staging directory (SPEC §3:
-// Cargo.lock, tarballs/NAME-VERSION.tar.gz, git/SHA/…) into a vendor
-// directory cargo builds from offline, in one of two layouts:
+// Package vendortree owns the layouts of fetchCargoVendor's trees, in both
+// directions: it writes vendor trees, reads any tree back, and is the one
+// place that knows where each layout puts a crate. Its Kind names the
+// three layouts:
 //
+//   - Staging (SPEC §3), fetchCargoVendor's first step: Cargo.lock,
+//     tarballs/NAME-VERSION.tar.gz (StagingTarball), git/COMMIT/
+//     (StagingCheckout). The root package writes it; StagingDir reads it
+//     as the input of Write.
 //   - Nixpkgs (SPEC §4), what fetchCargoVendor's second step builds:
 //     Cargo.lock, .cargo/config.toml, source-registry/NAME-VERSION and
 //     source-git-N/NAME-VERSION, each crate with a .cargo-checksum.json
@@ -15,6 +20,11 @@
 //     every file. CargoSourceConfig gives the [source] configuration cargo
 //     vendor prints.
 //
+// Write (and FromStaging) builds a Nixpkgs or Cargo tree. Open reads any
+// of the three back, from a directory or a tarball, tells its Kind from its
+// shape and lists its crates where the layout puts them (Tree.Crates);
+// Checksum is a .cargo-checksum.json with its parser and both writers.
+//
 // Registry crates are unpacked from the staged .crate files with the safety
 // rules of SPEC §4 (nothing lands or points outside the crate; hard links,
 // devices and FIFOs refused; at most MaxCrateSize bytes). Git crates are
@@ -27,7 +37,8 @@
 // left behind and an existing destination is untouched. An existing
 // destination is replaced only if it is empty or has the shape of the
 // same layout's tree (Dest, StagingDest). The package does not fetch anything
-// and does not hash the tree.
+// and does not hash the tree as Nix does (the checker's sha256 of files
+// aside).
 package vendortree
 
 import (
@@ -46,30 +57,75 @@ import (
 	"github.com/cargohash/cargohash/lockfile"
 )
 
-// Layout selects the shape of the vendor tree.
-type Layout int
+// Kind is the layout of a tree: a fetchCargoVendor staging dir or a vendor
+// dir in one of the two layouts. Write writes the vendor layouts; Open
+// tells any of the three from a tree's shape. As text (JSON, flags) a Kind
+// is "nixpkgs", "cargo" or "staging".
+type Kind int
 
 const (
-	// Nixpkgs is fetchCargoVendor's layout (SPEC §4).
-	Nixpkgs Layout = iota
+	// Nixpkgs is fetchCargoVendor's vendor layout (SPEC §4).
+	Nixpkgs Kind = iota
 	// Cargo is `cargo vendor`'s layout (SPEC §5).
 	Cargo
+	// Staging is fetchCargoVendor's staging dir (SPEC §3): Cargo.lock,
+	// tarballs/NAME-VERSION.tar.gz, git/COMMIT/.
+	Staging
 )
 
-func (l Layout) String() string {
-	switch l {
-	case Nixpkgs:
-		return "nixpkgs"
-	case Cargo:
-		return "cargo"
+var kindNames = [...]string{Nixpkgs: "nixpkgs", Cargo: "cargo", Staging: "staging"}
+
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
 	}
-	return fmt.Sprintf("Layout(%d)", int(l))
+	return fmt.Sprintf("Kind(%d)", int(k))
 }
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(s string) (Kind, error) {
+	for k, name := range kindNames {
+		if s == name {
+			return Kind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown layout %q (want nixpkgs, cargo or staging)", s)
+}
+
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+func (k *Kind) UnmarshalText(b []byte) (err error) {
+	*k, err = ParseKind(string(b))
+	return err
+}
+
+// Where each layout puts things, relative to the tree's root.
+const (
+	registryDir  = "source-registry" // nixpkgs: registry crates, NAME-VERSION
+	gitDirPrefix = "source-git-"     // nixpkgs: source-git-N/NAME-VERSION, N per git source
+
+	// StagingTarballs is the staging dir's directory of .crate files,
+	// NAME-VERSION.tar.gz (StagingTarball).
+	StagingTarballs = "tarballs"
+	// StagingGit is the staging dir's directory of git checkouts, one per
+	// commit (StagingCheckout).
+	StagingGit = "git"
+)
+
+// StagingTarball is where a staging dir holds the .crate file of the
+// registry crate NAME@VERSION: tarballs/NAME-VERSION.tar.gz.
+func StagingTarball(name, version string) string {
+	return StagingTarballs + "/" + name + "-" + version + ".tar.gz"
+}
+
+// StagingCheckout is where a staging dir holds the checkout of a git
+// commit: git/COMMIT.
+func StagingCheckout(commit string) string { return StagingGit + "/" + commit }
 
 // Options control FromStaging. The zero value writes the nixpkgs layout
 // with the @vendor@ placeholder and discards warnings.
 type Options struct {
-	Layout Layout
+	Layout Kind // Nixpkgs or Cargo
 	// Absolute writes the vendor directory's real (absolute) path into the
 	// nixpkgs layout's .cargo/config.toml instead of VendorPlaceholder.
 	Absolute bool
@@ -150,15 +206,18 @@ func StagingDir(staging string) (Staged, error) {
 	return Staged{
 		Lock: lock,
 		Tarball: func(p lockfile.Package) string {
-			return filepath.Join(staging, "tarballs", p.Name+"-"+p.Version+".tar.gz")
+			return filepath.Join(staging, filepath.FromSlash(StagingTarball(p.Name, p.Version)))
 		},
-		Checkout: func(commit string) string { return filepath.Join(staging, "git", commit) },
+		Checkout: func(commit string) string { return filepath.Join(staging, filepath.FromSlash(StagingCheckout(commit))) },
 	}, nil
 }
 
 // plan lists the crates of lock with their directories in the output,
 // refusing what the layout cannot hold.
 func plan(lock *lockfile.Lockfile, opts Options) ([]crateJob, error) {
+	if opts.Layout != Nixpkgs && opts.Layout != Cargo {
+		return nil, fmt.Errorf("vendortree: cannot write the %s layout", opts.Layout)
+	}
 	var jobs []crateJob
 	for _, p := range lock.Packages {
 		switch p.Source.Kind {
@@ -186,9 +245,9 @@ func plan(lock *lockfile.Lockfile, opts Options) ([]crateJob, error) {
 		p := jobs[i].pkg
 		nv := p.Name + "-" + p.Version
 		if p.Source.Kind == lockfile.Git {
-			jobs[i].dir = fmt.Sprintf("source-git-%d/%s", gitIdx[gitKey(p.Source)], nv)
+			jobs[i].dir = fmt.Sprintf("%s%d/%s", gitDirPrefix, gitIdx[gitKey(p.Source)], nv)
 		} else {
-			jobs[i].dir = "source-registry/" + nv
+			jobs[i].dir = registryDir + "/" + nv
 		}
 		if q, dup := seen[jobs[i].dir]; dup {
 			if p.Source.Kind == lockfile.Git {
@@ -283,7 +342,7 @@ func write(ctx context.Context, in Staged, tmp, final string, jobs []crateJob, o
 // by FromStaging and FS.
 type builder struct {
 	in     Staged
-	layout Layout
+	layout Kind
 	trees  map[string]*gitTree // by commit
 	warn   func(format string, args ...any)
 }
@@ -321,7 +380,7 @@ func (b *builder) build(ctx context.Context, p lockfile.Package, w crateWriter) 
 	return registryCrate(ctx, b.in.Tarball(p), p, w, b.layout)
 }
 
-func registryCrate(ctx context.Context, tarball string, p lockfile.Package, w crateWriter, layout Layout) error {
+func registryCrate(ctx context.Context, tarball string, p lockfile.Package, w crateWriter, layout Kind) error {
 	opt := unpackOptions{checksum: p.Checksum}
 	if layout == Cargo {
 		opt.skip, opt.hash = cargoSkips, true
@@ -330,14 +389,11 @@ func registryCrate(ctx context.Context, tarball string, p lockfile.Package, w cr
 	if err != nil {
 		return err
 	}
-	sum := nixpkgsChecksum(p.Checksum)
-	if layout == Cargo {
-		sum = cargoChecksum(files, p.Checksum)
-	}
-	return writeCrateFile(w, ".cargo-checksum.json", sum, 0o644)
+	sum := Checksum{Files: files, Package: p.Checksum}
+	return writeCrateFile(w, ChecksumFile, sum.Marshal(layout), 0o644)
 }
 
-func gitCrate(tree *gitTree, p lockfile.Package, w crateWriter, layout Layout, warn func(string, ...any)) error {
+func gitCrate(tree *gitTree, p lockfile.Package, w crateWriter, layout Kind, warn func(string, ...any)) error {
 	src, err := tree.crateDir(p.Name)
 	if err != nil {
 		return err
@@ -377,18 +433,15 @@ func gitCrate(tree *gitTree, p lockfile.Package, w crateWriter, layout Layout, w
 			return err
 		}
 		if c.files != nil {
-			c.files["Cargo.toml"] = sha256Hex(newMan)
+			c.files["Cargo.toml"] = sha256Of(newMan)
 		}
 	}
-	sum := nixpkgsChecksum("")
-	if layout == Cargo {
-		delete(c.files, ".cargo-checksum.json")
-		sum = cargoChecksum(c.files, "")
-	}
-	if err := removeIfExists(w, ".cargo-checksum.json"); err != nil {
+	delete(c.files, ChecksumFile)
+	if err := removeIfExists(w, ChecksumFile); err != nil {
 		return err
 	}
-	return writeCrateFile(w, ".cargo-checksum.json", sum, 0o644)
+	sum := Checksum{Files: c.files}
+	return writeCrateFile(w, ChecksumFile, sum.Marshal(layout), 0o644)
 }
 
 // cargoSkips reports whether cargo vendor leaves a crate path out: any

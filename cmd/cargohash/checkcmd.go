@@ -11,6 +11,7 @@ import (
 	"github.com/cargohash/cargohash/check"
 	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/lockfile"
+	"github.com/cargohash/cargohash/vendortree"
 )
 
 // checkJSONSchema is the --json output of check, shown in its help; the
@@ -145,7 +146,7 @@ func writeCheckText(w io.Writer, r *check.Result) error {
 	v := r.Vendor
 	vendorDesc := ""
 	if v != nil {
-		kind := map[string]string{"staging": "staging dir", "nixpkgs": "nixpkgs-layout vendor tree", "cargo": "cargo-layout vendor tree"}[v.Kind]
+		kind := map[string]string{"staging": "staging dir", "nixpkgs": "nixpkgs-layout vendor tree", "cargo": "cargo-layout vendor tree"}[v.Kind.String()]
 		if v.Tarball {
 			kind += " in a tarball"
 		}
@@ -190,7 +191,7 @@ func writeCheckText(w io.Writer, r *check.Result) error {
 		} else {
 			fmt.Fprintf(&b, "ok: the crates of %s are those of %s (name, version, package checksum)\n", vendorDesc, r.Src)
 		}
-		if v.Kind != "staging" {
+		if v.Kind != vendortree.Staging {
 			fmt.Fprintf(&b, "ok: %d crates match their .cargo-checksum.json%s\n", r.Crates, lockNote(r))
 		}
 	case "vendor":
@@ -202,7 +203,7 @@ func writeCheckText(w io.Writer, r *check.Result) error {
 
 func lockNote(r *check.Result) string {
 	switch {
-	case r.Vendor.Kind == "staging":
+	case r.Vendor.Kind == vendortree.Staging:
 		return " (staged .crate files against " + r.Vendor.Lock + ")"
 	case r.Vendor.Lock != "":
 		return " and " + r.Vendor.Lock

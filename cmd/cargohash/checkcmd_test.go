@@ -63,7 +63,7 @@ func (w *checkWorld) staging(t *testing.T, lock []byte) string {
 	return dir
 }
 
-func (w *checkWorld) vendor(t *testing.T, lock []byte, layout vendortree.Layout) string {
+func (w *checkWorld) vendor(t *testing.T, lock []byte, layout vendortree.Kind) string {
 	out := filepath.Join(t.TempDir(), "vendor")
 	if err := vendortree.FromStaging(context.Background(), w.staging(t, lock), out, vendortree.Options{Layout: layout}); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+
+	"github.com/cargohash/cargohash/lockfile"
 )
 
 // ErrRefNotFound: the repository has no tag, branch or ref of that name.
@@ -25,7 +27,7 @@ const (
 // preferred over a branch of the same name, an annotated tag peeled to its
 // commit.
 func (f *Fetcher) Resolve(ctx context.Context, url, ref string) (commit string, kind RefKind, err error) {
-	if validCommit(ref) {
+	if lockfile.IsCommitID(ref) {
 		return ref, Commit, nil
 	}
 	if err := ValidateURL(url); err != nil {
@@ -49,7 +51,7 @@ func (f *Fetcher) Resolve(ctx context.Context, url, ref string) (commit string, 
 	refs := map[string]string{}
 	for line := range strings.Lines(string(out)) {
 		id, name, ok := strings.Cut(strings.TrimSpace(line), "\t")
-		if ok && validCommit(id) {
+		if ok && lockfile.IsCommitID(id) {
 			refs[name] = id
 		}
 	}

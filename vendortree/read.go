@@ -1,9 +1,10 @@
-package check
+package vendortree
 
-// A vendor input is what check reads: a staging dir, a vendor dir (either
-// layout) or a vendor tarball, indexed in memory (names, kinds, sizes;
+// Reading trees back: what the checker reads, a staging dir, a vendor dir
+// (either layout) or a vendor tarball, indexed in memory (names, kinds;
 // file contents are hashed on demand on disk and while streaming a
-// tarball).
+// tarball), with the layout told from its shape and its crates found where
+// the layout puts them.
 
 import (
 	"archive/tar"
@@ -12,6 +13,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -23,41 +25,56 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pelletier/go-toml/v2"
 )
 
-// vnode is one entry of a vendor input.
-type vnode struct {
+// entry is one entry of a Tree.
+type entry struct {
 	kind   byte   // 'f' regular file, 'd' directory, 'l' symlink, 'o' anything else
 	sum    string // sha256 hex of a regular file; on disk computed when first asked
 	target string // symlink target
 	data   []byte // tarballs: kept for Cargo.lock, Cargo.toml and .cargo-checksum.json
 }
 
-// vendorInput is a staging dir, vendor dir or vendor tarball, listed: every
-// entry by its slash-separated path relative to the root ("" is the root).
-type vendorInput struct {
-	info     VendorInfo
-	root     string // the directory on disk; "" for a tarball
-	nodes    map[string]*vnode
-	kids     map[string][]string // directory → sorted child names
-	paths    []string            // all paths, sorted
-	lockData []byte              // its Cargo.lock, nil if none
+// Tree is a staging dir, vendor dir or vendor tarball read back: every
+// entry by its slash-separated path relative to the root ("" is the root;
+// a tarball's root is its single top directory if it has one).
+type Tree struct {
+	Path    string // as given to Open
+	Kind    Kind   // told from the tree's shape (see Open)
+	Tarball bool
+	// Lock names its Cargo.lock ("" if it has none): PATH/Cargo.lock, or
+	// PATH!/TOP/Cargo.lock in a tarball; LockData holds its bytes.
+	Lock     string
+	LockData []byte
+
+	root  string // the directory on disk; "" for a tarball
+	nodes map[string]*entry
+	kids  map[string][]string // directory → sorted child names
+	paths []string            // all paths, sorted
 }
 
 // maxSmall bounds the files check reads whole (locks, manifests, checksum files).
 const maxSmall = 64 << 20
 
-func openVendor(ctx context.Context, path string) (*vendorInput, error) {
+// Open reads the staging dir, vendor dir or vendor tarball (.tar, .tar.gz,
+// .tar.zst, told by its first bytes) at path. Its Kind is Nixpkgs if it has
+// source-registry/ or source-git-N/ at the top, Staging if it has tarballs/
+// or git/ and no crate directory (one with a .cargo-checksum.json) at the
+// top, or nothing but Cargo.lock, and Cargo otherwise. A tarball that ends
+// early, has no end-of-archive marker or whose compressed stream is damaged
+// is an error.
+func Open(ctx context.Context, path string) (*Tree, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	var v *vendorInput
+	var v *Tree
 	switch {
 	case fi.IsDir():
-		v, err = readVendorDir(ctx, path)
+		v, err = readDir(ctx, path)
 	case fi.Mode().IsRegular():
-		v, err = readVendorTarball(ctx, path)
+		v, err = readTarball(ctx, path)
 	default:
 		return nil, fmt.Errorf("%s: not a directory or a tarball", path)
 	}
@@ -65,29 +82,29 @@ func openVendor(ctx context.Context, path string) (*vendorInput, error) {
 		return nil, err
 	}
 	v.index()
-	v.info.Path = path
-	v.info.Kind = v.kind()
+	v.Path = path
+	v.Kind = v.detect()
 	if n := v.nodes["Cargo.lock"]; n != nil {
-		if v.lockData, err = v.readSmall("Cargo.lock"); err != nil {
+		if v.LockData, err = v.ReadSmall("Cargo.lock"); err != nil {
 			return nil, err
 		}
-		if v.info.Lock == "" {
-			v.info.Lock = filepath.Join(path, "Cargo.lock")
+		if v.Lock == "" {
+			v.Lock = filepath.Join(path, "Cargo.lock")
 		}
 	} else {
-		v.info.Lock = ""
+		v.Lock = ""
 	}
 	return v, nil
 }
 
-func readVendorDir(ctx context.Context, root string) (*vendorInput, error) {
+func readDir(ctx context.Context, root string) (*Tree, error) {
 	// A symlink to the tree (a Nix "result") is followed; links inside
 	// the tree are resolved within it.
 	root, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return nil, err
 	}
-	v := &vendorInput{root: root, nodes: map[string]*vnode{}}
+	v := &Tree{root: root, nodes: map[string]*entry{}}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -103,7 +120,7 @@ func readVendorDir(ctx context.Context, root string) (*vendorInput, error) {
 		if rel == "." {
 			rel = ""
 		}
-		n := &vnode{kind: 'o'}
+		n := &entry{kind: 'o'}
 		switch t := d.Type(); {
 		case t.IsDir():
 			n.kind = 'd'
@@ -121,12 +138,12 @@ func readVendorDir(ctx context.Context, root string) (*vendorInput, error) {
 	return v, err
 }
 
-// readVendorTarball lists a tarball (plain, gzip or zstd, told by its first
+// readTarball lists a tarball (plain, gzip or zstd, told by its first
 // bytes), hashing every regular file as it streams by, and takes its single
 // top directory, if it has one, as the root. A tarball that ends early, has
 // no end-of-archive marker or whose compressed stream is damaged is an
 // error.
-func readVendorTarball(ctx context.Context, path string) (_ *vendorInput, err error) {
+func readTarball(ctx context.Context, path string) (_ *Tree, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -158,7 +175,7 @@ func readVendorTarball(ctx context.Context, path string) (_ *vendorInput, err er
 	}
 	cr := &countingReader{r: r}
 	tr := tar.NewReader(cr)
-	all := map[string]*vnode{}
+	all := map[string]*entry{}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -181,11 +198,11 @@ func readVendorTarball(ctx context.Context, path string) (_ *vendorInput, err er
 		if name == "" {
 			continue // "./"
 		}
-		n := &vnode{kind: 'o'}
+		n := &entry{kind: 'o'}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			n.kind = 'd'
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg:
 			n.kind = 'f'
 			h := sha256.New()
 			var w io.Writer = h
@@ -218,7 +235,7 @@ func readVendorTarball(ctx context.Context, path string) (_ *vendorInput, err er
 		for d := name; strings.Contains(d, "/"); {
 			d = d[:strings.LastIndex(d, "/")]
 			if all[d] == nil {
-				all[d] = &vnode{kind: 'd'}
+				all[d] = &entry{kind: 'd'}
 			}
 		}
 	}
@@ -241,16 +258,16 @@ func readVendorTarball(ctx context.Context, path string) (_ *vendorInput, err er
 			}
 		}
 	}
-	v := &vendorInput{nodes: map[string]*vnode{"": {kind: 'd'}}}
+	v := &Tree{nodes: map[string]*entry{"": {kind: 'd'}}}
 	for name, n := range all {
 		if rel, ok := strings.CutPrefix(name, prefix); ok && name+"/" != prefix {
 			v.nodes[rel] = n
 		}
 	}
 	if v.nodes["Cargo.lock"] != nil {
-		v.info.Lock = path + "!/" + prefix + "Cargo.lock"
+		v.Lock = path + "!/" + prefix + "Cargo.lock"
 	}
-	v.info.Tarball = true
+	v.Tarball = true
 	return v, nil
 }
 
@@ -284,7 +301,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // index builds the child lists and the sorted path list.
-func (v *vendorInput) index() {
+func (v *Tree) index() {
 	v.kids = map[string][]string{}
 	v.paths = make([]string, 0, len(v.nodes))
 	for p := range v.nodes {
@@ -304,42 +321,75 @@ func (v *vendorInput) index() {
 	}
 }
 
-func (v *vendorInput) children(dir string) []string { return v.kids[dir] }
+// Children lists the directory dir, sorted.
+func (v *Tree) Children(dir string) []string { return v.kids[dir] }
 
-// kind tells the layout: "nixpkgs" (source-registry/ or source-git-N/),
-// "staging" (tarballs/ or git/ and no crate with a .cargo-checksum.json at
-// the top, or nothing but Cargo.lock), else "cargo".
-func (v *vendorInput) kind() string {
-	top := v.children("")
+// IsDir reports whether rel is a directory (not a symlink to one).
+func (v *Tree) IsDir(rel string) bool { n := v.nodes[rel]; return n != nil && n.kind == 'd' }
+
+// detect tells the layout (see Open).
+func (v *Tree) detect() Kind {
+	top := v.Children("")
 	crates := false
 	for _, t := range top {
-		if v.nodes[t].kind != 'd' {
+		if !v.IsDir(t) {
 			continue
 		}
-		if t == "source-registry" || strings.HasPrefix(t, "source-git-") {
-			return "nixpkgs"
+		if t == registryDir || strings.HasPrefix(t, gitDirPrefix) {
+			return Nixpkgs
 		}
-		if v.nodes[t+"/.cargo-checksum.json"] != nil {
+		if v.nodes[t+"/"+ChecksumFile] != nil {
 			crates = true
 		}
 	}
-	isDir := func(p string) bool { return v.nodes[p] != nil && v.nodes[p].kind == 'd' }
-	if !crates && (isDir("tarballs") || isDir("git")) || slices.Equal(top, []string{"Cargo.lock"}) {
-		return "staging"
+	if !crates && (v.IsDir(StagingTarballs) || v.IsDir(StagingGit)) || slices.Equal(top, []string{"Cargo.lock"}) {
+		return Staging
 	}
-	return "cargo"
+	return Cargo
+}
+
+// CrateDir is where one crate lives in a vendor tree.
+type CrateDir struct {
+	Dir string // relative to the tree root
+	Git bool   // nixpkgs layout: under source-git-N
+}
+
+// Crates lists the crate directories of a nixpkgs or cargo layout tree, in
+// tree order: source-registry/* and source-git-N/* (nixpkgs), every top
+// directory not starting with "." (cargo). A staging dir has none.
+func (v *Tree) Crates() []CrateDir {
+	var out []CrateDir
+	for _, top := range v.Children("") {
+		if !v.IsDir(top) {
+			continue
+		}
+		switch {
+		case v.Kind == Nixpkgs && (top == registryDir || strings.HasPrefix(top, gitDirPrefix)):
+			for _, c := range v.Children(top) {
+				if v.IsDir(top + "/" + c) {
+					out = append(out, CrateDir{Dir: top + "/" + c, Git: top != registryDir})
+				}
+			}
+		case v.Kind == Cargo && !strings.HasPrefix(top, "."):
+			out = append(out, CrateDir{Dir: top})
+		}
+	}
+	return out
 }
 
 // resolve follows the symlinks of rel inside the tree and returns the path
 // of what it names; fs.ErrNotExist if nothing, an error if a link leaves
 // the tree.
-func (v *vendorInput) resolve(rel string) (string, *vnode, error) {
+func (v *Tree) resolve(rel string) (string, *entry, error) {
 	todo := strings.Split(rel, "/")
 	cur := ""
 	for hops := 0; len(todo) > 0; {
 		c := todo[0]
 		todo = todo[1:]
-		next := pathJoin(cur, c)
+		next := c
+		if cur != "" {
+			next = cur + "/" + c
+		}
 		n := v.nodes[next]
 		if n == nil || c == "" || c == "." || c == ".." {
 			return "", nil, fs.ErrNotExist
@@ -363,9 +413,9 @@ func (v *vendorInput) resolve(rel string) (string, *vnode, error) {
 	return cur, v.nodes[cur], nil
 }
 
-// fileSum is the sha256 of the file rel names (symlinks followed, as cargo
-// hashes them).
-func (v *vendorInput) fileSum(rel string) (string, error) {
+// FileSum is the sha256 (hex) of the file rel names (symlinks followed
+// inside the tree, as cargo hashes them).
+func (v *Tree) FileSum(rel string) (string, error) {
 	p, n, err := v.resolve(rel)
 	if err != nil {
 		return "", err
@@ -374,22 +424,16 @@ func (v *vendorInput) fileSum(rel string) (string, error) {
 		return "", fmt.Errorf("not a regular file")
 	}
 	if n.sum == "" {
-		f, err := os.Open(filepath.Join(v.root, filepath.FromSlash(p)))
-		if err != nil {
+		if n.sum, err = sha256File(filepath.Join(v.root, filepath.FromSlash(p))); err != nil {
 			return "", err
 		}
-		defer f.Close()
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
-			return "", err
-		}
-		n.sum = hex.EncodeToString(h.Sum(nil))
 	}
 	return n.sum, nil
 }
 
-// readSmall returns the contents of the file rel names (at most maxSmall bytes).
-func (v *vendorInput) readSmall(rel string) ([]byte, error) {
+// ReadSmall returns the contents of the file rel names (at most maxSmall
+// bytes): a lock, a manifest, a checksum file.
+func (v *Tree) ReadSmall(rel string) ([]byte, error) {
 	p, n, err := v.resolve(rel)
 	if err != nil {
 		return nil, err
@@ -415,9 +459,9 @@ func (v *vendorInput) readSmall(rel string) ([]byte, error) {
 	return data, err
 }
 
-// filesUnder lists the files and symlinks to files below dir, relative to
+// FilesUnder lists the files and symlinks to files below dir, relative to
 // dir, sorted.
-func (v *vendorInput) filesUnder(dir string) []string {
+func (v *Tree) FilesUnder(dir string) []string {
 	var out []string
 	i, _ := slices.BinarySearch(v.paths, dir+"/")
 	for ; i < len(v.paths) && strings.HasPrefix(v.paths[i], dir+"/"); i++ {
@@ -434,4 +478,36 @@ func (v *vendorInput) filesUnder(dir string) []string {
 		out = append(out, p[len(dir)+1:])
 	}
 	return out
+}
+
+// Checksum reads the .cargo-checksum.json of the crate directory dir.
+func (v *Tree) Checksum(dir string) (*Checksum, error) {
+	data, err := v.ReadSmall(dir + "/" + ChecksumFile)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChecksum(data)
+}
+
+// Manifest reads [package] name and version from dir/Cargo.toml.
+func (v *Tree) Manifest(dir string) (name, version string, err error) {
+	data, err := v.ReadSmall(dir + "/Cargo.toml")
+	if err != nil {
+		return "", "", err
+	}
+	var m struct {
+		Package struct {
+			Name    any `toml:"name"`
+			Version any `toml:"version"`
+		} `toml:"package"`
+	}
+	if err := toml.Unmarshal(data, &m); err != nil {
+		return "", "", fmt.Errorf("Cargo.toml: %w", err)
+	}
+	name, _ = m.Package.Name.(string)
+	version, _ = m.Package.Version.(string)
+	if name == "" || version == "" {
+		return "", "", errors.New("Cargo.toml: no [package] name and version strings")
+	}
+	return name, version, nil
 }
