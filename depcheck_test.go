@@ -33,7 +33,7 @@ func TestLayers(t *testing.T) {
 		{"fetch", stdOr(module+"/lockfile", module+"/internal/redact", module+"/fetch/cargoconfig", "github.com/hashicorp/", "github.com/multiformats/")},
 		{"fetch/cargoconfig", stdOr("github.com/pelletier/go-toml/v2")},
 		{"fetch/forge", stdOr()},
-		{"internal/fetchtest", stdOr(module+"/lockfile", "github.com/klauspost/compress")},
+		{"internal/fetchtest", stdOr(module+"/lockfile", "github.com/klauspost/compress", "github.com/pelletier/go-toml/v2")},
 		{"vendortree", stdOr(module+"/lockfile", module+"/internal/publish", "github.com/klauspost/compress", "github.com/ulikunitz/xz", "github.com/pelletier/go-toml/v2", "golang.org/x/sync")},
 		{"check", stdOr(module+"/lockfile", module+"/hash/", module+"/vendortree", "github.com/klauspost/compress", "github.com/pelletier/go-toml/v2")},
 		{".", notOf(module + "/cmd/")},

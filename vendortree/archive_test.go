@@ -10,26 +10,28 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cargohash/cargohash/internal/fetchtest"
 )
 
 // TestUnpackArchiveHostile: a source archive gets the crate rules, except
 // that hard links are copies and links out are kept.
 func TestUnpackArchiveHostile(t *testing.T) {
-	ok := file("p/Cargo.toml", "[package]\n")
+	ok := fetchtest.FileEntry("p/Cargo.toml", "[package]\n")
 	tests := []struct {
 		name    string
 		data    func(t *testing.T) []byte
 		wantErr string
 	}{
-		{"absolute path", entries(ok, file("/etc/evil", "x")), "absolute path"},
-		{"dotdot", entries(ok, file("p/../../evil", "x")), `".." component`},
-		{"char device", entries(ok, tarEntry{name: "p/c", typ: tar.TypeChar}), "device"},
-		{"fifo", entries(ok, tarEntry{name: "p/f", typ: tar.TypeFifo}), "FIFO"},
-		{"below symlink", entries(tarEntry{name: "p/l", typ: tar.TypeSymlink, linkname: "/tmp"}, file("p/l/evil", "x")), "below symlink"},
-		{"hard link out", entries(ok, tarEntry{name: "p/h", typ: tar.TypeLink, linkname: "/etc/passwd"}), "outside the archive"},
-		{"hard link up", entries(ok, tarEntry{name: "p/h", typ: tar.TypeLink, linkname: "../x"}), "outside the archive"},
-		{"hard link forward", entries(tarEntry{name: "p/h", typ: tar.TypeLink, linkname: "p/later"}, file("p/later", "x")), "not a file written before it"},
-		{"hard link to symlink", entries(tarEntry{name: "p/s", typ: tar.TypeSymlink, linkname: "/etc/passwd"}, tarEntry{name: "p/h", typ: tar.TypeLink, linkname: "p/s"}), "not a file written before it"},
+		{"absolute path", entries(ok, fetchtest.FileEntry("/etc/evil", "x")), "absolute path"},
+		{"dotdot", entries(ok, fetchtest.FileEntry("p/../../evil", "x")), `".." component`},
+		{"char device", entries(ok, fetchtest.Entry{Name: "p/c", Type: tar.TypeChar}), "device"},
+		{"fifo", entries(ok, fetchtest.Entry{Name: "p/f", Type: tar.TypeFifo}), "FIFO"},
+		{"below symlink", entries(fetchtest.Entry{Name: "p/l", Type: tar.TypeSymlink, Linkname: "/tmp"}, fetchtest.FileEntry("p/l/evil", "x")), "below symlink"},
+		{"hard link out", entries(ok, fetchtest.Entry{Name: "p/h", Type: tar.TypeLink, Linkname: "/etc/passwd"}), "outside the archive"},
+		{"hard link up", entries(ok, fetchtest.Entry{Name: "p/h", Type: tar.TypeLink, Linkname: "../x"}), "outside the archive"},
+		{"hard link forward", entries(fetchtest.Entry{Name: "p/h", Type: tar.TypeLink, Linkname: "p/later"}, fetchtest.FileEntry("p/later", "x")), "not a file written before it"},
+		{"hard link to symlink", entries(fetchtest.Entry{Name: "p/s", Type: tar.TypeSymlink, Linkname: "/etc/passwd"}, fetchtest.Entry{Name: "p/h", Type: tar.TypeLink, Linkname: "p/s"}), "not a file written before it"},
 		{"html", func(*testing.T) []byte { return []byte("\n<!DOCTYPE html>\n<html></html>") }, "an HTML page"},
 		{"garbage", func(*testing.T) []byte { return []byte("not an archive at all") }, "not a tar"},
 		{"zip size lie", func(t *testing.T) []byte { return zipLying(t) }, "not a valid zip file"},
@@ -68,12 +70,12 @@ func zipLying(t *testing.T) []byte {
 
 // TestUnpackArchiveShapes: what is kept, and how.
 func TestUnpackArchiveShapes(t *testing.T) {
-	data := makeTarGz(t, []tarEntry{
-		{name: "p/", typ: tar.TypeDir, mode: 0o755},
-		{name: "p/run", typ: tar.TypeReg, mode: 0o755, body: "#!/bin/sh\n"},
-		{name: "p/h", typ: tar.TypeLink, linkname: "p/run"},
-		{name: "p/abs", typ: tar.TypeSymlink, linkname: "/etc/passwd"},
-		{name: "p/empty/", typ: tar.TypeDir, mode: 0o755},
+	data := fetchtest.TarGz([]fetchtest.Entry{
+		{Name: "p/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: "p/run", Type: tar.TypeReg, Mode: 0o755, Body: "#!/bin/sh\n"},
+		{Name: "p/h", Type: tar.TypeLink, Linkname: "p/run"},
+		{Name: "p/abs", Type: tar.TypeSymlink, Linkname: "/etc/passwd"},
+		{Name: "p/empty/", Type: tar.TypeDir, Mode: 0o755},
 	})
 	file := filepath.Join(t.TempDir(), "a.tar.gz")
 	mustWrite(t, file, data, 0o644)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/internal/reftest"
 )
 
@@ -36,19 +37,19 @@ func newBenchWorld(b *testing.B, n int) *benchWorld {
 		name := fmt.Sprintf("crate%04d", i)
 		nv := name + "-1.0.0"
 		man := "[package]\nname = \"" + name + "\"\nversion = \"1.0.0\"\nedition = \"2021\"\n"
-		es := []tarEntry{file(nv+"/Cargo.toml", man), file(nv+"/Cargo.toml.orig", man), file(nv+"/src/lib.rs", "pub fn f() {}\n")}
+		es := []fetchtest.Entry{fetchtest.FileEntry(nv+"/Cargo.toml", man), fetchtest.FileEntry(nv+"/Cargo.toml.orig", man), fetchtest.FileEntry(nv+"/src/lib.rs", "pub fn f() {}\n")}
 		for j := 0; j < 28; j++ {
 			body := make([]byte, 1024+rng.Intn(8192))
 			for k := range body {
 				body[k] = byte('a' + rng.Intn(26))
 			}
-			es = append(es, file(fmt.Sprintf("%s/src/m%d/f%d.rs", nv, j%4, j), string(body)))
+			es = append(es, fetchtest.FileEntry(fmt.Sprintf("%s/src/m%d/f%d.rs", nv, j%4, j), string(body)))
 		}
-		crate := makeTarGz(b, es)
+		crate := fetchtest.TarGz(es)
 		sum := sha256.Sum256(crate)
 		mustWrite(b, filepath.Join(w.staging, "tarballs", nv+".tar.gz"), crate, 0o644)
 		mustWrite(b, filepath.Join(reg, nv+".crate"), crate, 0o644)
-		mustWrite(b, filepath.Join(reg, "index", indexPath(name)), indexLine(b, name, "1.0.0", []byte(man), crate), 0o644)
+		mustWrite(b, filepath.Join(reg, "index", filepath.FromSlash(fetchtest.IndexFile(name))), indexLine(b, name, "1.0.0", []byte(man), crate), 0o644)
 		fmt.Fprintf(&lock, " %q,\n", name)
 		fmt.Fprintf(&pkgs, "\n[[package]]\nname = %q\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = %q\n", name, hex.EncodeToString(sum[:]))
 		fmt.Fprintf(&deps, "%s = \"1\"\n", name)

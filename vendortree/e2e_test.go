@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/internal/reftest"
 	"github.com/cargohash/cargohash/lockfile"
 )
@@ -54,7 +55,7 @@ func newWorld(t *testing.T) *world {
 		crates[nv] = crate
 		w.regCrates = append(w.regCrates, nv)
 		mustWrite(t, filepath.Join(reg, nv+".crate"), crate, 0o644)
-		ip := filepath.Join(reg, "index", indexPath(name))
+		ip := filepath.Join(reg, "index", filepath.FromSlash(fetchtest.IndexFile(name)))
 		old, _ := os.ReadFile(ip)
 		mustWrite(t, ip, append(old, indexLine(t, name, version, manifest, crate)...), 0o644)
 	}
@@ -71,34 +72,34 @@ func newWorld(t *testing.T) *world {
 	// specially, to compare with cargo vendor.
 	oddMan := "[package]\nname = \"oddfiles\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"
 	odd := "oddfiles-0.1.0/"
-	addCrate("oddfiles", "0.1.0", makeTarGz(t, []tarEntry{
-		file(odd+"Cargo.toml", oddMan),
-		file(odd+"Cargo.toml.orig", "# original\n"+oddMan),
-		file(odd+".cargo_vcs_info.json", "{\n  \"git\": {\n    \"sha1\": \"0000000000000000000000000000000000000000\"\n  },\n  \"path_in_vcs\": \"\"\n}"),
-		file(odd+".gitignore", "/target\n"),
-		file(odd+".gitattributes", "* text=auto\n"),
-		file(odd+"sub/.gitignore", "x\n"),
-		file(odd+"sub/.GITIGNORE", "case matters\n"),
-		file(odd+"sub/keep.txt", "kept\n"),
-		file(odd+"fix.rej", "rejected hunk\n"),
-		file(odd+".cargo-ok", `{"v":1}`),
-		file(odd+"sub/.cargo-ok", "nested\n"),
-		file(odd+".git/config", "[core]\n"),
-		file(odd+"sub/.git", "gitdir: elsewhere\n"),
-		file(odd+"src/lib.rs", "pub fn odd() -> u32 { 7 }\n"),
+	addCrate("oddfiles", "0.1.0", fetchtest.TarGz([]fetchtest.Entry{
+		fetchtest.FileEntry(odd+"Cargo.toml", oddMan),
+		fetchtest.FileEntry(odd+"Cargo.toml.orig", "# original\n"+oddMan),
+		fetchtest.FileEntry(odd+".cargo_vcs_info.json", "{\n  \"git\": {\n    \"sha1\": \"0000000000000000000000000000000000000000\"\n  },\n  \"path_in_vcs\": \"\"\n}"),
+		fetchtest.FileEntry(odd+".gitignore", "/target\n"),
+		fetchtest.FileEntry(odd+".gitattributes", "* text=auto\n"),
+		fetchtest.FileEntry(odd+"sub/.gitignore", "x\n"),
+		fetchtest.FileEntry(odd+"sub/.GITIGNORE", "case matters\n"),
+		fetchtest.FileEntry(odd+"sub/keep.txt", "kept\n"),
+		fetchtest.FileEntry(odd+"fix.rej", "rejected hunk\n"),
+		fetchtest.FileEntry(odd+".cargo-ok", `{"v":1}`),
+		fetchtest.FileEntry(odd+"sub/.cargo-ok", "nested\n"),
+		fetchtest.FileEntry(odd+".git/config", "[core]\n"),
+		fetchtest.FileEntry(odd+"sub/.git", "gitdir: elsewhere\n"),
+		fetchtest.FileEntry(odd+"src/lib.rs", "pub fn odd() -> u32 { 7 }\n"),
 		// A backslash would be written as '/' in the checksum key by cargo
 		// vendor 1.95, whose tree then fails to build (see checksum.go).
-		file(odd+"odd <&> \u2028 \x7f \"q\" \x01 \t.txt", "json escaping\n"),
-		{name: odd + "run.sh", typ: tar.TypeReg, mode: 0o755, body: "#!/bin/sh\necho hi\n"},
-		{name: odd + "empty/", typ: tar.TypeDir, mode: 0o755},
-		{name: odd + "docs/run-link", typ: tar.TypeSymlink, mode: 0o777, linkname: "../run.sh"},
+		fetchtest.FileEntry(odd+"odd <&> \u2028 \x7f \"q\" \x01 \t.txt", "json escaping\n"),
+		{Name: odd + "run.sh", Type: tar.TypeReg, Mode: 0o755, Body: "#!/bin/sh\necho hi\n"},
+		{Name: odd + "empty/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: odd + "docs/run-link", Type: tar.TypeSymlink, Mode: 0o777, Linkname: "../run.sh"},
 	}), []byte(oddMan))
 	for _, v := range []string{"0.1.0", "0.2.0"} {
 		man := "[package]\nname = \"tinyver\"\nversion = \"" + v + "\"\nedition = \"2021\"\n"
 		p := "tinyver-" + v + "/"
-		addCrate("tinyver", v, makeTarGz(t, []tarEntry{
-			file(p+"Cargo.toml", man),
-			file(p+"src/lib.rs", "pub const V: &str = \""+v+"\";\n"),
+		addCrate("tinyver", v, fetchtest.TarGz([]fetchtest.Entry{
+			fetchtest.FileEntry(p+"Cargo.toml", man),
+			fetchtest.FileEntry(p+"src/lib.rs", "pub const V: &str = \""+v+"\";\n"),
 		}), []byte(man))
 	}
 	mustWrite(t, filepath.Join(reg, "index", "config.json"), []byte(`{"dl":"file:///nonexistent","api":null}`), 0o644)

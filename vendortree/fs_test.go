@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cargohash/cargohash/hash/gnutar"
+	"github.com/cargohash/cargohash/internal/fetchtest"
 )
 
 // fsEntry is what a walk sees of one path.
@@ -152,42 +153,44 @@ func TestFSMatchesFromStagingGitSymlinks(t *testing.T) {
 // same error, and keeps what it keeps.
 func TestFSHostileTarballs(t *testing.T) {
 	p := "evil-0.1.0/"
-	ok := file(p+"Cargo.toml", "[package]\n")
-	link := func(name, target string) tarEntry {
-		return tarEntry{name: p + name, typ: tar.TypeSymlink, linkname: target}
+	ok := fetchtest.FileEntry(p+"Cargo.toml", "[package]\n")
+	link := func(name, target string) fetchtest.Entry {
+		return fetchtest.Entry{Name: p + name, Type: tar.TypeSymlink, Linkname: target}
 	}
-	dir := func(name string) tarEntry { return tarEntry{name: p + name, typ: tar.TypeDir, mode: 0o755} }
+	dir := func(name string) fetchtest.Entry {
+		return fetchtest.Entry{Name: p + name, Type: tar.TypeDir, Mode: 0o755}
+	}
 	tests := map[string]func(t *testing.T) []byte{
-		"absolute path":             entries(ok, file("/etc/evil", "x")),
-		"dotdot":                    entries(ok, file(p+"a/../../evil", "x")),
-		"other prefix":              entries(ok, file("other-0.1.0/x", "x")),
-		"hard link":                 entries(ok, tarEntry{name: p + "h", typ: tar.TypeLink, linkname: p + "Cargo.toml"}),
-		"fifo":                      entries(ok, tarEntry{name: p + "f", typ: tar.TypeFifo}),
+		"absolute path":             entries(ok, fetchtest.FileEntry("/etc/evil", "x")),
+		"dotdot":                    entries(ok, fetchtest.FileEntry(p+"a/../../evil", "x")),
+		"other prefix":              entries(ok, fetchtest.FileEntry("other-0.1.0/x", "x")),
+		"hard link":                 entries(ok, fetchtest.Entry{Name: p + "h", Type: tar.TypeLink, Linkname: p + "Cargo.toml"}),
+		"fifo":                      entries(ok, fetchtest.Entry{Name: p + "f", Type: tar.TypeFifo}),
 		"absolute symlink":          entries(ok, link("l", "/etc/passwd")),
 		"escaping symlink":          entries(ok, link("d/l", "../../x")),
 		"symlink chain escaping":    entries(ok, link("a", "."), link("b", "a/..")),
 		"escape through a link":     entries(ok, dir("d"), link("d/s", ".."), link("l", "d/s/../x")),
 		"symlink loop":              entries(ok, link("a", "b"), link("b", "a")),
-		"symlink through a file":    entries(ok, file(p+"f", "x"), link("l", "f/x")),
-		"slash on a file":           entries(ok, file(p+"f", "x"), link("l", "f/")),
-		"write through symlink":     entries(ok, link("l", "sub"), file(p+"l/x", "x")),
-		"file below a file":         entries(ok, file(p+"f", "x"), file(p+"f/x", "y")),
-		"dir over a file":           entries(ok, file(p+"f", "x"), dir("f")),
-		"dir over a link to a file": entries(ok, file(p+"f", "x"), link("l", "f"), dir("l")),
+		"symlink through a file":    entries(ok, fetchtest.FileEntry(p+"f", "x"), link("l", "f/x")),
+		"slash on a file":           entries(ok, fetchtest.FileEntry(p+"f", "x"), link("l", "f/")),
+		"write through symlink":     entries(ok, link("l", "sub"), fetchtest.FileEntry(p+"l/x", "x")),
+		"file below a file":         entries(ok, fetchtest.FileEntry(p+"f", "x"), fetchtest.FileEntry(p+"f/x", "y")),
+		"dir over a file":           entries(ok, fetchtest.FileEntry(p+"f", "x"), dir("f")),
+		"dir over a link to a file": entries(ok, fetchtest.FileEntry(p+"f", "x"), link("l", "f"), dir("l")),
 		"dir over a dangling link":  entries(ok, link("l", "nowhere"), dir("l")),
-		"file over a dir":           entries(ok, dir("d"), file(p+"d", "x")),
+		"file over a dir":           entries(ok, dir("d"), fetchtest.FileEntry(p+"d", "x")),
 		"link over a dir":           entries(ok, dir("d"), link("d", "x")),
 		"too big":                   bigHeader,
 		"truncated": func(t *testing.T) []byte {
-			b := entries(ok, file(p+"x", strings.Repeat("y", 5000)))(t)
+			b := entries(ok, fetchtest.FileEntry(p+"x", strings.Repeat("y", 5000)))(t)
 			return b[:len(b)-6]
 		},
 		// Kept: what tar keeps.
-		"fine links": entries(ok, dir("d/e"), file(p+"d/e/f", "x"), link("l", "d/e/f"), link("d/up", "../Cargo.toml"),
+		"fine links": entries(ok, dir("d/e"), fetchtest.FileEntry(p+"d/e/f", "x"), link("l", "d/e/f"), link("d/up", "../Cargo.toml"),
 			link("dl", "d/e/"), link("chain", "l"), link("dangling", "nowhere"), link("dotdir", "d/e/./.."),
 			link("dir over a link to a dir", "d"), dir("dir over a link to a dir")),
-		"replaced entries": entries(ok, file(p+"x", "first"), link("x", "Cargo.toml"), file(p+"y", "1"), file(p+"y", "2"),
-			link("z", "y"), file(p+"z", "3"), file(p+".git/config", "x"), file(p+"s/.gitignore", "x"), file(p+".cargo-ok", "")),
+		"replaced entries": entries(ok, fetchtest.FileEntry(p+"x", "first"), link("x", "Cargo.toml"), fetchtest.FileEntry(p+"y", "1"), fetchtest.FileEntry(p+"y", "2"),
+			link("z", "y"), fetchtest.FileEntry(p+"z", "3"), fetchtest.FileEntry(p+".git/config", "x"), fetchtest.FileEntry(p+"s/.gitignore", "x"), fetchtest.FileEntry(p+".cargo-ok", "")),
 	}
 	for name, crate := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -200,7 +203,7 @@ func TestFSHostileTarballs(t *testing.T) {
 }
 
 func TestFSAddFile(t *testing.T) {
-	staging := stageOne(t, entries(file("evil-0.1.0/Cargo.toml", "[package]\n"))(t))
+	staging := stageOne(t, entries(fetchtest.FileEntry("evil-0.1.0/Cargo.toml", "[package]\n"))(t))
 	f, err := OpenStaging(context.Background(), staging, Options{Layout: Cargo})
 	if err != nil {
 		t.Fatal(err)

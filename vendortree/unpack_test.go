@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -42,33 +43,33 @@ func bigHeader(t *testing.T) []byte {
 
 func TestHostileTarballs(t *testing.T) {
 	p := "evil-0.1.0/"
-	ok := file(p+"Cargo.toml", "[package]\n")
+	ok := fetchtest.FileEntry(p+"Cargo.toml", "[package]\n")
 	tests := []struct {
 		name    string
 		crate   func(t *testing.T) []byte
 		wantErr string
 	}{
-		{"absolute path", entries(ok, file("/etc/evil", "x")), "absolute path"},
-		{"dotdot", entries(ok, file(p+"../evil", "x")), `".." component`},
-		{"dotdot deep", entries(ok, file(p+"a/../../evil", "x")), `".." component`},
-		{"other prefix", entries(ok, file("other-0.1.0/x", "x")), "outside evil-0.1.0/"},
-		{"no prefix", entries(file("Cargo.toml", "x")), "outside evil-0.1.0/"},
-		{"hard link", entries(ok, tarEntry{name: p + "h", typ: tar.TypeLink, linkname: p + "Cargo.toml"}), "hard link"},
-		{"char device", entries(ok, tarEntry{name: p + "c", typ: tar.TypeChar}), "device"},
-		{"block device", entries(ok, tarEntry{name: p + "b", typ: tar.TypeBlock}), "device"},
-		{"fifo", entries(ok, tarEntry{name: p + "f", typ: tar.TypeFifo}), "FIFO"},
-		{"absolute symlink", entries(ok, tarEntry{name: p + "l", typ: tar.TypeSymlink, linkname: "/etc/passwd"}), "leaves the crate"},
-		{"escaping symlink", entries(ok, tarEntry{name: p + "d/l", typ: tar.TypeSymlink, linkname: "../../x"}), "leaves the crate"},
+		{"absolute path", entries(ok, fetchtest.FileEntry("/etc/evil", "x")), "absolute path"},
+		{"dotdot", entries(ok, fetchtest.FileEntry(p+"../evil", "x")), `".." component`},
+		{"dotdot deep", entries(ok, fetchtest.FileEntry(p+"a/../../evil", "x")), `".." component`},
+		{"other prefix", entries(ok, fetchtest.FileEntry("other-0.1.0/x", "x")), "outside evil-0.1.0/"},
+		{"no prefix", entries(fetchtest.FileEntry("Cargo.toml", "x")), "outside evil-0.1.0/"},
+		{"hard link", entries(ok, fetchtest.Entry{Name: p + "h", Type: tar.TypeLink, Linkname: p + "Cargo.toml"}), "hard link"},
+		{"char device", entries(ok, fetchtest.Entry{Name: p + "c", Type: tar.TypeChar}), "device"},
+		{"block device", entries(ok, fetchtest.Entry{Name: p + "b", Type: tar.TypeBlock}), "device"},
+		{"fifo", entries(ok, fetchtest.Entry{Name: p + "f", Type: tar.TypeFifo}), "FIFO"},
+		{"absolute symlink", entries(ok, fetchtest.Entry{Name: p + "l", Type: tar.TypeSymlink, Linkname: "/etc/passwd"}), "leaves the crate"},
+		{"escaping symlink", entries(ok, fetchtest.Entry{Name: p + "d/l", Type: tar.TypeSymlink, Linkname: "../../x"}), "leaves the crate"},
 		{"symlink chain escaping", entries(ok,
-			tarEntry{name: p + "a", typ: tar.TypeSymlink, linkname: "."},
-			tarEntry{name: p + "b", typ: tar.TypeSymlink, linkname: "a/.."}), "leaves the crate"},
+			fetchtest.Entry{Name: p + "a", Type: tar.TypeSymlink, Linkname: "."},
+			fetchtest.Entry{Name: p + "b", Type: tar.TypeSymlink, Linkname: "a/.."}), "leaves the crate"},
 		{"write through symlink", entries(ok,
-			tarEntry{name: p + "l", typ: tar.TypeSymlink, linkname: "sub"},
-			file(p+"l/x", "x")), "below symlink"},
+			fetchtest.Entry{Name: p + "l", Type: tar.TypeSymlink, Linkname: "sub"},
+			fetchtest.FileEntry(p+"l/x", "x")), "below symlink"},
 		{"too big", bigHeader, "more than"},
 		{"not gzip", func(*testing.T) []byte { return []byte("not a tarball") }, "gzip"},
 		{"truncated", func(t *testing.T) []byte {
-			b := entries(ok, file(p+"x", strings.Repeat("y", 5000)))(t)
+			b := entries(ok, fetchtest.FileEntry(p+"x", strings.Repeat("y", 5000)))(t)
 			return b[:len(b)-6]
 		}, "unexpected EOF"},
 		{"bad gzip checksum", func(t *testing.T) []byte {
@@ -107,15 +108,15 @@ func TestHostileTarballs(t *testing.T) {
 	}
 }
 
-func entries(es ...tarEntry) func(t *testing.T) []byte {
-	return func(t *testing.T) []byte { return makeTarGz(t, es) }
+func entries(es ...fetchtest.Entry) func(t *testing.T) []byte {
+	return func(t *testing.T) []byte { return fetchtest.TarGz(es) }
 }
 
 func TestChecksumMismatch(t *testing.T) {
-	staging := stageOne(t, makeTarGz(t, []tarEntry{file("evil-0.1.0/Cargo.toml", "x")}))
+	staging := stageOne(t, fetchtest.TarGz([]fetchtest.Entry{fetchtest.FileEntry("evil-0.1.0/Cargo.toml", "x")}))
 	// Same length, other bytes: what a tampered staging dir looks like.
 	tb := filepath.Join(staging, "tarballs", "evil-0.1.0.tar.gz")
-	other := makeTarGz(t, []tarEntry{file("evil-0.1.0/Cargo.toml", "y")})
+	other := fetchtest.TarGz([]fetchtest.Entry{fetchtest.FileEntry("evil-0.1.0/Cargo.toml", "y")})
 	mustWrite(t, tb, other, 0o644)
 	out := filepath.Join(t.TempDir(), "vendor")
 	err := FromStaging(context.Background(), staging, out, Options{})
@@ -130,7 +131,7 @@ func TestChecksumMismatch(t *testing.T) {
 func TestUnpackLimitCountsAllFiles(t *testing.T) {
 	p := "c-1.0.0/"
 	tb := filepath.Join(t.TempDir(), "c.tar.gz")
-	mustWrite(t, tb, makeTarGz(t, []tarEntry{file(p+"a", strings.Repeat("a", 60)), file(p+"b", strings.Repeat("b", 60))}), 0o644)
+	mustWrite(t, tb, fetchtest.TarGz([]fetchtest.Entry{fetchtest.FileEntry(p+"a", strings.Repeat("a", 60)), fetchtest.FileEntry(p+"b", strings.Repeat("b", 60))}), 0o644)
 	_, err := unpackCrate(context.Background(), tb, "c-1.0.0", filepath.Join(t.TempDir(), "x"), unpackOptions{limit: 100})
 	if err == nil || !strings.Contains(err.Error(), "more than 100 bytes") {
 		t.Fatalf("error %v, want the size limit", err)
@@ -140,15 +141,15 @@ func TestUnpackLimitCountsAllFiles(t *testing.T) {
 func TestUnpackKeepsWhatTarKeeps(t *testing.T) {
 	p := "ok-1.0.0/"
 	tb := filepath.Join(t.TempDir(), "ok.tar.gz")
-	mustWrite(t, tb, makeTarGz(t, []tarEntry{
-		{name: p, typ: tar.TypeDir, mode: 0o755},
-		file(p+"Cargo.toml", "x"),
-		{name: p + "bin/run", typ: tar.TypeReg, mode: 0o755, body: "#!/bin/sh\n"},
-		{name: p + "empty/", typ: tar.TypeDir, mode: 0o755},
-		{name: p + "link", typ: tar.TypeSymlink, linkname: "bin/run"},
-		{name: p + "dangling", typ: tar.TypeSymlink, linkname: "nowhere"},
-		file(p+"dup", "first"),
-		file(p+"dup", "second"),
+	mustWrite(t, tb, fetchtest.TarGz([]fetchtest.Entry{
+		{Name: p, Type: tar.TypeDir, Mode: 0o755},
+		fetchtest.FileEntry(p+"Cargo.toml", "x"),
+		{Name: p + "bin/run", Type: tar.TypeReg, Mode: 0o755, Body: "#!/bin/sh\n"},
+		{Name: p + "empty/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: p + "link", Type: tar.TypeSymlink, Linkname: "bin/run"},
+		{Name: p + "dangling", Type: tar.TypeSymlink, Linkname: "nowhere"},
+		fetchtest.FileEntry(p+"dup", "first"),
+		fetchtest.FileEntry(p+"dup", "second"),
 	}), 0o644)
 	dst := filepath.Join(t.TempDir(), "x")
 	files, err := unpackCrate(context.Background(), tb, "ok-1.0.0", dst, unpackOptions{hash: true})

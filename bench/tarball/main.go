@@ -12,11 +12,9 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/cargohash/cargohash/bench/internal/measure"
@@ -158,27 +156,10 @@ func splitNameVersion(s string) (string, string, bool) {
 }
 
 func crateFiles(root string) ([]fetchtest.File, int64, error) {
-	var files []fetchtest.File
+	files, err := fetchtest.FilesFromDir(root)
 	var size int64
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "debian" || rel == ".cargo-checksum.json" || strings.HasPrefix(rel, ".git") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		body, err := os.ReadFile(p)
-		info, _ := d.Info()
-		files = append(files, fetchtest.File{Name: filepath.ToSlash(rel), Body: string(body), Mode: int64(info.Mode().Perm())})
-		size += int64(len(body))
-		return err
-	})
+	for _, f := range files {
+		size += int64(len(f.Body))
+	}
 	return files, size, err
 }

@@ -12,6 +12,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -61,45 +64,65 @@ func CrateFiles(name, version string, files []File) []byte {
 		files = append(files, File{Name: "Cargo.toml", Body: Manifest(name, version)})
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	top := name + "-" + version + "/"
+	entries := make([]Entry, 0, len(files))
+	for _, f := range files {
+		e := Entry{Name: top + f.Name, Type: tar.TypeReg, Mode: f.Mode, Body: f.Body}
+		switch {
+		case f.Dir:
+			e = Entry{Name: strings.TrimSuffix(e.Name, "/") + "/", Type: tar.TypeDir, Mode: f.Mode}
+			if f.Mode == 0 {
+				e.Mode = 0o755
+			}
+		case f.Linkname != "":
+			e = Entry{Name: e.Name, Type: tar.TypeSymlink, Mode: f.Mode, Linkname: f.Linkname}
+			if f.Mode == 0 {
+				e.Mode = 0o777
+			}
+		}
+		entries = append(entries, e)
+	}
+	return TarGz(entries)
+}
 
+// Entry is one raw entry of a tarball a test builds by hand, malformed
+// crates included: Name is the whole name (the NAME-VERSION/ prefix, or
+// anything else), Type a tar type flag.
+type Entry struct {
+	Name     string
+	Type     byte
+	Mode     int64 // 0 means 0644
+	Body     string
+	Linkname string
+}
+
+// FileEntry is the regular file name holding body, mode 0644.
+func FileEntry(name, body string) Entry {
+	return Entry{Name: name, Type: tar.TypeReg, Mode: 0o644, Body: body}
+}
+
+// TarGz writes entries, in the order given, as a gzip'd GNU tar with every
+// time CrateMTime: the test world's one tar builder (CrateFiles uses it).
+// The bytes are a function of the entries only (for one Go version's
+// compress/gzip). An entry archive/tar refuses is a bug in the test: it
+// panics.
+func TarGz(entries []Entry) []byte {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	tw := tar.NewWriter(zw)
-	top := name + "-" + version + "/"
-	for _, f := range files {
-		hdr := &tar.Header{
-			Name:    top + f.Name,
-			Mode:    f.Mode,
-			ModTime: CrateMTime,
-			Format:  tar.FormatGNU,
-		}
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.Name, Typeflag: e.Type, Mode: e.Mode, Linkname: e.Linkname, ModTime: CrateMTime, Format: tar.FormatGNU}
 		if hdr.Mode == 0 {
 			hdr.Mode = 0o644
 		}
-		switch {
-		case f.Dir:
-			hdr.Typeflag = tar.TypeDir
-			hdr.Name = strings.TrimSuffix(hdr.Name, "/") + "/"
-			if f.Mode == 0 {
-				hdr.Mode = 0o755
-			}
-		case f.Linkname != "":
-			hdr.Typeflag = tar.TypeSymlink
-			hdr.Linkname = f.Linkname
-			if f.Mode == 0 {
-				hdr.Mode = 0o777
-			}
-		default:
-			hdr.Typeflag = tar.TypeReg
-			hdr.Size = int64(len(f.Body))
+		if e.Type == tar.TypeReg {
+			hdr.Size = int64(len(e.Body))
 		}
-		// Writes to a bytes.Buffer cannot fail; a header error is a bug in
-		// the test's arguments and shows up as a short archive.
 		if err := tw.WriteHeader(hdr); err != nil {
-			break
+			panic(fmt.Sprintf("fetchtest.TarGz: %s: %v", e.Name, err))
 		}
-		if hdr.Typeflag == tar.TypeReg {
-			tw.Write([]byte(f.Body))
+		if hdr.Size > 0 {
+			tw.Write([]byte(e.Body)) // to a bytes.Buffer: cannot fail
 		}
 	}
 	tw.Close()
@@ -116,4 +139,37 @@ func Manifest(name, version string) string {
 func Checksum(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// FilesFromDir lists the regular files under dir (a Debian librust-*-dev
+// crate source, say) as crate files with their permissions, in path order;
+// debian/, .git* and the top .cargo-checksum.json are left out.
+func FilesFromDir(dir string) ([]File, error) {
+	var files []File
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "debian" || rel == ".cargo-checksum.json" || strings.HasPrefix(rel, ".git") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		body, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files = append(files, File{Name: filepath.ToSlash(rel), Body: string(body), Mode: int64(info.Mode().Perm())})
+		return nil
+	})
+	return files, err
 }

@@ -84,7 +84,7 @@ func WriteMirror(dir string, crates []CrateData) (dl string, pkgs []lockfile.Pac
 		pkg := lockfile.Package{Name: c.Name, Version: c.Version, Source: src, Checksum: Checksum(c.Data)}
 		pkgs = append(pkgs, pkg)
 		line, _ := json.Marshal(indexLine{Name: c.Name, Vers: c.Version, Deps: []any{}, Cksum: pkg.Checksum, Features: map[string]any{}})
-		f := indexFile(c.Name)
+		f := IndexFile(c.Name)
 		index[f] = append(index[f], string(line))
 	}
 	cfg, _ := json.Marshal(map[string]string{"dl": dl})

@@ -177,7 +177,7 @@ func (r *Registry) ConfigPath() string { return IndexPath + "config.json" }
 
 // IndexFilePath is the URL path of a crate name's index file.
 func (r *Registry) IndexFilePath(name string) string {
-	return IndexPath + indexFile(name)
+	return IndexPath + IndexFile(name)
 }
 
 // Requests is the number of requests received for a URL path.
@@ -423,8 +423,9 @@ func closeConn(w http.ResponseWriter, reset bool) {
 	conn.Close()
 }
 
-// indexFile is the path of a name's index file below the index root.
-func indexFile(name string) string {
+// IndexFile is the path of a crate name's index file below the index root
+// ("se/rd/serde"), in a sparse index and a local registry alike.
+func IndexFile(name string) string {
 	lower := strings.ToLower(name)
 	return prefix(lower) + "/" + lower
 }
