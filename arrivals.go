@@ -8,13 +8,21 @@ import "context"
 // what remains when the last download ends is the little that arrived last.
 // A nil *arrivals is a Fetch nobody follows: its methods do nothing.
 type arrivals struct {
-	planned chan struct{} // closed when fetched is set
-	fetched *Fetched
-	crates  []chan struct{} // closed when fetched.Crates[i] is on disk
-	git     []chan struct{} // closed when fetched.Git[i] is checked out
+	// checkAsRead lets Fetch hand over cached crates without reading
+	// them: the hasher, which reads each crate anyway, checks its sha256
+	// in that same read (a warm prefetch reads every crate once).
+	checkAsRead bool
+	planned     chan struct{} // closed when fetched is set
+	fetched     *Fetched
+	crates      []chan struct{} // closed when fetched.Crates[i] is on disk
+	git         []chan struct{} // closed when fetched.Git[i] is checked out
 }
 
-func newArrivals() *arrivals { return &arrivals{planned: make(chan struct{})} }
+func newArrivals(checkAsRead bool) *arrivals {
+	return &arrivals{planned: make(chan struct{}), checkAsRead: checkAsRead}
+}
+
+func (a *arrivals) checksAsRead() bool { return a != nil && a.checkAsRead }
 
 // plan publishes what Fetch will fetch, before anything is fetched.
 func (a *arrivals) plan(f *Fetched) {

@@ -3,6 +3,8 @@ package cargohash
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -39,12 +41,26 @@ func (s *Session) Prefetch(ctx context.Context, lock *lockfile.File) (*Result, e
 // prefetch is Prefetch; inspect, if set, sees the fetched files (git
 // checkouts included) before they are removed.
 func (s *Session) prefetch(ctx context.Context, lock *lockfile.File, inspect func(*Fetched)) (*Result, error) {
+	res, err := s.prefetchOnce(ctx, lock, inspect, true)
+	if errors.Is(err, errCacheChanged) {
+		// A cached crate no longer has its checksum: fetch again, verifying
+		// every cached crate before it is used (the bad one is removed and
+		// downloaded again).
+		fmt.Fprintf(s.log, "warning: %v; verifying the cache and fetching again\n", err)
+		res, err = s.prefetchOnce(ctx, lock, inspect, false)
+	}
+	return res, err
+}
+
+// prefetchOnce is prefetch; with checkAsRead, cached crates are verified as
+// they are hashed, and a mismatch is errCacheChanged.
+func (s *Session) prefetchOnce(ctx context.Context, lock *lockfile.File, inspect func(*Fetched), checkAsRead bool) (*Result, error) {
 	gitDir, err := os.MkdirTemp("", "cargohash-git-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(gitDir)
-	arrived := newArrivals()
+	arrived := newArrivals(checkAsRead)
 	h := nixhash.SHA256.New()
 	var f *Fetched
 	g, gctx := errgroup.WithContext(ctx)
@@ -148,6 +164,7 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 		if err := nw.WriteHeader(&nar.Header{Path: vendortree.StagingTarballs, Mode: fs.ModeDir}); err != nil {
 			return err
 		}
+		buf := make([]byte, 256<<10)
 		for i := range f.Crates {
 			if err := arrived.waitCrate(ctx, i); err != nil {
 				return err
@@ -156,7 +173,11 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 			if err := nw.WriteHeader(&nar.Header{Path: c.Tarball(), Mode: 0o644, Size: c.Size}); err != nil {
 				return err
 			}
-			if err := copyFileTo(nw, c.File, c.Size); err != nil {
+			copy := copyFileTo
+			if c.unread != nil {
+				copy = func(w io.Writer, path string, size int64) error { return copyChecked(w, path, size, c.unread, buf) }
+			}
+			if err := copy(nw, c.File, c.Size); err != nil {
 				return fmt.Errorf("%s: %w", c.ID(), err)
 			}
 		}
@@ -179,6 +200,40 @@ func copyFileTo(w io.Writer, path string, size int64) error {
 		err = fmt.Errorf("%s changed size (%d bytes, then %d)", path, size, n)
 	}
 	return err
+}
+
+// errCacheChanged is a cached crate whose bytes no longer have the sha256
+// they were stored under.
+var errCacheChanged = errors.New("cached crate changed since it was stored")
+
+// copyChecked copies the first size bytes of the file at path to w through
+// buf, and checks that they have sha256 want: the one read of a cached
+// crate. Other bytes (or fewer) are errCacheChanged.
+func copyChecked(w io.Writer, path string, size int64, want, buf []byte) error {
+	r, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := sha256.New()
+	for left := size; left > 0; {
+		chunk := buf[:min(left, int64(len(buf)))]
+		if _, err := io.ReadFull(r, chunk); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return fmt.Errorf("%s: %w", path, errCacheChanged)
+			}
+			return err
+		}
+		h.Write(chunk)
+		if _, err := w.Write(chunk); err != nil {
+			return err
+		}
+		left -= int64(len(chunk))
+	}
+	if got := h.Sum(nil); string(got) != string(want) {
+		return fmt.Errorf("%s (sha256 %x): %w", path, got, errCacheChanged)
+	}
+	return nil
 }
 
 // Staging writes the staging tree of lock to out and returns its

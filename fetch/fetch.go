@@ -177,6 +177,29 @@ func (f *Fetcher) Open(ctx context.Context, pkg lockfile.Package) (io.ReadCloser
 	return file, fi.Size(), nil
 }
 
+// Cached returns the cache's file for a registry package and its size
+// without reading it, so that a caller who reads the crate anyway verifies
+// it in that one read: want is the sha256 the bytes must have. A caller who
+// finds other bytes must not use them and calls Crate, which verifies the
+// entry, removes it and fetches the crate again. ok is false (and nothing
+// reported) when the cache has no such file; Crate then fetches it.
+func (f *Fetcher) Cached(pkg lockfile.Package) (path string, size int64, want []byte, ok bool) {
+	if pkg.Source.Kind != lockfile.Registry && pkg.Source.Kind != lockfile.Sparse {
+		return "", 0, nil, false
+	}
+	want, err := parseChecksum(pkg.Checksum)
+	if err != nil {
+		return "", 0, nil, false
+	}
+	path = filepath.Join(f.dir, cacheKey(want))
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", 0, nil, false
+	}
+	f.emit(Event{Kind: Done, Crate: pkg.ID(), From: FromCache, Bytes: fi.Size(), Size: fi.Size()})
+	return path, fi.Size(), want, true
+}
+
 func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, error) {
 	id := pkg.ID()
 	if pkg.Source.Kind != lockfile.Registry && pkg.Source.Kind != lockfile.Sparse {
