@@ -26,6 +26,7 @@ func TestPrefetchChangedCache(t *testing.T) {
 		{"shorter", func(b []byte) []byte { return b[:len(b)-1] }},
 		{"longer", func(b []byte) []byte { return append(bytes.Clone(b), 0) }},
 		{"empty", func([]byte) []byte { return nil }},
+		{"a symlink to other bytes", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
@@ -53,7 +54,16 @@ func TestPrefetchChangedCache(t *testing.T) {
 				t.Fatal(err)
 			}
 			entry := filepath.Join(cache, "crates", "1220"+fetchtest.Checksum(crates["b"]))
-			if err := os.WriteFile(entry, tc.change(crates["b"]), 0o644); err != nil {
+			os.Remove(entry)
+			switch {
+			case tc.change != nil:
+				err = os.WriteFile(entry, tc.change(crates["b"]), 0o644)
+			default:
+				other := filepath.Join(t.TempDir(), "other")
+				os.WriteFile(other, crates["a"], 0o644)
+				err = os.Symlink(other, entry)
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			before := reg.TotalRequests()

@@ -43,10 +43,9 @@ func (s *Session) Prefetch(ctx context.Context, lock *lockfile.File) (*Result, e
 func (s *Session) prefetch(ctx context.Context, lock *lockfile.File, inspect func(*Fetched)) (*Result, error) {
 	res, err := s.prefetchOnce(ctx, lock, inspect, true)
 	if errors.Is(err, errCacheChanged) {
-		// A cached crate no longer has its checksum: fetch again, verifying
-		// every cached crate before it is used (the bad one is removed and
-		// downloaded again).
-		fmt.Fprintf(s.log, "warning: %v; verifying the cache and fetching again\n", err)
+		// A cached crate is not what was stored: run again, verifying each
+		// cached crate before it is used, as Crate does; the damaged entry
+		// is logged there and fetched again. Its bytes never reach a result.
 		res, err = s.prefetchOnce(ctx, lock, inspect, false)
 	}
 	return res, err
@@ -202,27 +201,25 @@ func copyFileTo(w io.Writer, path string, size int64) error {
 	return err
 }
 
-// errCacheChanged is a cached crate whose bytes no longer have the sha256
-// they were stored under.
+// errCacheChanged is a cached crate that is no longer what was stored: other
+// bytes, fewer, or none that can be read.
 var errCacheChanged = errors.New("cached crate changed since it was stored")
 
 // copyChecked copies the first size bytes of the file at path to w through
 // buf, and checks that they have sha256 want: the one read of a cached
-// crate. Other bytes (or fewer) are errCacheChanged.
+// crate. Other bytes, fewer, or a file that cannot be read are
+// errCacheChanged.
 func copyChecked(w io.Writer, path string, size int64, want, buf []byte) error {
 	r, err := os.Open(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", errCacheChanged, err)
 	}
 	defer r.Close()
 	h := sha256.New()
 	for left := size; left > 0; {
 		chunk := buf[:min(left, int64(len(buf)))]
 		if _, err := io.ReadFull(r, chunk); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return fmt.Errorf("%s: %w", path, errCacheChanged)
-			}
-			return err
+			return fmt.Errorf("%w: %s: %v", errCacheChanged, path, err)
 		}
 		h.Write(chunk)
 		if _, err := w.Write(chunk); err != nil {
@@ -231,7 +228,7 @@ func copyChecked(w io.Writer, path string, size int64, want, buf []byte) error {
 		left -= int64(len(chunk))
 	}
 	if got := h.Sum(nil); string(got) != string(want) {
-		return fmt.Errorf("%s (sha256 %x): %w", path, got, errCacheChanged)
+		return fmt.Errorf("%w: %s (sha256 %x)", errCacheChanged, path, got)
 	}
 	return nil
 }

@@ -192,7 +192,7 @@ func (f *Fetcher) Cached(pkg lockfile.Package) (path string, size int64, want []
 		return "", 0, nil, false
 	}
 	path = filepath.Join(f.dir, cacheKey(want))
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path) // a symlink or a FIFO is for Crate to deal with
 	if err != nil || !fi.Mode().IsRegular() {
 		return "", 0, nil, false
 	}
