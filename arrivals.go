@@ -12,10 +12,13 @@ type arrivals struct {
 	// them: the hasher, which reads each crate anyway, checks its sha256
 	// in that same read (a warm prefetch reads every crate once).
 	checkAsRead bool
-	planned     chan struct{} // closed when fetched is set
-	fetched     *Fetched
-	crates      []chan struct{} // closed when fetched.Crates[i] is on disk
-	git         []chan struct{} // closed when fetched.Git[i] is checked out
+	// tree, if set, is a staging tree being written: the hasher copies
+	// each crate into it as it hashes it.
+	tree    string
+	planned chan struct{} // closed when fetched is set
+	fetched *Fetched
+	crates  []chan struct{} // closed when fetched.Crates[i] is on disk
+	git     []chan struct{} // closed when fetched.Git[i] is checked out
 }
 
 func newArrivals(checkAsRead bool) *arrivals {
@@ -23,6 +26,13 @@ func newArrivals(checkAsRead bool) *arrivals {
 }
 
 func (a *arrivals) checksAsRead() bool { return a != nil && a.checkAsRead }
+
+func (a *arrivals) copyTo() string {
+	if a == nil {
+		return ""
+	}
+	return a.tree
+}
 
 // plan publishes what Fetch will fetch, before anything is fetched.
 func (a *arrivals) plan(f *Fetched) {

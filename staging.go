@@ -60,6 +60,23 @@ func (s *Session) prefetchOnce(ctx context.Context, lock *lockfile.File, inspect
 	}
 	defer os.RemoveAll(gitDir)
 	arrived := newArrivals(checkAsRead)
+	f, h, err := s.fetchHashing(ctx, lock, gitDir, arrived)
+	if err != nil {
+		return nil, err
+	}
+	if inspect != nil {
+		inspect(f)
+	}
+	res, err := f.resultOf(ctx, h)
+	if err == nil {
+		s.rememberLock(ctx, res.CargoHash, lock)
+	}
+	return res, err
+}
+
+// fetchHashing fetches lock (git checkouts under gitDir) and hashes its
+// staging NAR as the files arrive, telling arrived.
+func (s *Session) fetchHashing(ctx context.Context, lock *lockfile.File, gitDir string, arrived *arrivals) (*Fetched, hash.Hash, error) {
 	h := nixhash.SHA256.New()
 	var f *Fetched
 	g, gctx := errgroup.WithContext(ctx)
@@ -76,24 +93,9 @@ func (s *Session) prefetchOnce(ctx context.Context, lock *lockfile.File, inspect
 		return planned.writeStagingNAR(gctx, h, arrived)
 	})
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if inspect != nil {
-		inspect(f)
-	}
-	res, err := f.resultOf(ctx, h)
-	if err == nil {
-		s.rememberLock(ctx, res.CargoHash, lock)
-	}
-	return res, err
-}
-
-func (f *Fetched) result(ctx context.Context) (*Result, error) {
-	h := nixhash.SHA256.New()
-	if err := f.WriteStagingNAR(ctx, h); err != nil {
-		return nil, err
-	}
-	return f.resultOf(ctx, h)
+	return f, h, nil
 }
 
 // resultOf is the Result of f, whose staging NAR h has hashed.
@@ -164,6 +166,12 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 			return err
 		}
 		buf := make([]byte, 256<<10)
+		tree := arrived.copyTo()
+		if tree != "" {
+			if err := os.Mkdir(filepath.Join(tree, vendortree.StagingTarballs), 0o755); err != nil {
+				return err
+			}
+		}
 		for i := range f.Crates {
 			if err := arrived.waitCrate(ctx, i); err != nil {
 				return err
@@ -176,7 +184,7 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 			if c.unread != nil {
 				copy = func(w io.Writer, path string, size int64) error { return copyChecked(w, path, size, c.unread, buf) }
 			}
-			if err := copy(nw, c.File, c.Size); err != nil {
+			if err := copyTee(nw, tree, c, copy); err != nil {
 				return fmt.Errorf("%s: %w", c.ID(), err)
 			}
 		}
@@ -185,6 +193,23 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 		return err
 	}
 	return bw.Flush()
+}
+
+// copyTee copies crate c with copy to w and, if tree is not "", to a new
+// file at its place in the staging tree there.
+func copyTee(w io.Writer, tree string, c *Crate, copy func(io.Writer, string, int64) error) error {
+	if tree == "" {
+		return copy(w, c.File, c.Size)
+	}
+	out, err := os.OpenFile(filepath.Join(tree, filepath.FromSlash(c.Tarball())), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := copy(io.MultiWriter(w, out), c.File, c.Size); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // copyFileTo copies the file at path, which must be size bytes, to w.
@@ -240,25 +265,18 @@ func copyChecked(w io.Writer, path string, size int64, want, buf []byte) error {
 // nothing is left.
 func (s *Session) Staging(ctx context.Context, lock *lockfile.File, out string) (res *Result, err error) {
 	err = publish.Dir(ctx, out, vendortree.StagingDest(lock.Path), func(tmp string) error {
-		f, err := s.Fetch(ctx, lock, filepath.Join(tmp, vendortree.StagingGit))
-		if err != nil {
-			return err
-		}
 		if err := writeFile(filepath.Join(tmp, "Cargo.lock"), lock.Data, lock.Mode); err != nil {
 			return err
 		}
-		if len(f.Crates) > 0 {
-			dir := filepath.Join(tmp, vendortree.StagingTarballs)
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				return err
-			}
-			for _, c := range f.Crates {
-				if err := copyFile(filepath.Join(tmp, filepath.FromSlash(c.Tarball())), c.File, c.Size); err != nil {
-					return fmt.Errorf("%s: %w", c.ID(), err)
-				}
-			}
+		// Each crate is copied into the tree by the hasher, in the one
+		// read that hashes it, while the rest still download.
+		arrived := newArrivals(false)
+		arrived.tree = tmp
+		f, h, err := s.fetchHashing(ctx, lock, filepath.Join(tmp, vendortree.StagingGit), arrived)
+		if err != nil {
+			return err
 		}
-		res, err = f.result(ctx)
+		res, err = f.resultOf(ctx, h)
 		return err
 	})
 	if err != nil {
@@ -273,17 +291,4 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(path, mode) // not masked by the umask
-}
-
-// copyFile copies src (size bytes) to a new file dst, mode 0644.
-func copyFile(dst, src string, size int64) error {
-	w, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if err := copyFileTo(w, src, size); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
 }
