@@ -169,7 +169,7 @@ func (b *bench) scenario(latency time.Duration, proto string, nixpkgs bool) erro
 	env := append(os.Environ(), "SSL_CERT_FILE="+cert, "NIX_SSL_CERT_FILE="+cert, "REQUESTS_CA_BUNDLE="+cert,
 		"CARGO_HOME="+filepath.Join(dir, "no-cargo-home"))
 	if b.serve {
-		fmt.Printf("SSL_CERT_FILE=%s CARGO_HOME=/nonexistent %s prefetch --cache-dir %s --registry-dl crates-io=%s %s\n", cert, b.bin, filepath.Join(dir, "cache"), reg.DL(), lock)
+		fmt.Printf("SSL_CERT_FILE=%s NIX_SSL_CERT_FILE=%[1]s CARGO_HOME=/nonexistent %s prefetch --cache-dir %s --registry-dl crates-io=%s %s\n", cert, b.bin, filepath.Join(dir, "cache"), reg.DL(), lock)
 		select {}
 	}
 	fmt.Printf("\n%v per request, %s registry (%s)\n", latency, proto, map[string]string{"h2": "HTTPS offering HTTP/2 and HTTP/1.1", "h1": "HTTPS, HTTP/1.1 only"}[proto])
