@@ -2,11 +2,15 @@ package cargohash
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -30,6 +34,28 @@ type Options struct {
 	GitJobs int
 	// Log receives warnings and git's progress lines; nil discards them.
 	Log io.Writer
+	// Progress, if set, is told what Fetch does beyond the registry crates
+	// (whose events are Fetch.Progress's). It may be called concurrently.
+	Progress func(Event)
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// GitStarted: the checkout of a git source (Event.Git) begins.
+	GitStarted EventKind = iota
+	// GitDone: the checkout of Event.Git is complete.
+	GitDone
+	// FetchDone: everything the lock names is on disk; what follows is the
+	// command's own work (hashing, writing, compressing).
+	FetchDone
+)
+
+// Event is a progress report of a Session, for the command line's display.
+type Event struct {
+	Kind EventKind
+	Git  string // URL@COMMIT (redacted URL), for the git kinds
 }
 
 // Session fetches what locks name. Close it when done.
@@ -38,6 +64,7 @@ type Session struct {
 	git    *git.Fetcher
 	jobs   int
 	log    io.Writer
+	event  func(Event)
 	// cacheDir is the download cache ("" without one): Prefetch and
 	// Staging remember the locks they hash under it (see KnownLock).
 	cacheDir string
@@ -71,7 +98,10 @@ func Open(opts Options) (*Session, error) {
 	if jobs <= 0 {
 		jobs = fetch.DefaultJobs
 	}
-	s := &Session{crates: f, git: g, jobs: jobs, log: log}
+	s := &Session{crates: f, git: g, jobs: jobs, log: log, event: opts.Progress}
+	if s.event == nil {
+		s.event = func(Event) {}
+	}
 	if !opts.Fetch.NoCache {
 		s.cacheDir = opts.Fetch.CacheDir
 	}
@@ -173,13 +203,19 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+			name := fetch.Redact(t.URL) + "@" + t.Commit
+			s.event(Event{Kind: GitStarted, Git: name})
 			if err := s.git.Checkout(ctx, t.URL, t.Commit, t.Dir); err != nil {
 				return fmt.Errorf("%s (git dependency of %s): %w", t.Packages[0].ID(), lock.Path, err)
 			}
+			s.event(Event{Kind: GitDone, Git: name})
 			arrived.gitTree(i)
 			return nil
 		})
 	}
+	// A crate the source does not serve as the lock pins fails alone: its
+	// error is kept and the others go on, so that one run names them all.
+	crateErrs := make([]error, len(out.Crates))
 	for i := range out.Crates {
 		c := &out.Crates[i]
 		g.Go(func() error {
@@ -192,6 +228,10 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 			}
 			path, err := s.crates.Crate(ctx, c.Package)
 			if err != nil {
+				if ctx.Err() == nil && isCrateFault(err) {
+					crateErrs[i] = err
+					return nil
+				}
 				return err
 			}
 			fi, err := os.Stat(path)
@@ -206,9 +246,13 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	if err := newCrateErrors(lock, out.Crates, crateErrs); err != nil {
+		return nil, err
+	}
 	for _, c := range out.Crates {
 		out.Bytes += c.Size
 	}
+	s.event(Event{Kind: FetchDone})
 	return out, nil
 }
 
@@ -241,4 +285,62 @@ func (s *Session) outputHashes(ctx context.Context, lock *lockfile.File, inspect
 		inspect(f)
 	}
 	return f.OutputHashes(ctx)
+}
+
+// CrateErrors are the crates of one lock that could not be fetched for a
+// reason of their own (see isCrateFault), every one of them, in lock order.
+type CrateErrors []error
+
+func (e CrateErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+func (e CrateErrors) Unwrap() []error { return e }
+
+// isCrateFault tells whether a crate's fetch failed for a reason of that
+// crate alone, which the other crates do not share: the source does not
+// have it (an HTTP 4xx, a file missing from a mirror, not cached while
+// offline) or serves other bytes than the lock pins. Anything else (the
+// network, the disk, 5xx after retries) fails the whole fetch at once.
+func isCrateFault(err error) bool {
+	var he *fetch.HTTPError
+	var sum *fetch.ChecksumError
+	switch {
+	case errors.As(err, &sum), errors.Is(err, fetch.ErrOffline), errors.Is(err, fs.ErrNotExist):
+		return true
+	case errors.As(err, &he):
+		return he.StatusCode >= 400 && he.StatusCode < 500 && he.StatusCode != http.StatusRequestTimeout && he.StatusCode != http.StatusTooManyRequests
+	}
+	return false
+}
+
+// newCrateErrors collects the non-nil errs (errs[i] is crates[i]'s) in the
+// lock's package order; nil when there are none.
+func newCrateErrors(lock *Lock, crates []Crate, errs []error) error {
+	order := map[string]int{}
+	for i, p := range lock.Packages {
+		order[p.Source.Raw+" "+p.ID()] = i
+	}
+	var idx []int
+	for i, err := range errs {
+		if err != nil {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		pa, pb := crates[idx[a]].Package, crates[idx[b]].Package
+		return order[pa.Source.Raw+" "+pa.ID()] < order[pb.Source.Raw+" "+pb.ID()]
+	})
+	out := make(CrateErrors, len(idx))
+	for i, j := range idx {
+		out[i] = errs[j]
+	}
+	return out
 }

@@ -291,7 +291,8 @@ func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL str
 					err = &retryAgain{err}
 				}
 			}
-			f.log.Printf("%s: %v", id, err)
+			// Not logged: a retry is a Retrying event, the last error
+			// the caller's.
 			return err
 		}
 		size = n

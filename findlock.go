@@ -1,0 +1,44 @@
+package cargohash
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ErrNoLock is wrapped by FindLock's error when no Cargo.lock is found.
+var ErrNoLock = errors.New("no Cargo.lock")
+
+// FindLock finds the lock of path as cargo finds a workspace's: path itself
+// when it is a file, else the Cargo.lock of the directory path or of the
+// nearest of its parents that has one. It returns the file's path: relative
+// when path is and the lock is in path, absolute when found in a parent.
+func FindLock(path string) (string, error) {
+	if path == "" {
+		path = "."
+	}
+	fi, err := os.Stat(path)
+	if err != nil || !fi.IsDir() {
+		return path, nil // LoadLock names a missing file
+	}
+	here := filepath.Join(path, "Cargo.lock")
+	if _, err := os.Lstat(here); !errors.Is(err, fs.ErrNotExist) {
+		return here, nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		lock := filepath.Join(dir, "Cargo.lock")
+		if _, err := os.Lstat(lock); !errors.Is(err, fs.ErrNotExist) {
+			return lock, nil
+		}
+		if filepath.Dir(dir) == dir {
+			break
+		}
+	}
+	return "", fmt.Errorf("%w in %s or any directory above it; run 'cargo generate-lockfile' in the project to make one", ErrNoLock, abs)
+}
