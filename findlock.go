@@ -8,13 +8,11 @@ import (
 	"path/filepath"
 )
 
-// ErrNoLock is wrapped by FindLock's error when no Cargo.lock is found.
-var ErrNoLock = errors.New("no Cargo.lock")
-
 // FindLock finds the lock of path as cargo finds a workspace's: path itself
 // when it is a file, else the Cargo.lock of the directory path or of the
 // nearest of its parents that has one. It returns the file's path: relative
 // when path is and the lock is in path, absolute when found in a parent.
+// When there is none, the error wraps ErrNoLock.
 func FindLock(path string) (string, error) {
 	if path == "" {
 		path = "."

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -67,7 +68,7 @@ func checkCommand() *cli.Command {
 			&cli.StringFlag{Name: "src", Usage: "the source `DIR` (or its Cargo.lock) whose lock is checked"},
 			&cli.StringFlag{Name: "vendor", Usage: "staging dir, vendor dir or vendor tarball `PATH` to check against"},
 			&cli.StringFlag{Name: "hash", Usage: "the pinned cargoHash `HASH` to check LOCK against"},
-			&cli.StringFlag{Name: "name", Usage: "the derivation name in the hash mismatch report (default: the lock's directory name)"},
+			&cli.StringFlag{Name: "name", Usage: "the derivation `NAME` in the hash mismatch report (default: the lock's directory name)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON (schema in the description)"},
 		),
 		Action: runCheck,
@@ -86,6 +87,9 @@ func runCheck(c *cli.Context) error {
 		src = c.Args().First()
 	}
 	vendor := c.String("vendor")
+	if base := filepath.Base(vendor); base == "Cargo.toml" || base == "Cargo.lock" {
+		return usagef("check: --vendor %s is a project file, not a vendor tree: give the vendor directory, staging directory or vendor tarball (and the project as --src %s)", vendor, filepath.Dir(vendor))
+	}
 	var r *check.Result
 	switch {
 	case c.IsSet("hash"):
@@ -103,7 +107,7 @@ func runCheck(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {
+		if err := withSession(c, lock, "hashing", func(s *cargohash.Session) (err error) {
 			r, err = s.CheckHash(c.Context, lock, want, fake)
 			return err
 		}); err != nil {

@@ -23,32 +23,36 @@ import (
 // fetchFlags are the flags of every command that fetches (SPEC §1).
 func fetchFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "registry-dl", Usage: "`SOURCE=DL`: download crates of SOURCE (a Cargo.lock source string, or crates-io) from the dl template DL (http(s):// or file://)"},
-		&cli.IntFlag{Name: "jobs", Value: fetch.DefaultJobs, Usage: "concurrent downloads"},
-		&cli.StringFlag{Name: "cache-dir", Usage: "download cache (default: $XDG_CACHE_HOME/cargohash or ~/.cache/cargohash; none without a HOME)"},
+		&cli.StringSliceFlag{Name: "registry-dl", Usage: "download the crates of SOURCE (a Cargo.lock source string, or crates-io) from the dl template DL, an http(s):// or file:// URL: `SOURCE=DL`"},
+		&cli.IntFlag{Name: "jobs", Value: fetch.DefaultJobs, Usage: "`N` concurrent downloads"},
+		&cli.StringFlag{Name: "cache-dir", Usage: "the download cache `DIR` (default: $XDG_CACHE_HOME/cargohash or ~/.cache/cargohash; none without a HOME)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "neither read nor write the download cache"},
 		&cli.BoolFlag{Name: "offline", Usage: "use only the cache, CARGO_HOME and file:// mirrors"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr"},
-		&cli.IntFlag{Name: "retries", Value: fetch.DefaultRetries, Usage: "retries of a failed download (connection errors, 5xx, 429)"},
-		&cli.DurationFlag{Name: "retry-wait", Value: fetch.DefaultRetryWaitMin, Usage: "first backoff between retries; it doubles each time"},
+		&cli.IntFlag{Name: "retries", Value: fetch.DefaultRetries, Usage: "retry a failed download (connection errors, 5xx, 429) `N` times"},
+		&cli.DurationFlag{Name: "retry-wait", Value: fetch.DefaultRetryWaitMin, Usage: "wait `DURATION` before the first retry, twice as long before each next one"},
 	}
 }
 
-// openSession builds a Session from the fetch flags; progress goes to stderr.
-func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, error) {
+// openSession builds a Session from the fetch flags; p shows its progress.
+func openSession(c *cli.Context, p *progress) (*cargohash.Session, error) {
 	dl := map[string]string{}
 	for _, kv := range c.StringSlice("registry-dl") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" || v == "" {
-			return nil, nil, usagef("--registry-dl %q: want SOURCE=DL", kv)
+			return nil, usagef("--registry-dl %q: want SOURCE=DL", kv)
+		}
+		if !strings.Contains(v, "://") {
+			abs, _ := filepath.Abs(v)
+			return nil, usagef("--registry-dl %s: %s is not a URL; a local mirror is file://%s", kv, v, filepath.ToSlash(abs))
 		}
 		dl[k] = v
 	}
 	if c.Int("retries") < 0 {
-		return nil, nil, usagef("--retries must not be negative")
+		return nil, usagef("--retries must not be negative")
 	}
 	if c.Int("jobs") < 1 {
-		return nil, nil, usagef("--jobs must be at least 1")
+		return nil, usagef("--jobs must be at least 1")
 	}
 	cacheDir := c.String("cache-dir")
 	if cacheDir == "" {
@@ -64,9 +68,8 @@ func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, erro
 	wait := max(c.Duration("retry-wait"), time.Millisecond)
 	registries, err := cargoRegistries(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	p := newProgress(c.App.ErrWriter, total, c.Bool("quiet"))
 	opts := cargohash.Options{
 		Fetch: fetch.Options{
 			Jobs:         c.Int("jobs"),
@@ -76,43 +79,58 @@ func openSession(c *cli.Context, total int) (*cargohash.Session, *progress, erro
 			DL:           dl,
 			Registries:   registries,
 			Progress:     p.event,
-			Log:          p.log(),
+			Log:          p.fetchLog(),
 			Retries:      retries,
 			RetryWaitMin: wait,
 			RetryWaitMax: wait * (fetch.DefaultRetryWaitMax / fetch.DefaultRetryWaitMin), // the default ratio
 		},
-		GitJobs: gitJobs(os.Getenv),
-		Log:     p.log(),
+		GitJobs:  gitJobs(os.Getenv),
+		Log:      p.log(),
+		Progress: p.sessionEvent,
 	}
 	if cacheDir != "" {
 		opts.GitCacheDir = filepath.Join(cacheDir, "git")
 	}
-	s, err := cargohash.Open(opts)
-	return s, p, err
+	return cargohash.Open(opts)
 }
 
-// withSession runs fn with a session built from the fetch flags, then closes
-// it and ends the progress display; total is the number of crates the
-// progress counts (0: no count).
-func withSession(c *cli.Context, total int, fn func(*cargohash.Session) error) error {
-	s, p, err := openSession(c, total)
+// withSession runs fn with a session built from the fetch flags that
+// fetches what lock names, then closes it and ends the progress display;
+// phase says what fn does once everything is fetched ("hashing", …).
+func withSession(c *cli.Context, lock *cargohash.Lock, phase string, fn func(*cargohash.Session) error) error {
+	crates, gits := lock.Sources()
+	return withProgress(c, newProgress(c.App.ErrWriter, crates, gits, phase, c.Bool("quiet")), fn)
+}
+
+// withProgress is withSession with the progress display given.
+func withProgress(c *cli.Context, p *progress, fn func(*cargohash.Session) error) error {
+	s, err := openSession(c, p)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	err = fn(s)
-	p.finish()
+	p.finish(err == nil)
 	return err
 }
 
-// lockArg loads the LOCK argument (default ".").
+// lockArg loads the LOCK argument: a Cargo.lock, or the nearest one from
+// a directory (default ".") upwards, which stderr names when it is not in
+// that directory.
 func lockArg(c *cli.Context) (*lockfile.File, error) {
 	if c.NArg() > 1 {
 		return nil, usagef("%s: want at most one LOCK argument, got %d", c.Command.Name, c.NArg())
 	}
-	path := c.Args().First()
-	if path == "" {
-		path = "."
+	dir := c.Args().First()
+	if dir == "" {
+		dir = "."
+	}
+	path, err := cargohash.FindLock(dir)
+	if err != nil {
+		return nil, err
+	}
+	if path != dir && filepath.Dir(path) != filepath.Clean(dir) {
+		fmt.Fprintf(c.App.ErrWriter, "cargohash: using %s\n", path)
 	}
 	return lockfile.Load(path)
 }
@@ -134,7 +152,7 @@ func prefetchCommand() *cli.Command {
 		Flags: append(fetchFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "print cargoHash, outputHashes and counts as JSON"},
 			&cli.StringFlag{Name: "expect", Usage: "compare with `HASH`; on mismatch print Nix's report and exit 1"},
-			&cli.StringFlag{Name: "name", Usage: "the derivation name in the mismatch report (default: the lock's directory name)"},
+			&cli.StringFlag{Name: "name", Usage: "the derivation `NAME` in the mismatch report (default: the lock's directory name)"},
 		),
 		Action: func(c *cli.Context) error {
 			lock, err := lockArg(c)
@@ -148,7 +166,7 @@ func prefetchCommand() *cli.Command {
 				}
 			}
 			var res *cargohash.Result
-			if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {
+			if err := withSession(c, lock, "hashing", func(s *cargohash.Session) (err error) {
 				res, err = s.Prefetch(c.Context, lock)
 				return err
 			}); err != nil {
@@ -215,7 +233,7 @@ func stagingCommand() *cli.Command {
 				return err // before any progress line
 			}
 			var res *cargohash.Result
-			if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {
+			if err := withSession(c, lock, "writing and hashing "+out, func(s *cargohash.Session) (err error) {
 				res, err = s.Staging(c.Context, lock, out)
 				return err
 			}); err != nil {
@@ -239,7 +257,9 @@ func outputHashesCommand() *cli.Command {
 				return err
 			}
 			var hashes map[string]nixhash.Hash
-			if err := withSession(c, 0, func(s *cargohash.Session) (err error) {
+			_, gits := lock.Sources()
+			p := newProgress(c.App.ErrWriter, 0, gits, "hashing", c.Bool("quiet"))
+			if err := withProgress(c, p, func(s *cargohash.Session) (err error) {
 				hashes, err = s.OutputHashes(c.Context, lock)
 				return err
 			}); err != nil {

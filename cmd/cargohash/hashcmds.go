@@ -14,10 +14,10 @@ import (
 func narHashCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "nar-hash",
-		Usage:     "print the NAR hash of a path, like `nix hash path`",
+		Usage:     "print the NAR hash of a path, like nix hash path",
 		ArgsUsage: "PATH",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "type", Value: "sha256", Usage: "sha256, sha512 or sha1"},
+			&cli.StringFlag{Name: "type", Value: "sha256", Usage: "the hash algorithm: `sha256|sha512|sha1`"},
 			&cli.BoolFlag{Name: "base32", Usage: "print nix32 instead of SRI"},
 			&cli.BoolFlag{Name: "base16", Usage: "print base16 instead of SRI"},
 			&cli.BoolFlag{Name: "base64", Usage: "print base64 instead of SRI"},
@@ -63,7 +63,7 @@ func encodingFlags(c *cli.Context) (nixhash.Encoding, error) {
 func narDumpCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "nar-dump",
-		Usage:     "write the NAR serialisation of a path to stdout, like `nix-store --dump`",
+		Usage:     "write the NAR serialisation of a path to stdout, like nix-store --dump",
 		ArgsUsage: "PATH",
 		Action: func(c *cli.Context) error {
 			path, err := oneArg(c, "PATH")
@@ -84,8 +84,8 @@ func hashConvertCommand() *cli.Command {
 		Usage:     "convert hashes between SRI, nix32, base16 and base64",
 		ArgsUsage: "HASH...",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "to", Value: "sri", Usage: "sri, nix32, base16 or base64"},
-			&cli.StringFlag{Name: "type", Usage: "algorithm of bare hashes (default: from their length, sha256, sha512 or sha1)"},
+			&cli.StringFlag{Name: "to", Value: "sri", Usage: "the form to print: `sri|nix32|base16|base64`"},
+			&cli.StringFlag{Name: "type", Usage: "the algorithm of bare hashes, `sha256|sha512|sha1` (default: from their length)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {

@@ -119,7 +119,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"hash-convert", "sha256:" + strings.Repeat("e", 52)}, "invalid nix32"},
 		{[]string{"hash-convert", "sha999-AAAA"}, "unknown hash algorithm"},
 		{[]string{"hash-convert", "--to", "base58", "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, "unknown hash format"},
-		{[]string{"nar-hash", "--no-such-flag", dir}, "flag provided but not defined"},
+		{[]string{"nar-hash", "--no-such-flag", dir}, "cargohash: nar-hash: unknown flag --no-such-flag; see 'cargohash nar-hash --help'\n"},
 	}
 	if devErr == nil {
 		tests = append(tests, struct {

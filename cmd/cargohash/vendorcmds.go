@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,12 +15,12 @@ import (
 func vendorCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "vendor",
-		Usage:     "write a vendor tree that `cargo build --offline` accepts",
+		Usage:     "write a vendor tree that cargo build --offline accepts",
 		ArgsUsage: "[LOCK]",
 		Flags: append(fetchFlags(),
 			&cli.StringFlag{Name: "out", Usage: "the `DIR` to create (an existing one is replaced only if empty or an earlier vendor tree of this layout)"},
 			&cli.StringFlag{Name: "staging", Usage: "build from this staging `DIR` instead of fetching LOCK"},
-			&cli.StringFlag{Name: "layout", Value: "nixpkgs", Usage: "nixpkgs (fetchCargoVendor's) or cargo (`cargo vendor`'s)"},
+			&cli.StringFlag{Name: "layout", Value: "nixpkgs", Usage: "the layout, `nixpkgs|cargo`: fetchCargoVendor's, or what cargo vendor writes"},
 			&cli.BoolFlag{Name: "absolute", Usage: "nixpkgs layout: write the output's path into .cargo/config.toml instead of @vendor@"},
 			&cli.BoolFlag{Name: "versioned-dirs", Usage: "cargo layout: name every crate directory NAME-VERSION"},
 		),
@@ -39,8 +38,6 @@ func vendorCommand() *cli.Command {
 			default:
 				return usagef("vendor: --layout %q: want nixpkgs or cargo", c.String("layout"))
 			}
-			p := newProgress(c.App.ErrWriter, 0, c.Bool("quiet"))
-			opts.Log = p.log()
 			var lock *lockfile.File
 			var err error
 			if staging := c.String("staging"); staging != "" {
@@ -52,6 +49,7 @@ func vendorCommand() *cli.Command {
 					return err
 				}
 				lock = in.Lock
+				opts.Log = newProgress(c.App.ErrWriter, "", c.Bool("quiet")).log()
 				err = vendortree.Write(c.Context, in, out, opts)
 			} else {
 				if lock, err = lockArg(c); err != nil {
@@ -60,7 +58,10 @@ func vendorCommand() *cli.Command {
 				if err := publish.CheckDir(out, vendortree.Dest(opts.Layout, lock.Path)); err != nil {
 					return err // before any progress line
 				}
-				err = withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) error {
+				crates, gits := lock.Sources()
+				p := newProgress(c.App.ErrWriter, crates, gits, "writing "+out, c.Bool("quiet"))
+				opts.Log = p.log()
+				err = withProgress(c, p, func(s *cargohash.Session) error {
 					return s.Vendor(c.Context, lock, out, opts)
 				})
 			}
@@ -68,12 +69,9 @@ func vendorCommand() *cli.Command {
 				return err
 			}
 			if opts.Layout == vendortree.Cargo {
-				abs, err := filepath.Abs(out)
-				if err != nil {
-					return err
-				}
-				// What `cargo vendor` prints: the [source] config to use the tree.
-				_, err = fmt.Fprint(c.App.Writer, vendortree.CargoSourceConfig(lock.Lockfile, abs))
+				// What `cargo vendor` prints: the [source] config to use the
+				// tree, its directory as the user wrote it.
+				_, err = fmt.Fprint(c.App.Writer, vendortree.CargoSourceConfig(lock.Lockfile, out))
 				return err
 			}
 			return nil
@@ -88,7 +86,7 @@ func tarballCommand() *cli.Command {
 		ArgsUsage: "[LOCK]",
 		Flags: append(fetchFlags(),
 			&cli.StringFlag{Name: "out", Usage: "the `FILE` to write: .tar.gz, .tar.zst or .tar"},
-			&cli.StringFlag{Name: "name", Usage: "the top directory is NAME-vendor (default: the lock's directory name)"},
+			&cli.StringFlag{Name: "name", Usage: "the top directory is `NAME`-vendor (default: the lock's directory name)"},
 		),
 		Action: func(c *cli.Context) error {
 			out := c.String("out")
@@ -110,7 +108,7 @@ func tarballCommand() *cli.Command {
 				return err // before any progress line
 			}
 			var h nixhash.Hash
-			if err := withSession(c, len(lock.Fetchable()), func(s *cargohash.Session) (err error) {
+			if err := withSession(c, lock, "writing "+out, func(s *cargohash.Session) (err error) {
 				h, err = s.Tarball(c.Context, lock, out, name)
 				return err
 			}); err != nil {
