@@ -16,10 +16,12 @@ bench:
     go test -run '^$' -bench FromStaging -benchtime 3x ./vendortree
     go test -run '^$' -bench CheckoutLatency ./fetch/git
 
-# regenerate golden files from the reference tools
+# regenerate golden files from the reference tools (only in the packages that define -update)
 update:
-    go test ./... -run 'Demo|Golden' -update
+    go test $(grep -rl --include='*_test.go' 'flag.Bool("update"' . | xargs -n1 dirname | sort -u) -run 'Demo|Golden|Generate|ManPage' -update
 
+# fail on unformatted files, then go vet and staticcheck
 lint:
+    @unformatted="$(gofmt -l .)"; if [ -n "$unformatted" ]; then echo "gofmt -l: $unformatted"; exit 1; fi
     go vet ./...
-    gofmt -l .
+    go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
