@@ -43,8 +43,11 @@ type Options struct {
 type EventKind int
 
 const (
+	// FetchStarted: the lock is valid and Fetch begins to fetch
+	// Event.Crates registry crates and Event.GitSources git sources.
+	FetchStarted EventKind = iota
 	// GitStarted: the checkout of a git source (Event.Git) begins.
-	GitStarted EventKind = iota
+	GitStarted
 	// GitDone: the checkout of Event.Git is complete.
 	GitDone
 	// FetchDone: everything the lock names is on disk; what follows is the
@@ -54,8 +57,10 @@ const (
 
 // Event is a progress report of a Session, for the command line's display.
 type Event struct {
-	Kind EventKind
-	Git  string // URL@COMMIT (redacted URL), for the git kinds
+	Kind       EventKind
+	Git        string // URL@COMMIT (redacted URL), for the git kinds
+	Crates     int    // FetchStarted: registry crates to fetch
+	GitSources int    // FetchStarted: git sources (distinct commits) to fetch
 }
 
 // Session fetches what locks name. Close it when done.
@@ -188,6 +193,7 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 	}
 	sort.Slice(out.Crates, func(i, j int) bool { return out.Crates[i].Tarball() < out.Crates[j].Tarball() })
 	sort.Slice(out.Git, func(i, j int) bool { return out.Git[i].Commit < out.Git[j].Commit })
+	s.event(Event{Kind: FetchStarted, Crates: len(out.Crates), GitSources: len(out.Git)})
 
 	arrived.plan(out)
 

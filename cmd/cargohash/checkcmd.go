@@ -107,7 +107,7 @@ func runCheck(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := withSession(c, lock, "hashing", func(s *cargohash.Session) (err error) {
+		if err := withSession(c, "hashing", func(s *cargohash.Session) (err error) {
 			r, err = s.CheckHash(c.Context, lock, want, fake)
 			return err
 		}); err != nil {

@@ -94,12 +94,11 @@ func openSession(c *cli.Context, p *progress) (*cargohash.Session, error) {
 	return cargohash.Open(opts)
 }
 
-// withSession runs fn with a session built from the fetch flags that
-// fetches what lock names, then closes it and ends the progress display;
-// phase says what fn does once everything is fetched ("hashing", …).
-func withSession(c *cli.Context, lock *cargohash.Lock, phase string, fn func(*cargohash.Session) error) error {
-	crates, gits := lock.Sources()
-	return withProgress(c, newProgress(c.App.ErrWriter, crates, gits, phase, c.Bool("quiet")), fn)
+// withSession runs fn with a session built from the fetch flags, then
+// closes it and ends the progress display; phase says what fn does once
+// everything is fetched ("hashing", …).
+func withSession(c *cli.Context, phase string, fn func(*cargohash.Session) error) error {
+	return withProgress(c, newProgress(c.App.ErrWriter, phase, c.Bool("quiet")), fn)
 }
 
 // withProgress is withSession with the progress display given.
@@ -166,7 +165,7 @@ func prefetchCommand() *cli.Command {
 				}
 			}
 			var res *cargohash.Result
-			if err := withSession(c, lock, "hashing", func(s *cargohash.Session) (err error) {
+			if err := withSession(c, "hashing", func(s *cargohash.Session) (err error) {
 				res, err = s.Prefetch(c.Context, lock)
 				return err
 			}); err != nil {
@@ -233,7 +232,7 @@ func stagingCommand() *cli.Command {
 				return err // before any progress line
 			}
 			var res *cargohash.Result
-			if err := withSession(c, lock, "writing and hashing "+out, func(s *cargohash.Session) (err error) {
+			if err := withSession(c, "writing and hashing "+out, func(s *cargohash.Session) (err error) {
 				res, err = s.Staging(c.Context, lock, out)
 				return err
 			}); err != nil {
@@ -257,9 +256,7 @@ func outputHashesCommand() *cli.Command {
 				return err
 			}
 			var hashes map[string]nixhash.Hash
-			_, gits := lock.Sources()
-			p := newProgress(c.App.ErrWriter, 0, gits, "hashing", c.Bool("quiet"))
-			if err := withProgress(c, p, func(s *cargohash.Session) (err error) {
+			if err := withSession(c, "hashing", func(s *cargohash.Session) (err error) {
 				hashes, err = s.OutputHashes(c.Context, lock)
 				return err
 			}); err != nil {

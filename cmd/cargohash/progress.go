@@ -45,11 +45,10 @@ type progress struct {
 	phaseBar         *mpb.Bar
 }
 
-// newProgress reports on w for a fetch of that many registry crates and
-// git sources; phase names what the command does once everything is
-// fetched.
-func newProgress(w io.Writer, crates, gits int, phase string, quiet bool) *progress {
-	p := &progress{w: w, quiet: quiet, phase: phase, crates: crates, gits: gits, from: map[fetch.Origin]int{}}
+// newProgress reports on w; phase names what the command does once
+// everything is fetched.
+func newProgress(w io.Writer, phase string, quiet bool) *progress {
+	p := &progress{w: w, quiet: quiet, phase: phase, from: map[fetch.Origin]int{}}
 	p.tty = isTerminal(w) && !inNixBuilder(os.Getenv) && os.Getenv("TERM") != "dumb"
 	return p
 }
@@ -150,6 +149,8 @@ func (p *progress) sessionEvent(e cargohash.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch e.Kind {
+	case cargohash.FetchStarted:
+		p.crates, p.gits = e.Crates, e.GitSources
 	case cargohash.GitStarted:
 		if p.tty {
 			p.startBars()

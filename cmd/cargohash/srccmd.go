@@ -45,7 +45,7 @@ gives it too. An archive URL on a forge (…/archive/v1.tar.gz, a release asset)
 				ImportCargoLock: c.Bool("import-cargo-lock"),
 			}
 			var res *cargohash.SrcResult
-			if err := withSession(c, 0, func(s *cargohash.Session) (err error) {
+			if err := withSession(c, "hashing", func(s *cargohash.Session) (err error) {
 				res, err = s.Src(c.Context, c.Args().First(), opt)
 				return err
 			}); err != nil {

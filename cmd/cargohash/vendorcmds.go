@@ -58,8 +58,7 @@ func vendorCommand() *cli.Command {
 				if err := publish.CheckDir(out, vendortree.Dest(opts.Layout, lock.Path)); err != nil {
 					return err // before any progress line
 				}
-				crates, gits := lock.Sources()
-				p := newProgress(c.App.ErrWriter, crates, gits, "writing "+out, c.Bool("quiet"))
+				p := newProgress(c.App.ErrWriter, "writing "+out, c.Bool("quiet"))
 				opts.Log = p.log()
 				err = withProgress(c, p, func(s *cargohash.Session) error {
 					return s.Vendor(c.Context, lock, out, opts)
@@ -108,7 +107,7 @@ func tarballCommand() *cli.Command {
 				return err // before any progress line
 			}
 			var h nixhash.Hash
-			if err := withSession(c, lock, "writing "+out, func(s *cargohash.Session) (err error) {
+			if err := withSession(c, "writing "+out, func(s *cargohash.Session) (err error) {
 				h, err = s.Tarball(c.Context, lock, out, name)
 				return err
 			}); err != nil {
