@@ -381,3 +381,34 @@ func TestCargoVendorSnippet(t *testing.T) {
 		os.RemoveAll(out)
 	}
 }
+
+// TestProgressGitOnly: a lock whose only dependency is a git source counts
+// it as a git source, not as a crate.
+func TestProgressGitOnly(t *testing.T) {
+	gitPath := reftest.Need(t, "git")
+	repo := t.TempDir()
+	writeTree(t, repo, map[string]string{
+		"Cargo.toml": "[package]\nname = \"gitdep\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+		"src/lib.rs": "pub fn answer() -> u32 { 42 }\n",
+	})
+	env := append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_AUTHOR_DATE=2024-01-02T03:04:05Z",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_COMMITTER_DATE=2024-01-02T03:04:05Z")
+	var commit string
+	for _, args := range [][]string{{"init", "-q", "--initial-branch=main"}, {"add", "."}, {"commit", "-q", "-m", "gitdep"}, {"rev-parse", "HEAD"}} {
+		cmd := exec.Command(gitPath, args...)
+		cmd.Dir, cmd.Env = repo, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		commit = strings.TrimSpace(string(out))
+	}
+	dir := writeProject(t, []byte(fmt.Sprintf("version = 4\n\n[[package]]\nname = \"gitdep\"\nversion = \"0.1.0\"\nsource = \"git+file://%s#%s\"\n", repo, commit)))
+	t.Setenv("CARGO_HOME", t.TempDir())
+	out, errOut, code := runCLI(t, "prefetch", "--cache-dir", t.TempDir(), dir)
+	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+	if code != 0 || !strings.HasPrefix(out, "sha256-") || lines[len(lines)-1] != "fetched 1 git source" || !strings.Contains(errOut, "[git 1/1] file://"+repo+"@"+commit+"\n") || strings.Contains(errOut, "crate") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want '[git 1/1] …' and 'fetched 1 git source' last", code, out, errOut)
+	}
+}

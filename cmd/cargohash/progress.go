@@ -101,10 +101,14 @@ func (l lineWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// println prints a line above the bars, or plainly.
 func (p *progress) println(line string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.say(line)
+}
+
+// say prints a line above the bars, or plainly; p.mu is held.
+func (p *progress) say(line string) {
 	if p.bars != nil {
 		fmt.Fprintln(p.bars, line)
 		return
@@ -134,7 +138,7 @@ func (p *progress) event(e fetch.Event) {
 		// The reason's first line: a checksum mismatch's expected and
 		// got are said once, in the error if the retry fails too.
 		why, _, _ := strings.Cut(fmt.Sprint(e.Err), "\n")
-		p.printf("%s: retrying (attempt %d): %s", e.Crate, e.Attempt, why)
+		p.say(fmt.Sprintf("%s: retrying (attempt %d): %s", e.Crate, e.Attempt, why))
 	}
 	// Failed is not shown: the command's error names every failed crate
 	// once, and a crate cancelled by another's failure is not one.
@@ -177,15 +181,6 @@ func (p *progress) sessionEvent(e cargohash.Event) {
 			mpb.PrependDecorators(decor.Name(p.phase+" ", decor.WCSyncSpaceR)),
 			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
 	}
-}
-
-// printf prints a line above the bars, or plainly; p.mu is held.
-func (p *progress) printf(format string, args ...any) {
-	if p.bars != nil {
-		fmt.Fprintf(p.bars, format+"\n", args...)
-		return
-	}
-	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
 // startBars makes the terminal display at the first event; p.mu is held.
@@ -270,17 +265,18 @@ func (p *progress) summary() string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, o.what))
 		}
 	}
-	s := "fetched " + plural(p.crates, "crate")
+	var what []string
 	if p.crates > 0 {
-		s += " (" + size(p.bytes.Load()) + ")"
+		s := plural(p.crates, "crate") + " (" + size(p.bytes.Load()) + ")"
 		if len(parts) > 0 {
 			s += ": " + strings.Join(parts, ", ")
 		}
+		what = append(what, s)
 	}
 	if p.gits > 0 {
-		s += "; " + plural(p.gits, "git source")
+		what = append(what, plural(p.gits, "git source"))
 	}
-	return s
+	return "fetched " + strings.Join(what, "; ")
 }
 
 func plural(n int, what string) string {
