@@ -100,10 +100,7 @@ func runCheck(c *cli.Context) error {
 		if err != nil {
 			return usageError{err.Error()}
 		}
-		if src == "" {
-			src = "."
-		}
-		lock, err := lockfile.Load(src)
+		lock, err := findLock(c, src)
 		if err != nil {
 			return err
 		}

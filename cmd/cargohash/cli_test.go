@@ -337,6 +337,9 @@ func TestLockDiscovery(t *testing.T) {
 	if code != 0 || got != want || errOut != using {
 		t.Errorf("in the member: exit %d, stdout %q, stderr %q; want %q and %q", code, got, errOut, want, using)
 	}
+	if _, errOut, code := runCLI(t, append([]string{"check", "--hash", strings.TrimSpace(want)}, fast(t)...)...); code != 0 || errOut != using {
+		t.Errorf("check --hash in the member: exit %d, stderr %q; want 0 and %q", code, errOut, using)
+	}
 }
 
 // TestCargoVendorSnippet: `vendor --layout cargo` prints the [source]

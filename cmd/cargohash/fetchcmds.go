@@ -120,7 +120,13 @@ func lockArg(c *cli.Context) (*lockfile.File, error) {
 	if c.NArg() > 1 {
 		return nil, usagef("%s: want at most one LOCK argument, got %d", c.Command.Name, c.NArg())
 	}
-	dir := c.Args().First()
+	return findLock(c, c.Args().First())
+}
+
+// findLock loads the Cargo.lock dir is or, for a directory ("" is "."),
+// the nearest one from it upwards, which stderr names when it is not in
+// dir.
+func findLock(c *cli.Context, dir string) (*cargohash.Lock, error) {
 	if dir == "" {
 		dir = "."
 	}
