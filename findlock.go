@@ -12,7 +12,9 @@ import (
 // when it is a file, else the Cargo.lock of the directory path or of the
 // nearest of its parents that has one. It returns the file's path: relative
 // when path is and the lock is in path, absolute when found in a parent.
-// When there is none, the error wraps ErrNoLock.
+// When there is none, the error wraps ErrNoLock, except for a project
+// (path holds a Cargo.toml), whose own Cargo.lock is returned for LoadLock
+// to say that it has none yet.
 func FindLock(path string) (string, error) {
 	if path == "" {
 		path = "."
@@ -37,6 +39,9 @@ func FindLock(path string) (string, error) {
 		if filepath.Dir(dir) == dir {
 			break
 		}
+	}
+	if _, err := os.Lstat(filepath.Join(path, "Cargo.toml")); err == nil {
+		return here, nil // LoadLock says that the project has no lock yet
 	}
 	return "", fmt.Errorf("%w in %s or any directory above it; run 'cargo generate-lockfile' in the project to make one", ErrNoLock, abs)
 }

@@ -53,6 +53,7 @@ var update = flag.Bool("update", false, "regenerate docs/cargohash.1 from the co
 func TestUsageErrors(t *testing.T) {
 	dir, _, _ := registryLock(t)
 	tmp := t.TempDir()
+	empty := t.TempDir()
 	manifest := filepath.Join(tmp, "Cargo.toml")
 	os.WriteFile(manifest, []byte("[package]\nname = \"x\"\n"), 0o644)
 	for _, tt := range []struct {
@@ -70,7 +71,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"vendor", "--out", filepath.Join(tmp, "v"), "--layout", "debian", dir}, `cargohash: vendor: --layout "debian": want nixpkgs or cargo`},
 		{[]string{"prefetch", "--registry-dl", "crates-io=mirror/{crate}", dir}, "^cargohash: --registry-dl crates-io=mirror/\\{crate\\}: mirror/\\{crate\\} is not a URL; a local mirror is file:///.*/mirror/\\{crate\\}$"},
 		{[]string{"check", "--vendor", manifest}, "^cargohash: check: --vendor .*/Cargo.toml is a project file, not a vendor tree: give the vendor directory, staging directory or vendor tarball \\(and the project as --src .*\\)$"},
-		{[]string{"prefetch", tmp}, "^cargohash: no Cargo.lock in " + regexp.QuoteMeta(tmp) + " or any directory above it; run 'cargo generate-lockfile' in the project to make one$"},
+		{[]string{"prefetch", empty}, "^cargohash: no Cargo.lock in " + regexp.QuoteMeta(empty) + " or any directory above it; run 'cargo generate-lockfile' in the project to make one$"},
 		{[]string{"completion", "tcsh"}, `cargohash: completion: unknown shell "tcsh": want bash, zsh or fish`},
 	} {
 		out, errOut, code := runCLI(t, tt.args...)
