@@ -72,6 +72,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"prefetch", "--registry-dl", "crates-io=mirror/{crate}", dir}, "^cargohash: --registry-dl crates-io=mirror/\\{crate\\}: mirror/\\{crate\\} is not a URL; a local mirror is file:///.*/mirror/\\{crate\\}$"},
 		{[]string{"check", "--vendor", manifest}, "^cargohash: check: --vendor .*/Cargo.toml is a project file, not a vendor tree: give the vendor directory, staging directory or vendor tarball \\(and the project as --src .*\\)$"},
 		{[]string{"prefetch", empty}, "^cargohash: no Cargo.lock in " + regexp.QuoteMeta(empty) + " or any directory above it; run 'cargo generate-lockfile' in the project to make one$"},
+		{[]string{"tarball", "--out", tmp, dir}, "cargohash: tarball: --out " + tmp + " is a directory; --out names the file to write, e.g. --out " + filepath.Join(tmp, "vendor.tar.gz")},
+		{[]string{"tarball", "--out", filepath.Join(tmp, "missing", "v.tar.gz"), dir}, "^cargohash: refusing to write .*/missing/v.tar.gz: its parent directory .*/missing does not exist; create it first$"},
 		{[]string{"completion", "tcsh"}, `cargohash: completion: unknown shell "tcsh": want bash, zsh or fish`},
 	} {
 		out, errOut, code := runCLI(t, tt.args...)

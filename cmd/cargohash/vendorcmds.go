@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -91,6 +93,9 @@ func tarballCommand() *cli.Command {
 			out := c.String("out")
 			if out == "" {
 				return usagef("tarball: --out FILE is required")
+			}
+			if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+				return usagef("tarball: --out %s is a directory; --out names the file to write, e.g. --out %s", out, filepath.Join(out, "vendor.tar.gz"))
 			}
 			if _, err := cargohash.CompressionFor(out); err != nil {
 				return usageError{err.Error()}
