@@ -17,6 +17,7 @@ import (
 	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/fetch/git"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/redact"
 	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
@@ -209,7 +210,7 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			name := fetch.Redact(t.URL) + "@" + t.Commit
+			name := redact.URL(t.URL) + "@" + t.Commit
 			s.event(Event{Kind: GitStarted, Git: name})
 			if err := s.git.Checkout(ctx, t.URL, t.Commit, t.Dir); err != nil {
 				return fmt.Errorf("%s (git dependency of %s): %w", t.Packages[0].ID(), lock.Path, err)
@@ -326,7 +327,7 @@ func isCrateFault(err error) bool {
 
 // newCrateErrors collects the non-nil errs (errs[i] is crates[i]'s) in the
 // lock's package order; nil when there are none.
-func newCrateErrors(lock *Lock, crates []Crate, errs []error) error {
+func newCrateErrors(lock *lockfile.File, crates []Crate, errs []error) error {
 	order := map[string]int{}
 	for i, p := range lock.Packages {
 		order[p.Source.Raw+" "+p.ID()] = i

@@ -11,7 +11,6 @@ import (
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/check"
 	"github.com/cargohash/cargohash/hash/nixhash"
-	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
 

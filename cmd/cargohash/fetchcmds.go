@@ -126,7 +126,7 @@ func lockArg(c *cli.Context) (*lockfile.File, error) {
 // findLock loads the Cargo.lock dir is or, for a directory ("" is "."),
 // the nearest one from it upwards, which stderr names when it is not in
 // dir.
-func findLock(c *cli.Context, dir string) (*cargohash.Lock, error) {
+func findLock(c *cli.Context, dir string) (*lockfile.File, error) {
 	if dir == "" {
 		dir = "."
 	}
