@@ -502,12 +502,12 @@ func (v *Tree) Manifest(dir string) (name, version string, err error) {
 		} `toml:"package"`
 	}
 	if err := toml.Unmarshal(data, &m); err != nil {
-		return "", "", fmt.Errorf("Cargo.toml: %w", err)
+		return "", "", fmt.Errorf("reading Cargo.toml: %w", err)
 	}
 	name, _ = m.Package.Name.(string)
 	version, _ = m.Package.Version.(string)
 	if name == "" || version == "" {
-		return "", "", errors.New("Cargo.toml: no [package] name and version strings")
+		return "", "", errors.New("no [package] name and version strings in Cargo.toml")
 	}
 	return name, version, nil
 }

@@ -308,6 +308,17 @@ func deleteTestPaths(t *testing.T, nixStore string) {
 
 // buildStatic builds cmd/cargohash with CGO_ENABLED=0 into dir/bin and
 // checks that the binary needs no dynamic loader.
+// goTool is the go command that runs this test (go test puts its GOROOT's
+// bin first on PATH), else the one on PATH.
+func goTool(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "bin", "go")
+}
+
 func buildStatic(t *testing.T, goTool, dir string) string {
 	exe := filepath.Join(dir, "bin", "cargohash")
 	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", exe, ".")
@@ -537,7 +548,7 @@ func newNixTest(t *testing.T) *nixTest {
 	t.Cleanup(func() { deleteTestPaths(t, nt.nixStore) })
 	nt.base = t.TempDir()
 	start := time.Now()
-	nt.pkg = buildStatic(t, filepath.Join(runtime.GOROOT(), "bin", "go"), filepath.Join(nt.base, "pkg"))
+	nt.pkg = buildStatic(t, goTool(t), filepath.Join(nt.base, "pkg"))
 	t.Logf("static build of cargohash: %v", time.Since(start).Round(time.Millisecond))
 	return nt
 }
