@@ -349,9 +349,14 @@ func TestValidateURL(t *testing.T) {
 		{"EXT::sh", false},
 		{"fd::17", false},
 		{"https://x/y\n.git", false},
+		{"https://s3cret@x/y\n.git", false},
+		{"https://user:s3cret@x/y.git\x7f", false},
 	}
 	for _, tt := range tests {
 		err := ValidateURL(tt.url)
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("ValidateURL(%q) = %v: the refusal shows the credential", tt.url, err)
+		}
 		if (err == nil) != tt.ok {
 			t.Errorf("ValidateURL(%q) = %v, want ok=%v", tt.url, err, tt.ok)
 		}

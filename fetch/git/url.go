@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/cargohash/cargohash/internal/redact"
 )
 
 // ErrRefusedURL is wrapped by the errors of URLs this package will not hand
@@ -17,19 +19,20 @@ var ErrRefusedURL = errors.New("url refused")
 // command. Control characters are refused too. It does not check that the
 // repository exists.
 func ValidateURL(u string) error {
+	shown := redact.URL(u) // a refused URL may still carry a token
 	switch {
 	case u == "":
 		return fmt.Errorf("empty git url: %w", ErrRefusedURL)
 	case strings.HasPrefix(u, "-"):
-		return fmt.Errorf("git url %q begins with '-': %w", u, ErrRefusedURL)
+		return fmt.Errorf("git url %q begins with '-': %w", shown, ErrRefusedURL)
 	case strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return fmt.Errorf("git url %q holds a control character: %w", u, ErrRefusedURL)
+		return fmt.Errorf("git url %q holds a control character: %w", shown, ErrRefusedURL)
 	}
 	if t, _, ok := strings.Cut(u, "::"); ok && isTransportName(t) {
 		if strings.EqualFold(t, "ext") {
-			return fmt.Errorf("git url %q uses the ext:: transport, which runs commands: %w", u, ErrRefusedURL)
+			return fmt.Errorf("git url %q uses the ext:: transport, which runs commands: %w", shown, ErrRefusedURL)
 		}
-		return fmt.Errorf("git url %q uses the remote-helper form %s::: %w", u, t, ErrRefusedURL)
+		return fmt.Errorf("git url %q uses the remote-helper form %s::: %w", shown, t, ErrRefusedURL)
 	}
 	return nil
 }
