@@ -128,7 +128,7 @@ func New(opts Options) (*Fetcher, error) {
 		f.dir = f.tempDir
 	} else {
 		f.dir = filepath.Join(opts.CacheDir, "crates")
-		if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		if err := f.storeDir(f.dir); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 	}
@@ -212,7 +212,7 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 	dst := filepath.Join(f.dir, cacheKey(want))
 
 	// The cache.
-	if size, ok, err := f.verifyFile(dst, want); err != nil {
+	if size, ok, err := f.verifyFile(id, dst, want); err != nil {
 		return "", fmt.Errorf("cache: %w", err)
 	} else if ok {
 		f.emit(Event{Kind: Done, Crate: id, From: FromCache, Bytes: size, Size: size})
@@ -223,7 +223,7 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 	}
 
 	// Cargo's download cache.
-	if size, ok := f.fromCargoHome(pkg, want, dst); ok {
+	if size, ok := f.fromCargoHome(ctx, pkg, want, dst); ok {
 		f.emit(Event{Kind: Done, Crate: id, From: FromCargoHome, Bytes: size, Size: size})
 		return dst, nil
 	}
@@ -282,7 +282,7 @@ func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL str
 		progress := func(n int64) {
 			f.emit(Event{Kind: Progress, Crate: id, Bytes: n, Size: total})
 		}
-		n, err := f.store(b, want, dst, progress)
+		n, err := f.store(ctx, b, want, dst, progress)
 		if err != nil {
 			var ce *ChecksumError
 			if errors.As(err, &ce) {
@@ -313,7 +313,7 @@ func (f *Fetcher) fromFile(ctx context.Context, pkg lockfile.Package, u *url.URL
 		total = fi.Size()
 	}
 	r := &ctxReader{ctx: ctx, r: file, op: "read", url: redact.Parsed(u)}
-	return f.store(r, want, dst, func(n int64) {
+	return f.store(ctx, r, want, dst, func(n int64) {
 		f.emit(Event{Kind: Progress, Crate: pkg.ID(), Bytes: n, Size: total})
 	})
 }
@@ -321,7 +321,7 @@ func (f *Fetcher) fromFile(ctx context.Context, pkg lockfile.Package, u *url.URL
 // fromCargoHome looks for NAME-VERSION.crate in every registry directory of
 // cargo's download cache and copies the first one with the right checksum to
 // dst.
-func (f *Fetcher) fromCargoHome(pkg lockfile.Package, want []byte, dst string) (int64, bool) {
+func (f *Fetcher) fromCargoHome(ctx context.Context, pkg lockfile.Package, want []byte, dst string) (int64, bool) {
 	name := pkg.Name + "-" + pkg.Version + ".crate"
 	for _, dir := range f.cargoCaches() {
 		p := filepath.Join(dir, name)
@@ -329,7 +329,7 @@ func (f *Fetcher) fromCargoHome(pkg lockfile.Package, want []byte, dst string) (
 		if err != nil {
 			continue
 		}
-		n, err := f.store(file, want, dst, nil)
+		n, err := f.store(ctx, file, want, dst, nil)
 		file.Close()
 		if err == nil {
 			return n, true

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -8,77 +9,108 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/multiformats/go-multihash"
+
+	"github.com/cargohash/cargohash/internal/publish"
 )
 
 // store streams r into a temporary file next to dst while hashing it,
-// compares the hash with want and renames the file to dst. On any failure
-// no file is left. There is no fsync: every read of the store re-verifies
-// the checksum (verifyFile), so a file a crash left torn is found and
-// fetched again, and a sync per crate cost more than the download on a
-// fast link.
-func (f *Fetcher) store(r io.Reader, want []byte, dst string, progress func(int64)) (n int64, err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-"+filepath.Base(dst)+"-*")
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+// compares the hash with want and renames the file to dst (replacing a
+// damaged file there), through the one publish policy. On any failure no
+// file is left. There is no fsync: every read of the store re-verifies the
+// checksum (verifyFile), so a file a crash left torn is found and fetched
+// again, and a sync per crate cost more than the download on a fast link.
+func (f *Fetcher) store(ctx context.Context, r io.Reader, want []byte, dst string, progress func(int64)) (n int64, err error) {
+	err = publish.File(ctx, dst, 0o644, publish.Options{NoSync: true}, func(file io.Writer) error {
+		h := sha256.New()
+		w := io.MultiWriter(file, h)
+		if progress != nil {
+			w = &progressWriter{w: w, fn: progress}
 		}
-	}()
-	h := sha256.New()
-	w := io.MultiWriter(tmp, h)
-	if progress != nil {
-		w = &progressWriter{w: w, fn: progress}
-	}
-	n, err = io.Copy(w, io.LimitReader(r, f.opts.MaxSize+1))
-	if err != nil {
-		return n, err
-	}
-	if n > f.opts.MaxSize {
-		return n, fmt.Errorf("larger than %d bytes", f.opts.MaxSize)
-	}
-	if got := h.Sum(nil); !equalBytes(got, want) {
-		return n, &ChecksumError{Downloaded: hex.EncodeToString(got), Want: hex.EncodeToString(want)}
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return n, err
-	}
-	if err := tmp.Close(); err != nil {
-		return n, err
-	}
-	return n, os.Rename(tmp.Name(), dst)
+		var err error
+		n, err = io.Copy(w, io.LimitReader(r, f.opts.MaxSize+1))
+		if err != nil {
+			return err
+		}
+		if n > f.opts.MaxSize {
+			return fmt.Errorf("larger than %d bytes", f.opts.MaxSize)
+		}
+		if got := h.Sum(nil); !equalBytes(got, want) {
+			return &ChecksumError{Downloaded: hex.EncodeToString(got), Want: hex.EncodeToString(want)}
+		}
+		return nil
+	})
+	return n, err
 }
 
-// verifyFile reports whether path holds bytes with sha256 want. A file with
-// other bytes is removed; a missing file is not an error.
-func (f *Fetcher) verifyFile(path string, want []byte) (int64, bool, error) {
-	file, err := os.Open(path)
+// verifyFile reports whether path holds the crate id with sha256 want; a
+// missing file is not an error. Anything else there is damage and costs
+// one line on the log: other bytes (a flipped byte, a truncated file) and a
+// file that cannot be read are left for the fetch that follows, whose
+// rename replaces them; what a rename cannot replace or must not be read
+// through (a directory, a symlink, a FIFO) is discarded first.
+func (f *Fetcher) verifyFile(id, path string, want []byte) (int64, bool, error) {
+	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
-	}
-	if err != nil {
+	} else if err != nil {
 		return 0, false, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.log.Printf("%s: damaged cache entry %s (a %s, not a file); fetching it again", id, path, fileKind(fi.Mode()))
+		return 0, false, publish.Discard(path)
+	}
+	file, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		f.log.Printf("%s: damaged cache entry %s (unreadable: %v); fetching it again", id, path, unwrapPathError(err))
+		return 0, false, nil
 	}
 	defer file.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, file)
 	if err != nil {
-		return 0, false, err
+		f.log.Printf("%s: damaged cache entry %s (unreadable: %v); fetching it again", id, path, unwrapPathError(err))
+		return 0, false, nil
 	}
 	if got := h.Sum(nil); !equalBytes(got, want) {
-		f.log.Printf("removing corrupt cache entry %s (sha256 %x)", path, got)
-		if err := os.Remove(path); err != nil {
-			return 0, false, err
-		}
+		f.log.Printf("%s: damaged cache entry %s (%d bytes, sha256 %x); fetching it again", id, path, n, got)
 		return 0, false, nil
 	}
 	return n, true, nil
+}
+
+// fileKind names a file type for a message.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	default:
+		return "special file"
+	}
+}
+
+// storeDir makes dir, the crate store, a directory: something else in its
+// place (a file, a dangling symlink) is discarded, with one line on the log.
+func (f *Fetcher) storeDir(dir string) error {
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		return nil
+	}
+	if fi, lerr := os.Lstat(dir); lerr != nil || fi.IsDir() {
+		return err
+	}
+	f.log.Printf("cache: %s is damaged (not a directory); replacing it", dir)
+	if err := publish.Discard(dir); err != nil {
+		return err
+	}
+	return os.MkdirAll(dir, 0o755)
 }
 
 // cacheKey names a crate in the store: the hex sha2-256 multihash of its

@@ -9,7 +9,7 @@
 // The policy, for File and Dir alike:
 //   - On any error, and when ctx is cancelled before the rename, the
 //     temporary name is removed and the destination is untouched.
-//   - A file's bytes are synced before the rename; a directory tree is not
+//   - A file's bytes are synced before the rename (unless Options.NoSync); a directory tree is not
 //     (it is regenerated from its inputs, and syncing thousands of files
 //     costs more than it protects).
 //   - An existing destination is replaced only when the caller's rule allows
@@ -55,6 +55,11 @@ type Options struct {
 	MakeParents bool
 	// What names the destination's kind in refusals ("a vendor tree").
 	What string
+	// NoSync skips File's sync before the rename: for a cache whose every
+	// read re-verifies the bytes (the crate store), where a file a crash
+	// left torn is found and fetched again, and a sync per file costs more
+	// than it protects.
+	NoSync bool
 }
 
 // RefusedError says why a destination was left alone and what to do.
@@ -98,8 +103,10 @@ func File(ctx context.Context, path string, perm fs.FileMode, opts Options, writ
 	if err := f.Chmod(perm); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if !opts.NoSync {
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
