@@ -29,7 +29,7 @@ func TestLayers(t *testing.T) {
 		{"internal/publish", stdOr()},
 		{"lockfile", stdOr("github.com/pelletier/go-toml/v2")},
 		{"internal/redact", stdOr()},
-		{"fetch/git", stdOr(module+"/lockfile", module+"/internal/redact", "golang.org/x/sync")},
+		{"fetch/git", stdOr(module+"/lockfile", module+"/internal/redact", module+"/internal/publish", "golang.org/x/sync")},
 		{"fetch", stdOr(module+"/lockfile", module+"/internal/redact", module+"/internal/publish", module+"/fetch/cargoconfig", "github.com/hashicorp/", "github.com/multiformats/")},
 		{"fetch/cargoconfig", stdOr("github.com/pelletier/go-toml/v2")},
 		{"fetch/forge", stdOr()},

@@ -1,24 +1,47 @@
 package git
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/internal/redact"
 )
+
+// The cache: CacheDir holds, per URL, a bare repository <key>.git and its
+// lock file <key>.git.lock (key: see repoPath). Readers (a checkout of a
+// commit that is there) share the lock; fetching and repairing take it
+// alone. The lock is a flock, so a killed process never leaves it held.
+//
+// Nothing in the cache is trusted: before a commit is checked out, every
+// object of its tree is read back and hashed against its id (see verify),
+// because git's checkout does not check that and a damaged pack can hand it
+// another object's bytes. A repository that fails to serve a commit and is
+// found damaged (a broken HEAD, config or refs, objects missing or corrupt,
+// a stale *.lock of a killed git) is set aside by a rename and fetched again
+// once, with one line on the log.
 
 // ErrCommitNotFound is wrapped by the error of a commit the remote (or, when
 // offline, the cache) does not have.
 var ErrCommitNotFound = errors.New("commit not found")
+
+// lockWait bounds how long a process waits for another one's lock on a
+// repository: far longer than any fetch, short of forever.
+var lockWait = 30 * time.Minute
 
 // repoPath is the bare repository caching url under dir: its name is the
 // hex of the first 16 bytes of sha256(url), so any URL makes a safe name.
@@ -27,18 +50,32 @@ func repoPath(dir, url string) string {
 	return filepath.Join(dir, hex.EncodeToString(sum[:16])+".git")
 }
 
-// lock takes the exclusive lock of the repository at repo (a flock on
-// repo+".lock"), waiting until it is free or ctx is done. flock excludes
-// other processes and, since every call opens the file anew, other
-// goroutines of this one.
-func lock(ctx context.Context, repo string) (unlock func(), err error) {
-	f, err := os.OpenFile(repo+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+// lock takes the lock of the repository at repo (a flock on repo+".lock"):
+// how is syscall.LOCK_SH or syscall.LOCK_EX. It waits until the lock is
+// free, ctx is done or lockWait has passed. flock excludes other processes
+// and, since every call opens the file anew, other goroutines of this one.
+// What cannot be opened as a lock (a directory, a symlink) cannot be held by
+// anyone either: it is set aside.
+func lock(ctx context.Context, repo string, how int) (unlock func(), err error) {
+	path := repo + ".lock"
+	const flags = os.O_RDONLY | os.O_CREATE | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+	f, err := os.OpenFile(path, flags, 0o644)
 	if err != nil {
-		return nil, err
+		if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
+			if err := publish.Discard(path); err != nil {
+				return nil, fmt.Errorf("locking %s: %w", repo, err)
+			}
+			f, err = os.OpenFile(path, flags, 0o644)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("locking %s: %w", repo, err)
+		}
 	}
+	deadline := time.NewTimer(lockWait)
+	defer deadline.Stop()
 	wait := 5 * time.Millisecond
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
 			return func() { f.Close() }, nil // closing releases the lock
 		}
@@ -50,22 +87,186 @@ func lock(ctx context.Context, repo string) (unlock func(), err error) {
 		case <-ctx.Done():
 			f.Close()
 			return nil, ctx.Err()
+		case <-deadline.C:
+			f.Close()
+			return nil, fmt.Errorf("locking %s: another process has held it for %v", repo, lockWait)
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 200*time.Millisecond)
 	}
 }
 
-// openRepo returns the bare repository caching url, creating it if needed.
-// The caller holds its lock.
+// makeCacheDir makes the cache directory; something else in its place (a
+// file, a dangling symlink: the directory is this package's alone) is
+// discarded, with one line on the log.
+func (s *session) makeCacheDir() error {
+	err := os.MkdirAll(s.cacheDir, 0o755)
+	if err == nil {
+		return nil
+	}
+	if fi, lerr := os.Lstat(s.cacheDir); lerr != nil || fi.IsDir() {
+		return err
+	}
+	s.logf("git cache: %s is damaged (not a directory); replacing it", s.cacheDir)
+	if err := publish.Discard(s.cacheDir); err != nil {
+		return err
+	}
+	return os.MkdirAll(s.cacheDir, 0o755)
+}
+
+// damagedError says what is wrong with a cached repository.
+type damagedError struct{ err error }
+
+func (e *damagedError) Error() string { return e.err.Error() }
+func (e *damagedError) Unwrap() error { return e.err }
+
+// useCommit makes sure the cached repository of url holds commit intact
+// and returns it with a shared lock held: the caller reads the commit and
+// then unlocks. A commit already there costs no network and no exclusive
+// lock.
+func (s *session) useCommit(ctx context.Context, url, commit string) (repo string, unlock func(), err error) {
+	repo = repoPath(s.cacheDir, url)
+	for attempt := 0; ; attempt++ {
+		unlock, err := lock(ctx, repo, syscall.LOCK_SH)
+		if err != nil {
+			return "", nil, err
+		}
+		verr := errors.New("not cached")
+		if _, err := os.Lstat(repo); err == nil && brokenLayout(repo) == "" { // git would hang on a FIFO for HEAD
+			verr = s.verify(ctx, repo, commit)
+		}
+		if verr == nil {
+			return repo, unlock, nil
+		}
+		unlock()
+		if ctx.Err() != nil {
+			return "", nil, ctx.Err()
+		}
+		if attempt == 2 { // fetched and verified under the exclusive lock twice, yet not there now
+			return "", nil, verr
+		}
+		if err := s.update(ctx, repo, url, func() error { return s.fetchCommit(ctx, repo, url, commit) }); err != nil {
+			return "", nil, err
+		}
+	}
+}
+
+// update runs fetch, which fetches into repo, with the repository's lock
+// held alone. When fetch fails and the repository turns out to be damaged,
+// it is set aside (one line on the log) and fetch runs once more on a new
+// one.
+func (s *session) update(ctx context.Context, repo, url string, fetch func() error) error {
+	unlock, err := lock(ctx, repo, syscall.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	err = s.openRepo(ctx, repo, url)
+	if err == nil {
+		err = fetch()
+	}
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	reason := s.damage(ctx, repo, err)
+	if reason == "" {
+		return err
+	}
+	s.logf("git cache: %s: damaged repository (%s); fetching it again", redact.URL(url), oneLine(reason))
+	if err := publish.Discard(repo); err != nil {
+		return fmt.Errorf("setting aside the damaged cache %s: %w", repo, err)
+	}
+	if err := s.openRepo(ctx, repo, url); err != nil {
+		return err
+	}
+	return fetch()
+}
+
+// damage says what is wrong with repo, which failed with err; "" means
+// nothing is, and err is the network's or the remote's.
+func (s *session) damage(ctx context.Context, repo string, err error) string {
+	if de := (*damagedError)(nil); errors.As(err, &de) {
+		return de.Error()
+	}
+	if reason := brokenLayout(repo); reason != "" {
+		return reason
+	}
+	if name := staleLock(repo); name != "" {
+		return "stale lock file " + name + " of a killed git"
+	}
+	if _, err := s.r.runBare(ctx, repo, "fsck", "--connectivity-only", "--no-dangling", "--no-progress"); err != nil && ctx.Err() == nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// brokenLayout says what is missing from the bare repository repo, or "":
+// without these git does not recognise a repository.
+func brokenLayout(repo string) string {
+	for _, e := range []struct {
+		name string
+		dir  bool
+	}{{"", true}, {"HEAD", false}, {"config", false}, {"objects", true}, {"refs", true}} {
+		fi, err := os.Lstat(filepath.Join(repo, e.name))
+		switch {
+		case err != nil:
+			return err.Error()
+		case e.dir && !fi.IsDir():
+			return filepath.Join(repo, e.name) + " is not a directory"
+		case !e.dir && !fi.Mode().IsRegular():
+			return filepath.Join(repo, e.name) + " is not a regular file"
+		}
+	}
+	return ""
+}
+
+// staleLock returns the first *.lock file in repo (relative), or "". The
+// caller holds the repository's lock alone, so no git of ours is running
+// in it: such a file is left by a git that was killed, and git refuses to
+// update what it guards. Loose object directories are not searched (git
+// takes no locks there).
+func staleLock(repo string) string {
+	found := ""
+	filepath.WalkDir(repo, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || found != "" {
+			return filepath.SkipAll
+		}
+		rel, _ := filepath.Rel(repo, p)
+		if d.IsDir() && filepath.Dir(rel) == "objects" && len(d.Name()) == 2 {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(d.Name(), ".lock") {
+			found = rel
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found
+}
+
+// oneLine shortens a reason for the log.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", "; ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// openRepo makes sure repo is a bare repository, creating it if it does not
+// exist (under a temporary name, renamed when complete); a repository whose
+// layout is broken is a *damagedError. The caller holds the lock alone.
 func (s *session) openRepo(ctx context.Context, repo, url string) error {
-	if _, err := os.Stat(repo); err == nil {
+	if _, err := os.Lstat(repo); err == nil {
+		if reason := brokenLayout(repo); reason != "" {
+			return &damagedError{errors.New(reason)}
+		}
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	tmp := repo + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil { // left by a crash; we hold the lock
+	if err := os.RemoveAll(tmp); err != nil { // left by a killed process; we hold the lock
 		return err
 	}
 	if _, err := s.r.run(ctx, filepath.Dir(repo), "init", "--quiet", "--bare", "--template=", tmp); err != nil {
@@ -80,82 +281,160 @@ func (s *session) openRepo(ctx context.Context, repo, url string) error {
 
 // has reports whether the repository holds commit.
 func (s *session) has(ctx context.Context, repo, commit string) bool {
-	_, err := s.r.run(ctx, repo, "cat-file", "-e", commit+"^{commit}")
+	_, err := s.r.runBare(ctx, repo, "cat-file", "-e", commit+"^{commit}")
 	return err == nil
 }
 
-// fetchCommit makes sure the cached repository of url holds commit and
-// returns its path. It does what nix-prefetch-git does: fetch just the
-// commit at depth 1 (servers that allow wants by id), else every branch and
-// tag. The commit is kept under refs/cargohash/<commit> so that it stays in
-// the cache; when it is there already, no network is used.
-func (s *session) fetchCommit(ctx context.Context, url, commit string) (string, error) {
-	repo := repoPath(s.cacheDir, url)
-	unlock, err := lock(ctx, repo)
+// verify checks that repo holds commit and every object of its tree
+// intact: each object's bytes, as git reads them, hash to its id.
+func (s *session) verify(ctx context.Context, repo, commit string) error {
+	list, err := s.r.runBare(ctx, repo, "rev-list", "--objects", "--no-object-names", "--no-walk", commit)
 	if err != nil {
-		return "", err
+		return err
 	}
-	defer unlock()
-	if err := s.openRepo(ctx, repo, url); err != nil {
-		return "", err
+	if !bytes.HasPrefix(list, []byte(commit+"\n")) {
+		return &damagedError{fmt.Errorf("git rev-list %s listed %.41q first", commit, list)}
 	}
-	if s.has(ctx, repo, commit) {
-		return repo, nil
+	return s.verifyObjects(ctx, repo, list)
+}
+
+// verifyObjects reads the objects named by list (one id a line) with git
+// cat-file --batch and checks that each hashes to its id: sha1 of
+// "TYPE SIZE\x00" and the content, as git names objects.
+func (s *session) verifyObjects(ctx context.Context, repo string, list []byte) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := s.r.exec(ctx, repo, repo, bytes.NewReader(list), pw, "cat-file", "--batch")
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	err := checkObjects(bufio.NewReaderSize(pr, 64<<10), bytes.Count(list, []byte("\n")))
+	pr.CloseWithError(errors.New("stopped reading")) // unblocks git if we stopped early
+	if gitErr := <-done; gitErr != nil && (err == nil || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return gitErr // git's words for a corrupt object
+	}
+	return err
+}
+
+// checkObjects reads n objects in git cat-file --batch's output format
+// from r and checks their ids (SHA-1, or SHA-256 for 64-digit ids).
+func checkObjects(r *bufio.Reader, n int) error {
+	h1, h256 := sha1.New(), sha256.New()
+	for range n {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return io.ErrUnexpectedEOF
+		}
+		f := strings.Fields(line)
+		if len(f) == 2 && f[1] == "missing" {
+			return &damagedError{fmt.Errorf("object %s is missing", f[0])}
+		}
+		if len(f) != 3 {
+			return fmt.Errorf("git cat-file --batch: unexpected line %q", line)
+		}
+		size, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil || size < 0 {
+			return fmt.Errorf("git cat-file --batch: unexpected line %q", line)
+		}
+		h := h1
+		if len(f[0]) == 2*sha256.Size {
+			h = h256
+		}
+		h.Reset()
+		fmt.Fprintf(h, "%s %d\x00", f[1], size)
+		if _, err := io.CopyN(h, r, size); err != nil {
+			return io.ErrUnexpectedEOF
+		}
+		if b, err := r.ReadByte(); err != nil || b != '\n' {
+			return io.ErrUnexpectedEOF
+		}
+		if sum := hex.EncodeToString(h.Sum(nil)); sum != f[0] {
+			return &damagedError{fmt.Errorf("object %s is damaged: its bytes hash to %s", f[0], sum)}
+		}
+	}
+	return nil
+}
+
+// fetchCommit fetches commit of url into repo unless it is there already.
+// It does what nix-prefetch-git does: fetch just the commit at depth 1
+// (servers that allow wants by id), else every branch and tag. The commit
+// is kept under refs/cargohash/<commit> so that it stays in the cache. The
+// caller holds the lock alone. A commit that is still not intact after a
+// successful fetch is a *damagedError.
+func (s *session) fetchCommit(ctx context.Context, repo, url, commit string) error {
+	verr := s.verify(ctx, repo, commit) // another process may have fetched it meanwhile
+	if verr == nil {
+		return nil
 	}
 	if s.f.Offline {
-		return "", fmt.Errorf("%w in cache (offline)", ErrCommitNotFound)
+		if s.has(ctx, repo, commit) {
+			return &damagedError{verr}
+		}
+		return fmt.Errorf("%w in cache (offline)", ErrCommitNotFound)
 	}
 	s.logf("fetching %s @ %s", redact.URL(url), commit)
-	_, err = s.r.run(ctx, repo, "fetch", "--quiet", "--no-tags", "--depth=1", "--end-of-options", url, "+"+commit+":refs/cargohash/"+commit)
-	if err == nil && s.has(ctx, repo, commit) {
-		return repo, nil
+	_, err := s.r.runBare(ctx, repo, "fetch", "--quiet", "--no-tags", "--depth=1", "--end-of-options", url, "+"+commit+":refs/cargohash/"+commit)
+	if err == nil {
+		if verr := s.verify(ctx, repo, commit); verr != nil {
+			return &damagedError{verr}
+		}
+		return nil
 	}
 	if ctx.Err() != nil {
-		return "", ctx.Err()
+		return ctx.Err()
 	}
 	s.logf("fetching %s @ %s: fetch by id failed, fetching all branches and tags", redact.URL(url), commit)
 	args := []string{"fetch", "--quiet", "--tags"}
-	if out, err := s.r.run(ctx, repo, "rev-parse", "--is-shallow-repository"); err == nil && bytes.HasPrefix(out, []byte("true")) {
+	if out, err := s.r.runBare(ctx, repo, "rev-parse", "--is-shallow-repository"); err == nil && bytes.HasPrefix(out, []byte("true")) {
 		args = append(args, "--unshallow")
 	}
 	args = append(args, "--end-of-options", url, "+refs/heads/*:refs/remotes/origin/*")
-	if _, err := s.r.run(ctx, repo, args...); err != nil {
-		return "", err
+	if _, err := s.r.runBare(ctx, repo, args...); err != nil {
+		return err
 	}
 	if !s.has(ctx, repo, commit) {
-		return "", fmt.Errorf("%w after full fetch", ErrCommitNotFound)
+		return fmt.Errorf("%w after full fetch", ErrCommitNotFound)
 	}
-	if _, err := s.r.run(ctx, repo, "update-ref", "refs/cargohash/"+commit, commit); err != nil {
-		return "", err
+	if _, err := s.r.runBare(ctx, repo, "update-ref", "refs/cargohash/"+commit, commit); err != nil {
+		return err
 	}
-	return repo, nil
+	if verr := s.verify(ctx, repo, commit); verr != nil {
+		return &damagedError{verr}
+	}
+	return nil
 }
 
 // readHead returns the content of path in the commit at url's HEAD, after a
 // depth-1 fetch of HEAD (none when offline: the last fetched HEAD is used).
 func (s *session) readHead(ctx context.Context, url, path string) ([]byte, error) {
 	repo := repoPath(s.cacheDir, url)
-	unlock, err := lock(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if err := s.openRepo(ctx, repo, url); err != nil {
-		return nil, err
-	}
 	const ref = "refs/cargohash/HEAD"
-	if !s.f.Offline {
-		s.logf("fetching %s @ HEAD", redact.URL(url))
-		if _, err := s.r.run(ctx, repo, "fetch", "--quiet", "--no-tags", "--depth=1", "--end-of-options", url, "+HEAD:"+ref); err != nil {
-			return nil, err
+	var data []byte
+	err := s.update(ctx, repo, url, func() error {
+		if !s.f.Offline {
+			s.logf("fetching %s @ HEAD", redact.URL(url))
+			if _, err := s.r.runBare(ctx, repo, "fetch", "--quiet", "--no-tags", "--depth=1", "--end-of-options", url, "+HEAD:"+ref); err != nil {
+				return err
+			}
 		}
-	}
-	if _, err := s.r.run(ctx, repo, "rev-parse", "--verify", "--quiet", ref); err != nil {
-		return nil, fmt.Errorf("HEAD not in cache (offline)")
-	}
-	data, err := s.r.run(ctx, repo, "cat-file", "blob", ref+":"+path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return data, nil
+		if _, err := s.r.runBare(ctx, repo, "rev-parse", "--verify", "--quiet", ref); err != nil {
+			if s.f.Offline {
+				return fmt.Errorf("HEAD not in cache (offline)")
+			}
+			return &damagedError{fmt.Errorf("%s missing right after fetching it", ref)}
+		}
+		oid, err := s.r.runBare(ctx, repo, "rev-parse", "--verify", "--quiet", ref+":"+path)
+		if err != nil {
+			return fmt.Errorf("%s: not in the commit at HEAD", path)
+		}
+		if err := s.verifyObjects(ctx, repo, oid); err != nil {
+			return err
+		}
+		if data, err = s.r.runBare(ctx, repo, "cat-file", "blob", string(bytes.TrimSpace(oid))); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	})
+	return data, err
 }

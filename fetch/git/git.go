@@ -114,7 +114,7 @@ func (f *Fetcher) newSession() (*session, error) {
 			return nil, err
 		}
 		s.tempCache = true
-	} else if err := os.MkdirAll(s.cacheDir, 0o755); err != nil {
+	} else if err := s.makeCacheDir(); err != nil {
 		r.close()
 		return nil, err
 	} else if s.cacheDir, err = filepath.Abs(s.cacheDir); err != nil {
@@ -227,30 +227,7 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 	if nesting > maxSubmoduleNesting {
 		return fail(fmt.Errorf("submodules nested deeper than %d", maxSubmoduleNesting))
 	}
-	repo, err := s.fetchCommit(ctx, url, commit)
-	if err != nil {
-		return fail(err)
-	}
-	// A repository of its own in dir, borrowing the cache's objects.
-	if _, err := s.r.run(ctx, dir, "init", "--quiet", "--template=", "."); err != nil {
-		return fail(err)
-	}
-	alt := filepath.Join(dir, ".git", "objects", "info")
-	if err := os.MkdirAll(alt, 0o755); err != nil {
-		return fail(err)
-	}
-	abs, err := filepath.Abs(filepath.Join(repo, "objects"))
-	if err != nil {
-		return fail(err)
-	}
-	if err := os.WriteFile(filepath.Join(alt, "alternates"), []byte(abs+"\n"), 0o644); err != nil {
-		return fail(err)
-	}
-	// origin's URL is what git resolves relative submodule URLs against.
-	if _, err := s.r.run(ctx, dir, "config", "remote.origin.url", url); err != nil {
-		return fail(err)
-	}
-	if _, err := s.r.run(ctx, dir, "checkout", "--quiet", commit); err != nil {
+	if err := s.checkoutCommit(ctx, url, commit, dir); err != nil {
 		return fail(err)
 	}
 	subs, err := s.submodules(ctx, dir)
@@ -291,6 +268,37 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 		return fail(err)
 	}
 	return nil
+}
+
+// checkoutCommit checks out commit of url in dir, in a repository of its
+// own that borrows the objects of the cache, which holds them verified and
+// stays locked (shared) until the checkout is done.
+func (s *session) checkoutCommit(ctx context.Context, url, commit, dir string) error {
+	repo, unlock, err := s.useCommit(ctx, url, commit)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := s.r.run(ctx, dir, "init", "--quiet", "--template=", "."); err != nil {
+		return err
+	}
+	alt := filepath.Join(dir, ".git", "objects", "info")
+	if err := os.MkdirAll(alt, 0o755); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(filepath.Join(repo, "objects"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(alt, "alternates"), []byte(abs+"\n"), 0o644); err != nil {
+		return err
+	}
+	// origin's URL is what git resolves relative submodule URLs against.
+	if _, err := s.r.run(ctx, dir, "config", "remote.origin.url", url); err != nil {
+		return err
+	}
+	_, err = s.r.run(ctx, dir, "checkout", "--quiet", commit)
+	return err
 }
 
 // submodule is a gitlink of a checked-out commit with its resolved config.

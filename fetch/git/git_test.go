@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -416,17 +417,17 @@ func TestDepth(t *testing.T) {
 func TestLock(t *testing.T) {
 	t.Parallel()
 	repo := filepath.Join(t.TempDir(), "r.git")
-	unlock, err := lock(context.Background(), repo)
+	unlock, err := lock(context.Background(), repo, syscall.LOCK_EX)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := lock(ctx, repo); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := lock(ctx, repo, syscall.LOCK_EX); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second lock while held: %v, want DeadlineExceeded", err)
 	}
 	unlock()
-	unlock2, err := lock(context.Background(), repo)
+	unlock2, err := lock(context.Background(), repo, syscall.LOCK_EX)
 	if err != nil {
 		t.Fatalf("lock after unlock: %v", err)
 	}

@@ -136,29 +136,55 @@ func configArgs(httpProxy string) []string {
 // run runs git with args in dir and returns its stdout. On failure the error
 // holds the subcommand and the tail of git's stderr.
 func (r *runner) run(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
+	if err := r.exec(ctx, dir, "", nil, &stdout, args...); err != nil {
+		return nil, err
+	}
+	return stdout.Bytes(), nil
+}
+
+// runBare runs git with args on the bare repository repo (GIT_DIR=repo, so
+// that a damaged repository is an error, never a reason for git to look
+// for another one in the directories above) and returns its stdout.
+func (r *runner) runBare(ctx context.Context, repo string, args ...string) ([]byte, error) {
+	var stdout bytes.Buffer
+	if err := r.exec(ctx, repo, repo, nil, &stdout, args...); err != nil {
+		return nil, err
+	}
+	return stdout.Bytes(), nil
+}
+
+// exec runs git with args in dir, with GIT_DIR=gitDir unless that is "",
+// stdin from stdin and stdout into stdout.
+func (r *runner) exec(ctx context.Context, dir, gitDir string, stdin io.Reader, stdout io.Writer, args ...string) error {
+	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, r.git, append(append([]string{}, r.args...), args...)...)
 	cmd.Dir = dir
 	cmd.Env = r.env
-	cmd.Stdin = nil
-	cmd.Stdout = &stdout
+	if gitDir != "" {
+		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], "GIT_DIR="+gitDir)
+	}
+	cmd.Stdin = stdin
+	cmd.Stdout = stdout
 	cmd.Stderr = &limitedTail{max: 4096, buf: &stderr}
 	// git starts helpers (git-remote-https, upload-pack for file://): on
 	// cancellation kill the whole process group, not just git.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a git outliving a killed cargohash would go on writing
+	// into a cache repository that the next run may be repairing.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
-			return nil, fmt.Errorf("git %s: %w", args[0], err)
+			return fmt.Errorf("git %s: %w", args[0], err)
 		}
-		return nil, fmt.Errorf("git %s: %s (%w)", args[0], strings.ReplaceAll(msg, "\n", "; "), err)
+		return fmt.Errorf("git %s: %s (%w)", args[0], strings.ReplaceAll(msg, "\n", "; "), err)
 	}
-	return stdout.Bytes(), nil
+	return nil
 }
 
 // limitedTail keeps the last max bytes written to it.

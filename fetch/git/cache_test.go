@@ -1,0 +1,347 @@
+package git
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// treeDigest hashes what a checkout's NAR would hold (paths, types, the
+// executable bit, contents, link targets), to compare trees cheaply.
+func treeDigest(t testing.TB, root string) string {
+	t.Helper()
+	h := sha256.New()
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			fmt.Fprintf(h, "d %q\n", rel)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "l %q %q\n", rel, target)
+		default:
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "f %q %v %d %x\n", rel, fi.Mode()&0o100 != 0, len(data), sha256.Sum256(data))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// cacheFiles lists the regular files under dir, relative, sorted.
+func cacheFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	var files []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, rel)
+		}
+		return err
+	})
+	slices.Sort(files)
+	return files
+}
+
+// flipByte flips every bit of one byte of a file, at offset at (clamped);
+// an empty file gets a byte of garbage instead.
+func flipByte(t testing.TB, path string, at int64) {
+	t.Helper()
+	os.Chmod(path, 0o644) // git's objects are read-only
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	if fi.Size() == 0 {
+		f.Write([]byte{0xff})
+		return
+	}
+	at = min(max(at, 0), fi.Size()-1)
+	b := make([]byte, 1)
+	f.ReadAt(b, at)
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func truncateHalf(t testing.TB, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	if err := os.Truncate(path, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gitNotes returns the log's notes about repairs.
+func gitNotes(log string) []string {
+	var notes []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "git cache: ") {
+			notes = append(notes, l)
+		}
+	}
+	return notes
+}
+
+// TestCacheDamage damages a warm cache (a commit with submodules two deep:
+// three repositories) in every way a killed process, a full disk or a
+// careless hand can, one damage at a time, and checks out again: the tree
+// is the one the intact cache gave, each damaged repository costs one line
+// on the log, and the next checkout needs neither the network nor a
+// repair. It runs with the objects as fetched (loose) and repacked.
+func TestCacheDamage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	srv := serve(t, w.root, true, 0)
+	url, commit := srv.url("main"), w.commits["M1"]
+	checkout := func(t *testing.T, cache string, offline bool) (tree, log string) {
+		t.Helper()
+		var buf bytes.Buffer
+		f := &Fetcher{CacheDir: cache, Log: &buf, Offline: offline}
+		dest := filepath.Join(t.TempDir(), "out")
+		if err := f.Checkout(testCtx(t), url, commit, dest); err != nil {
+			t.Fatalf("checkout: %v\nlog:\n%s", err, buf.String())
+		}
+		return treeDigest(t, dest), buf.String()
+	}
+
+	for _, repack := range []bool{false, true} {
+		t.Run(map[bool]string{false: "loose", true: "packed"}[repack], func(t *testing.T) {
+			warm := t.TempDir()
+			golden, _ := checkout(t, warm, false)
+			repos, _ := filepath.Glob(filepath.Join(warm, "*.git"))
+			if len(repos) != 3 {
+				t.Fatalf("warm cache holds %v, want three repositories", repos)
+			}
+			if repack {
+				for _, r := range repos {
+					runGit(t, testEnv(t.TempDir()), r, "--git-dir=.", "repack", "-q", "-a", "-d")
+				}
+			}
+			type damage struct {
+				name string
+				do   func(t *testing.T, cache string)
+				// again: check out once more, which must need neither
+				// the network nor a repair (not for every file: time)
+				again bool
+			}
+			var cases []damage
+			files := cacheFiles(t, warm)
+			for _, f := range files {
+				loose := strings.Contains(f, "/objects/") && !strings.Contains(f, "/objects/pack/")
+				cases = append(cases, damage{name: "flip-middle/" + f, do: func(t *testing.T, c string) {
+					fi, _ := os.Stat(filepath.Join(c, f))
+					flipByte(t, filepath.Join(c, f), fi.Size()/2)
+				}})
+				if !loose { // loose objects are alike: truncate-all below covers them
+					cases = append(cases, damage{name: "truncate/" + f, do: func(t *testing.T, c string) { truncateHalf(t, filepath.Join(c, f)) }})
+				}
+				if strings.Contains(f, "/objects/pack/") { // headers, fan-out tables and checksum trailers
+					cases = append(cases,
+						damage{name: "flip-12/" + f, do: func(t *testing.T, c string) { flipByte(t, filepath.Join(c, f), 12) }},
+						damage{name: "flip-last/" + f, do: func(t *testing.T, c string) { flipByte(t, filepath.Join(c, f), 1<<40) }},
+					)
+				}
+			}
+			cases = append(cases,
+				damage{again: true, name: "flip-all", do: func(t *testing.T, c string) {
+					for _, f := range files {
+						flipByte(t, filepath.Join(c, f), 7)
+					}
+				}},
+				damage{again: true, name: "truncate-all", do: func(t *testing.T, c string) {
+					for _, f := range files {
+						os.Chmod(filepath.Join(c, f), 0o644)
+						os.Truncate(filepath.Join(c, f), 0)
+					}
+				}},
+				damage{again: true, name: "repository-is-a-file", do: func(t *testing.T, c string) {
+					r := filepath.Join(c, filepath.Base(repos[0]))
+					os.RemoveAll(r)
+					os.WriteFile(r, []byte("not a repository\n"), 0o644)
+				}},
+				damage{again: true, name: "lock-is-a-directory", do: func(t *testing.T, c string) {
+					l := filepath.Join(c, filepath.Base(repos[0])+".lock")
+					os.Remove(l)
+					os.MkdirAll(filepath.Join(l, "x"), 0o755)
+				}},
+				damage{again: true, name: "lock-is-a-dangling-symlink", do: func(t *testing.T, c string) {
+					l := filepath.Join(c, filepath.Base(repos[0])+".lock")
+					os.Remove(l)
+					os.Symlink(filepath.Join(c, "nowhere", "x"), l)
+				}},
+				damage{again: true, name: "stale-init", do: func(t *testing.T, c string) {
+					r := filepath.Join(c, filepath.Base(repos[0]))
+					os.Rename(r, r+".tmp") // killed between git init and the rename
+				}},
+			)
+			if repack {
+				cases = append(cases, damage{again: true, name: "remove-packs", do: func(t *testing.T, c string) {
+					packs, _ := filepath.Glob(filepath.Join(c, "*.git", "objects", "pack", "*.pack"))
+					for _, p := range packs {
+						os.Remove(p)
+					}
+				}})
+			} else { // shapes, on the top repository (the others' files are damaged above)
+				base := filepath.Base(repoPath(warm, url))
+				for _, e := range []string{"HEAD", "config", "objects", "refs", "shallow", "refs/cargohash", "objects/pack"} {
+					cases = append(cases, damage{again: true, name: "remove/" + base + "/" + e, do: func(t *testing.T, c string) {
+						os.RemoveAll(filepath.Join(c, base, e))
+					}})
+				}
+				for _, e := range []string{"HEAD", "config"} {
+					cases = append(cases, damage{again: true, name: "dir-for-file/" + base + "/" + e, do: func(t *testing.T, c string) {
+						p := filepath.Join(c, base, e)
+						os.Remove(p)
+						os.MkdirAll(filepath.Join(p, "x"), 0o755)
+					}})
+				}
+				cases = append(cases, damage{again: true, name: "fifo-for-HEAD/" + base, do: func(t *testing.T, c string) {
+					p := filepath.Join(c, base, "HEAD")
+					os.Remove(p)
+					if err := syscall.Mkfifo(p, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}})
+				for _, l := range []string{"shallow.lock", "config.lock", "HEAD.lock", "packed-refs.lock", "refs/cargohash/" + commit + ".lock", "objects/info/commit-graph.lock"} {
+					cases = append(cases, damage{again: true, name: "stale-lock/" + base + "/" + l, do: func(t *testing.T, c string) {
+						p := filepath.Join(c, base, l)
+						os.MkdirAll(filepath.Dir(p), 0o755)
+						os.WriteFile(p, nil, 0o644)
+					}})
+				}
+			}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					cache := filepath.Join(t.TempDir(), "cache")
+					if err := os.CopyFS(cache, os.DirFS(warm)); err != nil {
+						t.Fatal(err)
+					}
+					tc.do(t, cache)
+					got, log := checkout(t, cache, false)
+					if got != golden {
+						t.Fatalf("checkout from the damaged cache differs from the golden tree\nlog:\n%s", log)
+					}
+					notes := gitNotes(log)
+					seen := map[string]bool{}
+					for _, n := range notes {
+						url, _, _ := strings.Cut(strings.TrimPrefix(n, "git cache: "), ": ")
+						if seen[url] {
+							t.Errorf("two notes for %s:\n%s", url, log)
+						}
+						seen[url] = true
+					}
+					if !tc.again {
+						return
+					}
+					// Offline: the repair lasted, no network needed.
+					if got, log := checkout(t, cache, true); got != golden || len(gitNotes(log)) != 0 {
+						t.Errorf("second checkout, offline: same tree %v, log:\n%s", got == golden, log)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestCacheSubstitutedObject puts one object's bytes under another
+// object's name: a well-formed object git's checkout would write without a
+// word. The checkout must not use it.
+func TestCacheSubstitutedObject(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	srv := serve(t, w.root, true, 0)
+	ctx := testCtx(t)
+	url, commit := srv.url("main"), w.commits["M3"]
+	cache := t.TempDir()
+	var log bytes.Buffer
+	f := &Fetcher{CacheDir: cache, Log: &log}
+	first := filepath.Join(t.TempDir(), "out")
+	if err := f.Checkout(ctx, url, commit, first); err != nil {
+		t.Fatal(err)
+	}
+	repo := repoPath(cache, url)
+	env := testEnv(t.TempDir())
+	readme := runGit(t, env, repo, "--git-dir=.", "rev-parse", commit+":README.md")
+	lib := runGit(t, env, repo, "--git-dir=.", "rev-parse", commit+":crates/foo/src/lib.rs")
+	obj := func(id string) string { return filepath.Join(repo, "objects", id[:2], id[2:]) }
+	if _, err := os.Stat(obj(readme)); err != nil {
+		t.Fatalf("expected loose objects: %v", err)
+	}
+	data, err := os.ReadFile(obj(lib))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(obj(readme), 0o644)
+	if err := os.WriteFile(obj(readme), data, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	second := filepath.Join(t.TempDir(), "out")
+	if err := f.Checkout(ctx, url, commit, second); err != nil {
+		t.Fatal(err)
+	}
+	if treeDigest(t, first) != treeDigest(t, second) {
+		t.Fatalf("checkout used the substituted object")
+	}
+	if n := gitNotes(log.String()); len(n) != 1 || !strings.Contains(n[0], readme) {
+		t.Errorf("notes %q, want one naming %s", n, readme)
+	}
+}
+
+// TestCacheNetworkErrorKeepsRepository: a fetch that fails because the
+// remote is gone is not damage; the repository and its other commits stay.
+func TestCacheNetworkErrorKeepsRepository(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	srv := serve(t, w.root, true, 0)
+	ctx := testCtx(t)
+	url := srv.url("main")
+	cache := t.TempDir()
+	var log bytes.Buffer
+	f := &Fetcher{CacheDir: cache, Log: &log}
+	if err := f.Checkout(ctx, url, w.commits["M3"], filepath.Join(t.TempDir(), "out")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	if err := f.Checkout(ctx, url, w.commits["F1"], filepath.Join(t.TempDir(), "out")); err == nil {
+		t.Fatal("checkout of an uncached commit with the remote gone succeeded")
+	}
+	if n := gitNotes(log.String()); len(n) != 0 {
+		t.Errorf("a network error was taken for damage: %q", n)
+	}
+	off := &Fetcher{CacheDir: cache, Offline: true}
+	if err := off.Checkout(ctx, url, w.commits["M3"], filepath.Join(t.TempDir(), "out")); err != nil {
+		t.Errorf("the cached commit is gone after a network error: %v", err)
+	}
+}
