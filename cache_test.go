@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +17,8 @@ import (
 
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch"
-	"github.com/cargohash/cargohash/fetch/fetchtest"
+	"github.com/cargohash/cargohash/internal/fetchtest"
+	"github.com/cargohash/cargohash/internal/reftest"
 	"github.com/cargohash/cargohash/lockfile"
 )
 
@@ -84,51 +83,15 @@ func damageNotes(log string) []string {
 	return notes
 }
 
-func regularFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			rel, _ := filepath.Rel(dir, p)
-			files = append(files, rel)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(files)
-	return files
-}
-
-// damageFile flips every bit of the byte at the middle of path (size -1),
-// truncates it to size (size ≥ 0), or gives an empty file a byte.
+// damageFile truncates path to size, or flips its middle byte (size -1).
 func damageFile(t *testing.T, path string, size int64) {
 	t.Helper()
+	if size < 0 {
+		reftest.FlipByte(t, path, -1)
+		return
+	}
 	os.Chmod(path, 0o644)
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if size >= 0 {
-		if err := os.Truncate(path, size); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if fi.Size() == 0 {
-		f.Write([]byte{'x'})
-		return
-	}
-	b := make([]byte, 1)
-	f.ReadAt(b, fi.Size()/2)
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, fi.Size()/2); err != nil {
+	if err := os.Truncate(path, size); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -143,7 +106,7 @@ func TestPrefetchHealsDamagedCache(t *testing.T) {
 	lock := writeLock(t, w.lock)
 	warm := t.TempDir()
 	golden, _ := prefetchIn(t, w.cacheOptions(warm, nil), lock)
-	files := regularFiles(t, warm)
+	files := reftest.Files(t, warm)
 	// The repositories of git sources are read on every run; the git
 	// index's only when a crate of it is not in the cache.
 	sourceRepo := map[string]bool{}

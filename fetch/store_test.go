@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cargohash/cargohash/internal/fetchtest"
+	"github.com/cargohash/cargohash/internal/reftest"
 )
 
 // lockedBuffer is a log several goroutines write to.
@@ -44,9 +45,9 @@ func TestStoreDamage(t *testing.T) {
 		damage func(t *testing.T, crates, entry string)
 		note   bool // a line on the log is expected
 	}{
-		{"flip-first", func(t *testing.T, _, e string) { flip(t, e, 0) }, true},
-		{"flip-middle", func(t *testing.T, _, e string) { flip(t, e, int64(len(data)/2)) }, true},
-		{"flip-last", func(t *testing.T, _, e string) { flip(t, e, int64(len(data)-1)) }, true},
+		{"flip-first", func(t *testing.T, _, e string) { reftest.FlipByte(t, e, 0) }, true},
+		{"flip-middle", func(t *testing.T, _, e string) { reftest.FlipByte(t, e, int64(len(data)/2)) }, true},
+		{"flip-last", func(t *testing.T, _, e string) { reftest.FlipByte(t, e, int64(len(data)-1)) }, true},
 		{"truncated", func(t *testing.T, _, e string) { os.Truncate(e, int64(len(data)/2)) }, true},
 		{"empty", func(t *testing.T, _, e string) { os.Truncate(e, 0) }, true},
 		{"longer", func(t *testing.T, _, e string) { os.WriteFile(e, append(data[:len(data):len(data)], '\n'), 0o644) }, true},
@@ -99,21 +100,6 @@ func TestStoreDamage(t *testing.T) {
 	}
 }
 
-func flip(t *testing.T, path string, at int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	f.ReadAt(b, at)
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestStoreConcurrentRepair: many fetchers (as separate processes would:
 // each its own Fetcher) find the same damaged entry at once; every one gets
 // the right bytes.
@@ -125,7 +111,7 @@ func TestStoreConcurrentRepair(t *testing.T) {
 	for round := range 5 {
 		entry := filepath.Join(cache, "crates", "1220"+pkg.Checksum)
 		if round > 0 {
-			flip(t, entry, int64(round*7))
+			reftest.FlipByte(t, entry, int64(round*7))
 		}
 		var wg sync.WaitGroup
 		errs := make([]error, 8)

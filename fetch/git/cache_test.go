@@ -2,93 +2,15 @@ package git
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"fmt"
-	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/cargohash/cargohash/internal/reftest"
 )
-
-// treeDigest hashes what a checkout's NAR would hold (paths, types, the
-// executable bit, contents, link targets), to compare trees cheaply.
-func treeDigest(t testing.TB, root string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			fmt.Fprintf(h, "d %q\n", rel)
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "l %q %q\n", rel, target)
-		default:
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "f %q %v %d %x\n", rel, fi.Mode()&0o100 != 0, len(data), sha256.Sum256(data))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
-}
-
-// cacheFiles lists the regular files under dir, relative, sorted.
-func cacheFiles(t testing.TB, dir string) []string {
-	t.Helper()
-	var files []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			rel, _ := filepath.Rel(dir, p)
-			files = append(files, rel)
-		}
-		return err
-	})
-	slices.Sort(files)
-	return files
-}
-
-// flipByte flips every bit of one byte of a file, at offset at (clamped);
-// an empty file gets a byte of garbage instead.
-func flipByte(t testing.TB, path string, at int64) {
-	t.Helper()
-	os.Chmod(path, 0o644) // git's objects are read-only
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	if fi.Size() == 0 {
-		f.Write([]byte{0xff})
-		return
-	}
-	at = min(max(at, 0), fi.Size()-1)
-	b := make([]byte, 1)
-	f.ReadAt(b, at)
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, at); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func truncateHalf(t testing.TB, path string) {
 	t.Helper()
@@ -124,7 +46,7 @@ func TestCacheDamage(t *testing.T) {
 	w := newWorld(t)
 	srv := serve(t, w.root, true, 0)
 	url, commit := srv.url("main"), w.commits["M1"]
-	checkout := func(t *testing.T, cache string, offline bool) (tree, log string) {
+	checkout := func(t *testing.T, cache string, offline bool) (tree map[string]string, log string) {
 		t.Helper()
 		var buf bytes.Buffer
 		f := &Fetcher{CacheDir: cache, Log: &buf, Offline: offline}
@@ -132,7 +54,7 @@ func TestCacheDamage(t *testing.T) {
 		if err := f.Checkout(testCtx(t), url, commit, dest); err != nil {
 			t.Fatalf("checkout: %v\nlog:\n%s", err, buf.String())
 		}
-		return treeDigest(t, dest), buf.String()
+		return reftest.Snapshot(t, dest), buf.String()
 	}
 
 	for _, repack := range []bool{false, true} {
@@ -156,27 +78,24 @@ func TestCacheDamage(t *testing.T) {
 				again bool
 			}
 			var cases []damage
-			files := cacheFiles(t, warm)
+			files := reftest.Files(t, warm)
 			for _, f := range files {
 				loose := strings.Contains(f, "/objects/") && !strings.Contains(f, "/objects/pack/")
-				cases = append(cases, damage{name: "flip-middle/" + f, do: func(t *testing.T, c string) {
-					fi, _ := os.Stat(filepath.Join(c, f))
-					flipByte(t, filepath.Join(c, f), fi.Size()/2)
-				}})
+				cases = append(cases, damage{name: "flip-middle/" + f, do: func(t *testing.T, c string) { reftest.FlipByte(t, filepath.Join(c, f), -1) }})
 				if !loose { // loose objects are alike: truncate-all below covers them
 					cases = append(cases, damage{name: "truncate/" + f, do: func(t *testing.T, c string) { truncateHalf(t, filepath.Join(c, f)) }})
 				}
 				if strings.Contains(f, "/objects/pack/") { // headers, fan-out tables and checksum trailers
 					cases = append(cases,
-						damage{name: "flip-12/" + f, do: func(t *testing.T, c string) { flipByte(t, filepath.Join(c, f), 12) }},
-						damage{name: "flip-last/" + f, do: func(t *testing.T, c string) { flipByte(t, filepath.Join(c, f), 1<<40) }},
+						damage{name: "flip-12/" + f, do: func(t *testing.T, c string) { reftest.FlipByte(t, filepath.Join(c, f), 12) }},
+						damage{name: "flip-last/" + f, do: func(t *testing.T, c string) { reftest.FlipByte(t, filepath.Join(c, f), 1<<40) }},
 					)
 				}
 			}
 			cases = append(cases,
 				damage{again: true, name: "flip-all", do: func(t *testing.T, c string) {
 					for _, f := range files {
-						flipByte(t, filepath.Join(c, f), 7)
+						reftest.FlipByte(t, filepath.Join(c, f), 7)
 					}
 				}},
 				damage{again: true, name: "truncate-all", do: func(t *testing.T, c string) {
@@ -250,7 +169,7 @@ func TestCacheDamage(t *testing.T) {
 					}
 					tc.do(t, cache)
 					got, log := checkout(t, cache, false)
-					if got != golden {
+					if !maps.Equal(got, golden) {
 						t.Fatalf("checkout from the damaged cache differs from the golden tree\nlog:\n%s", log)
 					}
 					notes := gitNotes(log)
@@ -266,8 +185,8 @@ func TestCacheDamage(t *testing.T) {
 						return
 					}
 					// Offline: the repair lasted, no network needed.
-					if got, log := checkout(t, cache, true); got != golden || len(gitNotes(log)) != 0 {
-						t.Errorf("second checkout, offline: same tree %v, log:\n%s", got == golden, log)
+					if got, log := checkout(t, cache, true); !maps.Equal(got, golden) || len(gitNotes(log)) != 0 {
+						t.Errorf("second checkout, offline: same tree %v, log:\n%s", maps.Equal(got, golden), log)
 					}
 				})
 			}
@@ -311,7 +230,7 @@ func TestCacheSubstitutedObject(t *testing.T) {
 	if err := f.Checkout(ctx, url, commit, second); err != nil {
 		t.Fatal(err)
 	}
-	if treeDigest(t, first) != treeDigest(t, second) {
+	if !maps.Equal(reftest.Snapshot(t, first), reftest.Snapshot(t, second)) {
 		t.Fatalf("checkout used the substituted object")
 	}
 	if n := gitNotes(log.String()); len(n) != 1 || !strings.Contains(n[0], readme) {
