@@ -10,7 +10,8 @@
 //
 // Where a crate comes from, in order: the content-addressed cache
 // (<CacheDir>/crates/<hex sha2-256 multihash of the checksum>, re-verified on
-// every read), cargo's own download cache
+// every read; a damaged entry is fetched again, one line on the log, and
+// replaced by the new file's rename), cargo's own download cache
 // ($CARGO_HOME/registry/cache/*/NAME-VERSION.crate, used when its sha256
 // matches), then the registry's download URL (see DownloadURL), which may be
 // an http(s) URL or a file:// mirror.

@@ -23,7 +23,9 @@
 // nix-prefetch-git) refuses them.
 //
 // Fetched objects live in one bare repository per URL under CacheDir, so a
-// commit already fetched costs no network at all. The package does not
+// commit already fetched costs no network at all; every checkout re-verifies
+// the commit's objects there, and a damaged repository is fetched again
+// (see cache.go). The package does not
 // fetch LFS objects, does not support SHA-1 abbreviations or ref names as
 // commits, and does not hash or archive trees.
 package git
