@@ -285,15 +285,18 @@ func (s *session) has(ctx context.Context, repo, commit string) bool {
 	return err == nil
 }
 
-// verify checks that repo holds commit and every object of its tree
-// intact: each object's bytes, as git reads them, hash to its id.
+// verify checks that repo holds commit (or the annotated tag that names
+// it) and every object of its tree intact: each object's bytes, as git
+// reads them, hash to its id.
 func (s *session) verify(ctx context.Context, repo, commit string) error {
 	list, err := s.r.runBare(ctx, repo, "rev-list", "--objects", "--no-object-names", "--no-walk", commit)
 	if err != nil {
 		return err
 	}
 	if !bytes.HasPrefix(list, []byte(commit+"\n")) {
-		return &damagedError{fmt.Errorf("git rev-list %s listed %.41q first", commit, list)}
+		// An annotated tag's id (a source's ref may name one): rev-list
+		// lists the commit it peels to; the tag's own bytes are checked too.
+		list = append([]byte(commit+"\n"), list...)
 	}
 	return s.verifyObjects(ctx, repo, list)
 }

@@ -264,3 +264,26 @@ func TestCacheNetworkErrorKeepsRepository(t *testing.T) {
 		t.Errorf("the cached commit is gone after a network error: %v", err)
 	}
 }
+
+// TestCheckoutAnnotatedTagID: an annotated tag's id checks out the commit
+// it names (git checkout peels it), its own bytes verified with the rest.
+func TestCheckoutAnnotatedTagID(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := testCtx(t)
+	tag := runGit(t, testEnv(t.TempDir()), filepath.Join(w.root, "main.git"), "--git-dir=.", "rev-parse", "v1")
+	if tag == w.commits["M1"] {
+		t.Fatal("v1 is not an annotated tag")
+	}
+	f := &Fetcher{CacheDir: t.TempDir(), AllowFileSubmodules: true}
+	byTag, byCommit := filepath.Join(t.TempDir(), "tag"), filepath.Join(t.TempDir(), "commit")
+	if err := f.Checkout(ctx, w.fileURL("main"), tag, byTag); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Checkout(ctx, w.fileURL("main"), w.commits["M1"], byCommit); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(reftest.Snapshot(t, byTag), reftest.Snapshot(t, byCommit)) {
+		t.Error("the tag's checkout differs from its commit's")
+	}
+}
