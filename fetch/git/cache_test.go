@@ -287,3 +287,42 @@ func TestCheckoutAnnotatedTagID(t *testing.T) {
 		t.Error("the tag's checkout differs from its commit's")
 	}
 }
+
+// TestCacheStaleGitLocks: lock files a killed git left in a repository
+// matter when the next commit is fetched into it; that fetch succeeds.
+func TestCacheStaleGitLocks(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	srv := serve(t, w.root, true, 0)
+	url := srv.url("main")
+	warm := t.TempDir()
+	if err := (&Fetcher{CacheDir: warm}).Checkout(testCtx(t), url, w.commits["M3"], filepath.Join(t.TempDir(), "out")); err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Base(repoPath(warm, url))
+	for _, l := range []string{"shallow.lock", "config.lock", "HEAD.lock", "packed-refs.lock", "refs/cargohash/" + w.commits["F1"] + ".lock", "objects/info/commit-graph.lock"} {
+		t.Run(l, func(t *testing.T) {
+			t.Parallel()
+			cache := filepath.Join(t.TempDir(), "cache")
+			if err := os.CopyFS(cache, os.DirFS(warm)); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(cache, repo, l)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			os.WriteFile(p, nil, 0o644)
+			var log bytes.Buffer
+			dest := filepath.Join(t.TempDir(), "out")
+			if err := (&Fetcher{CacheDir: cache, Log: &log}).Checkout(testCtx(t), url, w.commits["F1"], dest); err != nil {
+				t.Fatalf("%v\nlog:\n%s", err, log.String())
+			}
+			if _, err := os.Stat(filepath.Join(dest, "feature.txt")); err != nil {
+				t.Error(err)
+			}
+			// shallow and the new ref are what a depth-1 fetch must update.
+			blocks := l == "shallow.lock" || strings.HasPrefix(l, "refs/")
+			if n := gitNotes(log.String()); len(n) > 1 || blocks && len(n) != 1 {
+				t.Errorf("notes %q, want %s one", n, map[bool]string{true: "exactly", false: "at most"}[blocks])
+			}
+		})
+	}
+}
