@@ -37,7 +37,7 @@ func (w *world) cacheOptions(dir string, log io.Writer) cargohash.Options {
 
 // prefetchIn runs Prefetch of lock with opts and returns the cargoHash and
 // the log.
-func prefetchIn(t *testing.T, opts cargohash.Options, lock *cargohash.Lock) (string, string) {
+func prefetchIn(t *testing.T, opts cargohash.Options, lock *lockfile.File) (string, string) {
 	t.Helper()
 	var log syncBuffer
 	opts.Log = &log
@@ -227,7 +227,7 @@ func TestHelperPrefetch(t *testing.T) {
 	if err := json.Unmarshal([]byte(os.Getenv(helperEnv)), &a); err != nil {
 		return
 	}
-	lock, err := cargohash.LoadLock(a.Lock)
+	lock, err := lockfile.Load(a.Lock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestHelperPrefetch(t *testing.T) {
 }
 
 // helper returns the command of a child prefetching lock into cache.
-func (w *world) helper(ctx context.Context, t *testing.T, cache string, lock *cargohash.Lock) *exec.Cmd {
+func (w *world) helper(ctx context.Context, t *testing.T, cache string, lock *lockfile.File) *exec.Cmd {
 	a, _ := json.Marshal(helperArgs{Cache: cache, Lock: lock.Path, DL: w.opts.Fetch.DL})
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperPrefetch$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(a))
@@ -356,8 +356,8 @@ func TestPrefetchConcurrentProcesses(t *testing.T) {
 		}
 	}
 	part := writeLock(t, fetchtest.Lock(pkgs...))
-	goldens := map[*cargohash.Lock]string{}
-	for _, l := range []*cargohash.Lock{full, part} {
+	goldens := map[*lockfile.File]string{}
+	for _, l := range []*lockfile.File{full, part} {
 		goldens[l], _ = prefetchIn(t, w.cacheOptions(t.TempDir(), nil), l)
 	}
 	if goldens[full] == goldens[part] {
@@ -367,18 +367,18 @@ func TestPrefetchConcurrentProcesses(t *testing.T) {
 	defer cancel()
 	for _, pair := range []struct {
 		name string
-		a, b *cargohash.Lock
+		a, b *lockfile.File
 	}{{"same-lock", full, full}, {"overlapping-locks", full, part}} {
 		for round := range 3 {
 			t.Run(fmt.Sprintf("%s/%d", pair.name, round), func(t *testing.T) {
 				cache := t.TempDir()
 				var wg sync.WaitGroup
 				hashes, errs := make([]string, 2), make([]error, 2)
-				for i, l := range []*cargohash.Lock{pair.a, pair.b} {
+				for i, l := range []*lockfile.File{pair.a, pair.b} {
 					wg.Go(func() { hashes[i], errs[i] = runHelper(w.helper(ctx, t, cache, l)) })
 				}
 				wg.Wait()
-				for i, l := range []*cargohash.Lock{pair.a, pair.b} {
+				for i, l := range []*lockfile.File{pair.a, pair.b} {
 					if errs[i] != nil {
 						t.Errorf("process %d: %v", i, errs[i])
 					} else if hashes[i] != goldens[l] {
