@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,7 +75,9 @@ func BenchmarkWarmCheckout(b *testing.B) {
 	env := testEnv(filepath.Join(base, "home"))
 	os.MkdirAll(filepath.Join(base, "home"), 0o755)
 	w := newWorkRepo(b, env, filepath.Join(base, "work"))
-	for i, src := range []string{"/usr/share/cargo/registry", filepath.Join(runtime.GOROOT(), "src", "net"), filepath.Join(runtime.GOROOT(), "src", "crypto")} {
+	goroot, _ := exec.Command("go", "env", "GOROOT").Output()
+	gosrc := filepath.Join(strings.TrimSpace(string(goroot)), "src")
+	for i, src := range []string{"/usr/share/cargo/registry", filepath.Join(gosrc, "net"), filepath.Join(gosrc, "crypto")} {
 		if _, err := os.Stat(src); err != nil {
 			continue
 		}
