@@ -12,9 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cargohash/cargohash/internal/redact"
@@ -119,19 +117,12 @@ func certPool() (*x509.CertPool, error) {
 // strips of passwords.
 type redactingLogger struct{ l *log.Logger }
 
-var urlPattern = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
-
 func (r redactingLogger) Printf(format string, args ...any) {
 	if format == "[DEBUG] %s %s" {
 		return
 	}
 	msg := fmt.Sprintf(format, args...)
-	r.l.Print(urlPattern.ReplaceAllStringFunc(msg, func(u string) string {
-		if !strings.ContainsAny(u, "@?") {
-			return u
-		}
-		return redact.URL(u)
-	}))
+	r.l.Print(redact.Text(msg))
 }
 
 // retryAgain marks an error of a response handler as worth another attempt.

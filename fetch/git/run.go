@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cargohash/cargohash/internal/redact"
 )
 
 // passEnv reports whether the GIT_* variable k reaches git from the
@@ -178,7 +180,7 @@ func (r *runner) exec(ctx context.Context, dir, gitDir string, stdin io.Reader, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		msg := strings.TrimSpace(stderr.String())
+		msg := redact.Text(strings.TrimSpace(stderr.String())) // git may echo a URL with its token
 		if msg == "" {
 			return fmt.Errorf("git %s: %w", args[0], err)
 		}

@@ -5,6 +5,7 @@ package redact
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -65,4 +66,19 @@ func scpLike(u string) (user bool, rest string, ok bool) {
 		return true, u[at+1:], true
 	}
 	return false, u, true
+}
+
+// urlInText finds what looks like a URL in free text (a library's log line,
+// git's stderr).
+var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
+
+// Text returns s with every URL in it that could carry a credential (one
+// with a user or a query) redacted as URL does.
+func Text(s string) string {
+	return urlInText.ReplaceAllStringFunc(s, func(u string) string {
+		if !strings.ContainsAny(u, "@?") {
+			return u
+		}
+		return URL(u)
+	})
 }

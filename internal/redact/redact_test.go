@@ -23,3 +23,17 @@ func TestURL(t *testing.T) {
 		}
 	}
 }
+
+func TestText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain words", "plain words"},
+		{"GET https://static.crates.io/crates/a/1/download: 404", "GET https://static.crates.io/crates/a/1/download: 404"},
+		{"fatal: unable to access 'https://ghp_SECRET@github.com/o/r.git/': 403", "fatal: unable to access 'https://REDACTED@github.com/o/r.git/': 403"},
+		{"[ERR] GET https://r.example/x?token=abc request failed", "[ERR] GET https://r.example/x?token=REDACTED request failed"},
+	}
+	for _, tt := range tests {
+		if got := Text(tt.in); got != tt.want {
+			t.Errorf("Text(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
