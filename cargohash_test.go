@@ -342,15 +342,7 @@ func TestTarballWithGitCrates(t *testing.T) {
 // TestHashPathCancel: cancelling while a 12 GiB file is hashed (sparse: no
 // disk used) ends HashPath with context.Canceled instead of the hash.
 func TestHashPathCancel(t *testing.T) {
-	big := filepath.Join(t.TempDir(), "big")
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(12 << 30); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	big := reftest.SparseFile(t, 12<<30)
 	ctx, cancel := context.WithCancel(context.Background())
 	go cancel() // while HashPath runs, or before it starts: either way
 	h, err := cargohash.HashPath(ctx, big, nixhash.SHA256)

@@ -148,15 +148,7 @@ func TestInterspersed(t *testing.T) {
 // TestNarHashInterrupted: nar-hash of a 12 GiB file (sparse) stops when its
 // context is cancelled, prints nothing on stdout and exits 130.
 func TestNarHashInterrupted(t *testing.T) {
-	big := filepath.Join(t.TempDir(), "big")
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(12 << 30); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	big := reftest.SparseFile(t, 12<<30)
 	ctx, cancel := context.WithCancel(context.Background())
 	go cancel()
 	var stdout, stderr bytes.Buffer

@@ -128,3 +128,19 @@ func Snapshot(t testing.TB, root string) map[string]string {
 	}
 	return snap
 }
+
+// SparseFile makes a file of size bytes that takes no disk space (a hole),
+// for tests that cancel the hashing of something huge.
+func SparseFile(t testing.TB, size int64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sparse")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
