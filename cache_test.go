@@ -72,17 +72,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// damageNotes are the log's lines about damaged cache entries.
-func damageNotes(log string) []string {
-	var notes []string
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "damaged") {
-			notes = append(notes, l)
-		}
-	}
-	return notes
-}
-
 // damageFile truncates path to size, or flips its middle byte (size -1).
 func damageFile(t *testing.T, path string, size int64) {
 	t.Helper()
@@ -203,7 +192,7 @@ func TestPrefetchHealsDamagedCache(t *testing.T) {
 			if got != golden {
 				t.Fatalf("cargoHash %s from the damaged cache, want %s\nlog:\n%s", got, golden, log)
 			}
-			if notes := damageNotes(log); len(notes) > tc.notes || tc.exact && len(notes) != tc.notes {
+			if notes := reftest.LinesWith(log, "damaged"); len(notes) > tc.notes || tc.exact && len(notes) != tc.notes {
 				t.Errorf("%d notes, want %s%d:\n%s", len(notes), map[bool]string{false: "at most "}[tc.exact], tc.notes, strings.Join(notes, "\n"))
 			}
 		})
@@ -331,7 +320,7 @@ func TestPrefetchAfterSIGKILL(t *testing.T) {
 			if got != golden {
 				t.Fatalf("after SIGKILL: cargoHash %s, want %s\nlog:\n%s", got, golden, log)
 			}
-			if _, log := prefetchIn(t, w.cacheOptions(cache, nil), lock); len(damageNotes(log)) != 0 {
+			if _, log := prefetchIn(t, w.cacheOptions(cache, nil), lock); len(reftest.LinesWith(log, "damaged")) != 0 {
 				t.Errorf("the cache is not whole after the run that followed the kill:\n%s", log)
 			}
 		})

@@ -54,11 +54,6 @@ func newChkWorld(t testing.TB) *chkWorld {
 	return w
 }
 
-// lock renders the lock of pkgs, after the local package "demo".
-func chkLock(pkgs ...lockfile.Package) []byte {
-	return fetchtest.Lock(append([]lockfile.Package{{Name: "demo", Version: "0.1.0"}}, pkgs...)...)
-}
-
 // replace returns w's packages with those named in with replaced (a
 // package with an empty version removes it) and the others of with added.
 func (w *chkWorld) with(repl ...lockfile.Package) []lockfile.Package {
@@ -82,21 +77,11 @@ func (w *chkWorld) with(repl ...lockfile.Package) []lockfile.Package {
 	return out
 }
 
-func chkWrite(t testing.TB, path string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // staging writes the staging dir of w's crates (all of them, whatever the
 // lock) with the given lock bytes.
 func (w *chkWorld) staging(t testing.TB, lock []byte) string {
 	dir := filepath.Join(t.TempDir(), "staging")
-	chkWrite(t, filepath.Join(dir, "Cargo.lock"), lock)
+	fetchtest.WriteFile(t, filepath.Join(dir, "Cargo.lock"), lock)
 	l, err := lockfile.Parse("Cargo.lock", lock)
 	if err != nil {
 		t.Fatal(err)
@@ -105,11 +90,11 @@ func (w *chkWorld) staging(t testing.TB, lock []byte) string {
 		switch p.Source.Kind {
 		case lockfile.Registry:
 			nv := p.Name + "-" + p.Version + ".tar.gz"
-			chkWrite(t, filepath.Join(dir, "tarballs", nv), w.crates[nv])
+			fetchtest.WriteFile(t, filepath.Join(dir, "tarballs", nv), w.crates[nv])
 		case lockfile.Git:
 			root := filepath.Join(dir, "git", p.Source.Commit)
-			chkWrite(t, filepath.Join(root, p.Name, "Cargo.toml"), []byte(fetchtest.Manifest(p.Name, p.Version)))
-			chkWrite(t, filepath.Join(root, p.Name, "src", "lib.rs"), []byte("// git "+p.Name+"\n"))
+			fetchtest.WriteFile(t, filepath.Join(root, p.Name, "Cargo.toml"), []byte(fetchtest.Manifest(p.Name, p.Version)))
+			fetchtest.WriteFile(t, filepath.Join(root, p.Name, "src", "lib.rs"), []byte("// git "+p.Name+"\n"))
 		}
 	}
 	return dir
@@ -153,7 +138,7 @@ func chkTarball(t testing.TB, dir, top, name string) string {
 		}
 	}
 	out := filepath.Join(t.TempDir(), name)
-	chkWrite(t, out, buf.Bytes())
+	fetchtest.WriteFile(t, out, buf.Bytes())
 	return out
 }
 
@@ -165,14 +150,8 @@ func (nopWriteCloser) Close() error { return nil }
 // cargo layout plus Cargo.lock under demo-vendor/.
 func (w *chkWorld) cargoTarball(t testing.TB, lock []byte, name string) string {
 	dir := w.vendor(t, lock, vendortree.Cargo)
-	chkWrite(t, filepath.Join(dir, "Cargo.lock"), lock)
+	fetchtest.WriteFile(t, filepath.Join(dir, "Cargo.lock"), lock)
 	return chkTarball(t, dir, "demo-vendor", name)
-}
-
-func chkSrc(t testing.TB, lock []byte) string {
-	dir := filepath.Join(t.TempDir(), "src")
-	chkWrite(t, filepath.Join(dir, "Cargo.lock"), lock)
-	return dir
 }
 
 func codes(r *check.Result) []string {
@@ -197,7 +176,7 @@ func short(h string) string { return h[:8] + "…" }
 // input made from the original lock.
 func TestCheckLock(t *testing.T) {
 	w := newChkWorld(t)
-	orig := chkLock(w.pkgs...)
+	orig := fetchtest.ProjectLock(w.pkgs...)
 	serde := w.pkgs[0]
 	bumped := chkCrate(w, "serde", "1.0.198")
 	rand := chkCrate(w, "rand", "0.8.5")
@@ -226,21 +205,21 @@ func TestCheckLock(t *testing.T) {
 		noLock *want
 	}{
 		{name: "identical", src: orig, want: ok},
-		{name: "bumped version", src: chkLock(w.with(bumped)...),
+		{name: "bumped version", src: fetchtest.ProjectLock(w.with(bumped)...),
 			want: differ("changed version,checksum: ~ serde 1.0.197 -> 1.0.198 (checksum " + short(serde.Checksum) + " -> " + short(bumped.Checksum) + ")")},
-		{name: "added and removed", src: chkLock(w.with(lockfile.Package{Name: "libc"}, rand)...),
+		{name: "added and removed", src: fetchtest.ProjectLock(w.with(lockfile.Package{Name: "libc"}, rand)...),
 			want: differ("removed : - libc 0.2.150 ("+lockfile.CratesIORegistry+")", "added : + rand 0.8.5 ("+lockfile.CratesIORegistry+")"),
 			// A crate src does not name has no known source.
 			noLock: &want{codes: []string{"lock-packages-differ"}, changes: []string{"removed : - libc 0.2.150", "added : + rand 0.8.5 (" + lockfile.CratesIORegistry + ")"}}},
-		{name: "changed checksum", src: chkLock(w.with(badSum)...),
+		{name: "changed checksum", src: fetchtest.ProjectLock(w.with(badSum)...),
 			want: differ("changed checksum: ~ serde 1.0.197 (checksum " + short(serde.Checksum) + " -> 00000000…)")},
-		{name: "changed git commit", src: chkLock(w.with(chkGit(t, "gdep", "0.1.0", chkCommit2))...),
+		{name: "changed git commit", src: fetchtest.ProjectLock(w.with(chkGit(t, "gdep", "0.1.0", chkCommit2))...),
 			want:   differ("changed source: ~ gdep 0.1.0 (commit 11111111… -> 22222222…)"),
 			noLock: &ok}, // the cargo layout records no git commit
 		{name: "CRLF only", src: bytes.ReplaceAll(orig, []byte("\n"), []byte("\r\n")),
 			want:   want{codes: []string{"lock-line-endings-differ"}, changes: []string{}},
 			noLock: &ok},
-		{name: "dependencies only", src: chkLock(w.with(func() lockfile.Package { p := serde; p.Dependencies = []string{"libc"}; return p }())...),
+		{name: "dependencies only", src: fetchtest.ProjectLock(w.with(func() lockfile.Package { p := serde; p.Dependencies = []string{"libc"}; return p }())...),
 			want:   want{codes: []string{"lock-dependencies-differ"}, changes: []string{"changed dependencies: ~ serde 1.0.197 (dependencies)"}},
 			noLock: &ok},
 	}
@@ -248,7 +227,7 @@ func TestCheckLock(t *testing.T) {
 		vendor := mk()
 		for _, c := range cases {
 			t.Run(kind+"/"+c.name, func(t *testing.T) {
-				r, err := check.Vendor(context.Background(), chkSrc(t, c.src), vendor)
+				r, err := check.Vendor(context.Background(), fetchtest.Project(t, c.src), vendor)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -275,8 +254,8 @@ func TestCheckLock(t *testing.T) {
 
 func TestCheckLockCRLFMessage(t *testing.T) {
 	w := newChkWorld(t)
-	orig := chkLock(w.pkgs...)
-	r, err := check.Vendor(context.Background(), chkSrc(t, bytes.ReplaceAll(orig, []byte("\n"), []byte("\r\n"))), w.staging(t, orig))
+	orig := fetchtest.ProjectLock(w.pkgs...)
+	r, err := check.Vendor(context.Background(), fetchtest.Project(t, bytes.ReplaceAll(orig, []byte("\n"), []byte("\r\n"))), w.staging(t, orig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +266,7 @@ func TestCheckLockCRLFMessage(t *testing.T) {
 
 func TestCheckMissingLocks(t *testing.T) {
 	w := newChkWorld(t)
-	orig := chkLock(w.pkgs...)
+	orig := fetchtest.ProjectLock(w.pkgs...)
 	ctx := context.Background()
 	emptySrc := t.TempDir()
 	r, err := check.Vendor(ctx, emptySrc, w.staging(t, orig))
@@ -310,7 +289,7 @@ func TestCheckMissingLocks(t *testing.T) {
 			dir = w.vendor(t, orig, vendortree.Nixpkgs)
 		}
 		os.Remove(filepath.Join(dir, "Cargo.lock"))
-		r, err := check.Vendor(ctx, chkSrc(t, orig), dir)
+		r, err := check.Vendor(ctx, fetchtest.Project(t, orig), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,7 +303,7 @@ func TestCheckMissingLocks(t *testing.T) {
 		if _, err := check.Vendor(ctx, p, w.staging(t, orig)); err == nil {
 			t.Errorf("src %s: no error", p)
 		}
-		if _, err := check.Vendor(ctx, chkSrc(t, orig), p); err == nil {
+		if _, err := check.Vendor(ctx, fetchtest.Project(t, orig), p); err == nil {
 			t.Errorf("vendor %s: no error", p)
 		}
 	}
@@ -342,7 +321,7 @@ func issues(r *check.Result) []string {
 // in tarballs.
 func TestCheckVendorTree(t *testing.T) {
 	w := newChkWorld(t)
-	orig := chkLock(w.pkgs...)
+	orig := fetchtest.ProjectLock(w.pkgs...)
 	ctx := context.Background()
 	cases := []struct {
 		name   string
@@ -353,10 +332,10 @@ func TestCheckVendorTree(t *testing.T) {
 		{"cargo intact", vendortree.Cargo, func(*testing.T, string) {}, []string{}},
 		{"nixpkgs intact", vendortree.Nixpkgs, func(*testing.T, string) {}, []string{}},
 		{"cargo tampered file", vendortree.Cargo, func(t *testing.T, dir string) {
-			chkWrite(t, filepath.Join(dir, "serde/src/lib.rs"), []byte("evil\n"))
+			fetchtest.WriteFile(t, filepath.Join(dir, "serde/src/lib.rs"), []byte("evil\n"))
 		}, []string{"tampered serde@1.0.197 serde src/lib.rs"}},
 		{"cargo extra and missing file", vendortree.Cargo, func(t *testing.T, dir string) {
-			chkWrite(t, filepath.Join(dir, "libc/src/extra.rs"), []byte("x\n"))
+			fetchtest.WriteFile(t, filepath.Join(dir, "libc/src/extra.rs"), []byte("x\n"))
 			os.Remove(filepath.Join(dir, "libc/README.md"))
 		}, []string{"missing-file libc@0.2.150 libc README.md", "extra-file libc@0.2.150 libc src/extra.rs"}},
 		{"cargo symlinked file", vendortree.Cargo, func(t *testing.T, dir string) {
@@ -372,22 +351,22 @@ func TestCheckVendorTree(t *testing.T) {
 			os.Remove(filepath.Join(dir, "gdep/.cargo-checksum.json"))
 		}, []string{"no-checksum-file gdep@0.1.0 gdep "}},
 		{"nixpkgs package checksum", vendortree.Nixpkgs, func(t *testing.T, dir string) {
-			chkWrite(t, filepath.Join(dir, "source-registry/serde-1.0.197/.cargo-checksum.json"),
+			fetchtest.WriteFile(t, filepath.Join(dir, "source-registry/serde-1.0.197/.cargo-checksum.json"),
 				[]byte(`{"files": {}, "package": "`+strings.Repeat("a", 64)+`"}`))
 		}, []string{"package-checksum serde@1.0.197 source-registry/serde-1.0.197 .cargo-checksum.json"}},
 		{"nixpkgs missing and extra crate", vendortree.Nixpkgs, func(t *testing.T, dir string) {
 			os.RemoveAll(filepath.Join(dir, "source-registry/libc-0.2.150"))
-			chkWrite(t, filepath.Join(dir, "source-registry/evil-1.0.0/.cargo-checksum.json"), []byte(`{"files": {}}`))
+			fetchtest.WriteFile(t, filepath.Join(dir, "source-registry/evil-1.0.0/.cargo-checksum.json"), []byte(`{"files": {}}`))
 		}, []string{"extra-crate  source-registry/evil-1.0.0 ", "missing-crate libc@0.2.150  "}},
 		{"nixpkgs tampered file not seen", vendortree.Nixpkgs, func(t *testing.T, dir string) {
 			// nixpkgs' checksum files list no files: nothing to compare.
-			chkWrite(t, filepath.Join(dir, "source-registry/serde-1.0.197/src/lib.rs"), []byte("evil\n"))
+			fetchtest.WriteFile(t, filepath.Join(dir, "source-registry/serde-1.0.197/src/lib.rs"), []byte("evil\n"))
 		}, []string{}},
 	}
 	for _, c := range cases {
 		dir := w.vendor(t, orig, c.layout)
 		if c.layout == vendortree.Cargo {
-			chkWrite(t, filepath.Join(dir, "Cargo.lock"), orig) // checked against it
+			fetchtest.WriteFile(t, filepath.Join(dir, "Cargo.lock"), orig) // checked against it
 		}
 		c.tamper(t, dir)
 		check := func(t *testing.T, vendor string) {
@@ -416,10 +395,10 @@ func TestCheckVendorTree(t *testing.T) {
 
 func TestCheckVendorIssueText(t *testing.T) {
 	w := newChkWorld(t)
-	orig := chkLock(w.pkgs...)
+	orig := fetchtest.ProjectLock(w.pkgs...)
 	dir := w.vendor(t, orig, vendortree.Cargo)
-	chkWrite(t, filepath.Join(dir, "serde/src/lib.rs"), []byte("evil\n"))
-	r, err := check.Vendor(context.Background(), chkSrc(t, orig), dir)
+	fetchtest.WriteFile(t, filepath.Join(dir, "serde/src/lib.rs"), []byte("evil\n"))
+	r, err := check.Vendor(context.Background(), fetchtest.Project(t, orig), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,14 +411,14 @@ func TestCheckVendorIssueText(t *testing.T) {
 
 func TestCheckStaging(t *testing.T) {
 	w := newChkWorld(t)
-	orig := chkLock(w.pkgs...)
+	orig := fetchtest.ProjectLock(w.pkgs...)
 	dir := w.staging(t, orig)
 	r, err := check.Vendor(context.Background(), "", dir)
 	if err != nil || !r.OK || r.Crates != 3 || r.Vendor.Kind.String() != "staging" {
 		t.Fatalf("intact staging: %v %+v", err, r)
 	}
-	chkWrite(t, filepath.Join(dir, "tarballs/libc-0.2.150.tar.gz"), []byte("not a crate"))
-	chkWrite(t, filepath.Join(dir, "tarballs/evil-1.0.0.tar.gz"), []byte("x"))
+	fetchtest.WriteFile(t, filepath.Join(dir, "tarballs/libc-0.2.150.tar.gz"), []byte("not a crate"))
+	fetchtest.WriteFile(t, filepath.Join(dir, "tarballs/evil-1.0.0.tar.gz"), []byte("x"))
 	os.RemoveAll(filepath.Join(dir, "git", chkCommit))
 	r, err = check.Vendor(context.Background(), "", dir)
 	if err != nil {
@@ -454,7 +433,7 @@ func TestCheckStaging(t *testing.T) {
 
 func TestCheckTruncatedTarball(t *testing.T) {
 	w := newChkWorld(t)
-	orig := chkLock(w.pkgs...)
+	orig := fetchtest.ProjectLock(w.pkgs...)
 	for _, name := range []string{"v.tar.gz", "v.tar.zst", "v.tar"} {
 		full := w.cargoTarball(t, orig, name)
 		data, _ := os.ReadFile(full)
@@ -468,13 +447,13 @@ func TestCheckTruncatedTarball(t *testing.T) {
 		}
 		for _, n := range cuts {
 			p := filepath.Join(t.TempDir(), name)
-			chkWrite(t, p, data[:n])
-			r, err := check.Vendor(context.Background(), chkSrc(t, orig), p)
+			fetchtest.WriteFile(t, p, data[:n])
+			r, err := check.Vendor(context.Background(), fetchtest.Project(t, orig), p)
 			if err == nil || !strings.Contains(err.Error(), p+": reading vendor tarball: ") {
 				t.Errorf("%s cut at %d of %d: err %v, result %+v", name, n, len(data), err, r)
 			}
 		}
-		if r, err := check.Vendor(context.Background(), chkSrc(t, orig), full); err != nil || !r.OK {
+		if r, err := check.Vendor(context.Background(), fetchtest.Project(t, orig), full); err != nil || !r.OK {
 			t.Errorf("%s whole: %v %+v", name, err, r)
 		}
 	}
@@ -483,8 +462,8 @@ func TestCheckTruncatedTarball(t *testing.T) {
 // TestCheckJSONShape pins the JSON keys of the result: scripts rely on them.
 func TestCheckJSONShape(t *testing.T) {
 	w := newChkWorld(t)
-	orig := chkLock(w.pkgs...)
-	r, err := check.Vendor(context.Background(), chkSrc(t, chkLock(w.with(lockfile.Package{Name: "libc"})...)), w.cargoTarball(t, orig, "v.tar.gz"))
+	orig := fetchtest.ProjectLock(w.pkgs...)
+	r, err := check.Vendor(context.Background(), fetchtest.Project(t, fetchtest.ProjectLock(w.with(lockfile.Package{Name: "libc"})...)), w.cargoTarball(t, orig, "v.tar.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,16 +18,6 @@ import (
 	"github.com/cargohash/cargohash/vendortree"
 )
 
-func writeTestFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // checkWorld: two crates.io crates (and a bumped serde), as bytes.
 type checkWorld struct {
 	crates              map[string][]byte
@@ -45,20 +35,16 @@ func newCheckWorld() *checkWorld {
 	return w
 }
 
-func checkLock(pkgs ...lockfile.Package) []byte {
-	return fetchtest.Lock(append([]lockfile.Package{{Name: "demo", Version: "0.1.0"}}, pkgs...)...)
-}
-
 func (w *checkWorld) staging(t *testing.T, lock []byte) string {
 	dir := filepath.Join(t.TempDir(), "staging")
-	writeTestFile(t, filepath.Join(dir, "Cargo.lock"), lock)
+	fetchtest.WriteFile(t, filepath.Join(dir, "Cargo.lock"), lock)
 	l, err := lockfile.Parse("Cargo.lock", lock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range l.Fetchable() {
 		nv := p.Name + "-" + p.Version + ".tar.gz"
-		writeTestFile(t, filepath.Join(dir, "tarballs", nv), w.crates[nv])
+		fetchtest.WriteFile(t, filepath.Join(dir, "tarballs", nv), w.crates[nv])
 	}
 	return dir
 }
@@ -73,14 +59,14 @@ func (w *checkWorld) vendor(t *testing.T, lock []byte, layout vendortree.Kind) s
 
 func srcDir(t *testing.T, lock []byte) string {
 	dir := filepath.Join(t.TempDir(), "src")
-	writeTestFile(t, filepath.Join(dir, "Cargo.lock"), lock)
+	fetchtest.WriteFile(t, filepath.Join(dir, "Cargo.lock"), lock)
 	return dir
 }
 
 func TestCheckLockCommand(t *testing.T) {
 	w := newCheckWorld()
-	orig := checkLock(w.serde, w.libc)
-	bumped := checkLock(w.serde2, w.libc)
+	orig := fetchtest.ProjectLock(w.serde, w.libc)
+	bumped := fetchtest.ProjectLock(w.serde2, w.libc)
 	staging := w.staging(t, orig)
 	nixpkgs := w.vendor(t, orig, vendortree.Nixpkgs)
 
@@ -157,14 +143,14 @@ func TestCheckLockCommand(t *testing.T) {
 
 func TestCheckVendorCommand(t *testing.T) {
 	w := newCheckWorld()
-	orig := checkLock(w.serde, w.libc)
+	orig := fetchtest.ProjectLock(w.serde, w.libc)
 	cargo := w.vendor(t, orig, vendortree.Cargo)
 	out, _, code := runCLI(t, "check", "--vendor", cargo)
 	if want := "ok: 2 crates of " + cargo + " (cargo-layout vendor tree) match their .cargo-checksum.json (no Cargo.lock in the tree and none given with --src: package checksums not compared with a lock)\n"; code != 0 || out != want {
 		t.Errorf("intact: exit %d\n%s\nwant\n%s", code, out, want)
 	}
-	writeTestFile(t, filepath.Join(cargo, "serde/src/lib.rs"), []byte("evil\n"))
-	writeTestFile(t, filepath.Join(cargo, "libc/build.rs"), []byte("evil\n"))
+	fetchtest.WriteFile(t, filepath.Join(cargo, "serde/src/lib.rs"), []byte("evil\n"))
+	fetchtest.WriteFile(t, filepath.Join(cargo, "libc/build.rs"), []byte("evil\n"))
 	out, _, code = runCLI(t, "check", "--vendor", cargo)
 	want := "problems in " + cargo + " (cargo-layout vendor tree):\n" +
 		"  libc@0.2.150: libc/build.rs: not listed in .cargo-checksum.json\n" +
@@ -174,7 +160,7 @@ func TestCheckVendorCommand(t *testing.T) {
 		t.Errorf("tampered: exit %d\n%s\nwant\n%s", code, out, want)
 	}
 	// With a src lock whose serde is bumped: the crates differ too.
-	out, _, code = runCLI(t, "check", "--vendor", cargo, "--src", srcDir(t, checkLock(w.serde2, w.libc)))
+	out, _, code = runCLI(t, "check", "--vendor", cargo, "--src", srcDir(t, fetchtest.ProjectLock(w.serde2, w.libc)))
 	if code != 1 || !strings.Contains(out, "  ~ serde 1.0.197 -> 1.0.198 (checksum") || !strings.HasSuffix(out, "FAILED: lock-packages-differ, vendor-tree\n") {
 		t.Errorf("tampered and bumped: exit %d\n%s", code, out)
 	}
@@ -182,11 +168,11 @@ func TestCheckVendorCommand(t *testing.T) {
 
 func TestCheckCommandInputErrors(t *testing.T) {
 	w := newCheckWorld()
-	orig := checkLock(w.serde, w.libc)
+	orig := fetchtest.ProjectLock(w.serde, w.libc)
 	// A truncated tarball.
 	nixpkgs := w.vendor(t, orig, vendortree.Nixpkgs)
 	tarball := filepath.Join(t.TempDir(), "v.tar.gz")
-	writeTestFile(t, tarball, truncatedTarGz(t, nixpkgs))
+	fetchtest.WriteFile(t, tarball, truncatedTarGz(t, nixpkgs))
 	_, errOut, code := runCLI(t, "check", "--src", srcDir(t, orig), "--vendor", tarball)
 	if code != 2 || !strings.HasPrefix(errOut, "cargohash: "+tarball+": reading vendor tarball: ") {
 		t.Errorf("truncated tarball: exit %d, stderr %q", code, errOut)
@@ -234,7 +220,7 @@ func TestCheckHashCommand(t *testing.T) {
 		pkgs = append(pkgs, p)
 	}
 	flags := []string{"--registry-dl", "crates-io=" + reg.DL(), "--cache-dir", t.TempDir(), "--quiet"}
-	a, b := srcDir(t, checkLock(pkgs[0])), srcDir(t, checkLock(pkgs[1]))
+	a, b := srcDir(t, fetchtest.ProjectLock(pkgs[0])), srcDir(t, fetchtest.ProjectLock(pkgs[1]))
 	out, errOut, code := runCLI(t, append([]string{"check", a, "--hash", ""}, flags...)...)
 	m := regexp.MustCompile(`(?m)^error: hash mismatch in fixed-output derivation 'src-vendor-staging':\n {9}specified: sha256-A{43}=\n {12}got: {4}(sha256-\S+)\n$`).FindStringSubmatch(errOut)
 	if code != 1 || m == nil || out != "a fake hash was specified; pin the one got\nFAILED: hash-mismatch\n" {

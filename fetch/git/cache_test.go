@@ -24,17 +24,6 @@ func truncateHalf(t testing.TB, path string) {
 	}
 }
 
-// gitNotes returns the log's notes about repairs.
-func gitNotes(log string) []string {
-	var notes []string
-	for _, l := range strings.Split(log, "\n") {
-		if strings.HasPrefix(l, "git cache: ") {
-			notes = append(notes, l)
-		}
-	}
-	return notes
-}
-
 // TestCacheDamage damages a warm cache (a commit with submodules two deep:
 // three repositories) in every way a killed process, a full disk or a
 // careless hand can, one damage at a time, and checks out again: the tree
@@ -172,7 +161,7 @@ func TestCacheDamage(t *testing.T) {
 					if !maps.Equal(got, golden) {
 						t.Fatalf("checkout from the damaged cache differs from the golden tree\nlog:\n%s", log)
 					}
-					notes := gitNotes(log)
+					notes := reftest.LinesWith(log, "git cache: ")
 					seen := map[string]bool{}
 					for _, n := range notes {
 						url, _, _ := strings.Cut(strings.TrimPrefix(n, "git cache: "), ": ")
@@ -185,7 +174,7 @@ func TestCacheDamage(t *testing.T) {
 						return
 					}
 					// Offline: the repair lasted, no network needed.
-					if got, log := checkout(t, cache, true); !maps.Equal(got, golden) || len(gitNotes(log)) != 0 {
+					if got, log := checkout(t, cache, true); !maps.Equal(got, golden) || len(reftest.LinesWith(log, "git cache: ")) != 0 {
 						t.Errorf("second checkout, offline: same tree %v, log:\n%s", maps.Equal(got, golden), log)
 					}
 				})
@@ -233,7 +222,7 @@ func TestCacheSubstitutedObject(t *testing.T) {
 	if !maps.Equal(reftest.Snapshot(t, first), reftest.Snapshot(t, second)) {
 		t.Fatalf("checkout used the substituted object")
 	}
-	if n := gitNotes(log.String()); len(n) != 1 || !strings.Contains(n[0], readme) {
+	if n := reftest.LinesWith(log.String(), "git cache: "); len(n) != 1 || !strings.Contains(n[0], readme) {
 		t.Errorf("notes %q, want one naming %s", n, readme)
 	}
 }
@@ -256,7 +245,7 @@ func TestCacheNetworkErrorKeepsRepository(t *testing.T) {
 	if err := f.Checkout(ctx, url, w.commits["F1"], filepath.Join(t.TempDir(), "out")); err == nil {
 		t.Fatal("checkout of an uncached commit with the remote gone succeeded")
 	}
-	if n := gitNotes(log.String()); len(n) != 0 {
+	if n := reftest.LinesWith(log.String(), "git cache: "); len(n) != 0 {
 		t.Errorf("a network error was taken for damage: %q", n)
 	}
 	off := &Fetcher{CacheDir: cache, Offline: true}
@@ -320,7 +309,7 @@ func TestCacheStaleGitLocks(t *testing.T) {
 			}
 			// shallow and the new ref are what a depth-1 fetch must update.
 			blocks := l == "shallow.lock" || strings.HasPrefix(l, "refs/")
-			if n := gitNotes(log.String()); len(n) > 1 || blocks && len(n) != 1 {
+			if n := reftest.LinesWith(log.String(), "git cache: "); len(n) > 1 || blocks && len(n) != 1 {
 				t.Errorf("notes %q, want %s one", n, map[bool]string{true: "exactly", false: "at most"}[blocks])
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 
 	"github.com/cargohash/cargohash/lockfile"
 )
@@ -104,4 +105,31 @@ func writeFile(path string, data []byte) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o644)
+}
+
+// ProjectLock is the lock of a project: the local package demo 0.1.0
+// followed by pkgs.
+func ProjectLock(pkgs ...lockfile.Package) []byte {
+	return Lock(append([]lockfile.Package{{Name: "demo", Version: "0.1.0"}}, pkgs...)...)
+}
+
+// WriteFile writes data to path (mode 0644), making its parent
+// directories; an error fails tb.
+func WriteFile(tb testing.TB, path string, data []byte) {
+	tb.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Project makes a new project directory whose Cargo.lock is lock and
+// returns its path.
+func Project(tb testing.TB, lock []byte) string {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "src")
+	WriteFile(tb, filepath.Join(dir, "Cargo.lock"), lock)
+	return dir
 }

@@ -71,3 +71,15 @@ func PrefetchUnpack(t testing.TB, path string) string {
 	nix, feat := Nix(t)
 	return strings.TrimSpace(string(Run(t, nix, append(feat, "hash", "to-sri", "--type", "sha256", base32)...)))
 }
+
+// LinesWith returns the lines of log that contain s, in order (nil if
+// none): the notes a test expects a run to have logged.
+func LinesWith(log, s string) []string {
+	var lines []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, s) {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
