@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cargohash/cargohash/internal/fetchtest"
+	"github.com/cargohash/cargohash/internal/publish"
 )
 
 // crateFromDir makes a .crate from a source directory (a Debian
@@ -103,3 +104,19 @@ func readTree(t testing.TB, root string) map[string]treeEntry {
 }
 
 func getenv(k string) string { return os.Getenv(k) }
+
+// stampTree gives every directory and regular file of dir the time
+// cargohash's own output has (publish.StampTime): a tree made by hand that
+// stands for an earlier output.
+func stampTree(t testing.TB, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		return os.Chtimes(p, publish.StampTime, publish.StampTime)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -3,9 +3,11 @@ package vendortree
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cargohash/cargohash/internal/publish"
@@ -18,15 +20,21 @@ import (
 // a staging tree would change its NAR hash (the cargoHash), and one inside
 // a vendor tree would be a file nixpkgs and cargo do not write. The shape
 // test looks at the top two levels, which is where a user's own files end
-// up (`notes.txt` beside the crates, a project's `src/`); it does not read
-// every crate file.
+// up (`notes.txt` beside the crates, a project's `src/`). Below them, a
+// tree is ours only if every directory and regular file still has the
+// modification time publish.Stamp gave it when it was written: a file
+// edited in place (a patched crate) or added to a crate directory, even
+// one cargo itself would overwrite, is the user's, and the tree is refused.
+// A cargo-layout crate directory without the stamp (written by `cargo
+// vendor`, or checked out from version control) is ours too if it holds
+// exactly the files its .cargo-checksum.json lists, with those hashes.
 
 // StagingDest is the publish policy of a staging tree (SPEC §3): an
 // existing directory is replaced only if it holds Cargo.lock and nothing
 // but tarballs/*.tar.gz files and git/COMMIT directories besides. keep
 // lists inputs that must survive (the lock).
 func StagingDest(keep ...string) publish.Options {
-	return publish.Options{Own: ownStaging, Keep: keep, What: "a staging tree"}
+	return publish.Options{Own: unchanged(ownStaging, false), Keep: keep, What: "a staging tree", Stamp: true}
 }
 
 // Dest is the publish policy of a vendor tree in layout: an existing
@@ -34,7 +42,101 @@ func StagingDest(keep ...string) publish.Options {
 // Cargo.lock, .cargo/config.toml and source-*/CRATE; cargo: CRATE
 // directories only), every crate directory holding .cargo-checksum.json.
 func Dest(layout Kind, keep ...string) publish.Options {
-	return publish.Options{Own: func(dir string) (string, error) { return ownVendor(dir, layout) }, Keep: keep, What: "a " + layout.String() + " vendor tree"}
+	shape := func(dir string) (string, error) { return ownVendor(dir, layout) }
+	return publish.Options{Own: unchanged(shape, layout == Cargo), Keep: keep, What: "a " + layout.String() + " vendor tree", Stamp: true}
+}
+
+// unchanged extends the shape test own with publish.Changed: the first
+// entry that changed since cargohash wrote it is foreign. With checksums
+// (the cargo layout) a changed crate directory is still ours if it holds
+// exactly the files its .cargo-checksum.json lists, with those sha256s;
+// if not, the first file that differs is named.
+func unchanged(own func(dir string) (string, error), checksums bool) func(string) (string, error) {
+	return func(dir string) (string, error) {
+		foreign, err := own(dir)
+		if foreign != "" || err != nil {
+			return foreign, err
+		}
+		var skip func(string, fs.FileInfo) (bool, error)
+		bad := map[string]string{} // crate dir -> the first file not as listed, "" if all are
+		if checksums {
+			skip = func(rel string, _ fs.FileInfo) (bool, error) {
+				crate, _, _ := strings.Cut(rel, "/")
+				b, done := bad[crate]
+				if !done {
+					var err error
+					if b, err = unlisted(filepath.Join(dir, crate)); err != nil {
+						return false, err
+					}
+					bad[crate] = b
+				}
+				return b == "", nil
+			}
+		}
+		changed, err := publish.Changed(dir, skip)
+		if changed == "" || err != nil {
+			return "", err
+		}
+		crate, _, _ := strings.Cut(changed, "/")
+		if b := bad[crate]; b != "" {
+			return crate + "/" + b + " (not as its " + ChecksumFile + " lists)", nil
+		}
+		return changed + " (changed after cargohash wrote it)", nil
+	}
+}
+
+// unlisted returns the first file of the crate directory dir that is not
+// exactly as its .cargo-checksum.json lists (an extra file, another sha256,
+// or a listed file that is missing), or "" if all are.
+func unlisted(dir string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ChecksumFile))
+	if err != nil {
+		return ChecksumFile, nil
+	}
+	sum, err := ParseChecksum(data)
+	if err != nil {
+		return ChecksumFile, nil
+	}
+	seen := 0
+	first := ""
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == ChecksumFile {
+			return nil
+		}
+		want, listed := sum.Files[rel]
+		got := ""
+		if listed {
+			got, _ = sha256File(p) // a dangling or unreadable entry does not match
+		}
+		if !listed || got != want {
+			first = rel
+			return filepath.SkipAll
+		}
+		seen++
+		return nil
+	})
+	if err != nil || first != "" {
+		return first, err
+	}
+	if seen != len(sum.Files) {
+		for _, f := range slices.Sorted(maps.Keys(sum.Files)) {
+			if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f))); err != nil {
+				return f + " (missing)", nil
+			}
+		}
+	}
+	return "", nil
 }
 
 func ownStaging(dir string) (string, error) {

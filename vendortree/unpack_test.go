@@ -93,6 +93,7 @@ func TestHostileTarballs(t *testing.T) {
 				}
 				mustWrite(t, filepath.Join(crate, ".cargo-checksum.json"), []byte("{}"), 0o644)
 				mustWrite(t, filepath.Join(crate, "keep"), []byte("old"), 0o644)
+				stampTree(t, out)
 				err := FromStaging(context.Background(), staging, out, Options{Layout: layout})
 				if err == nil || !strings.Contains(err.Error(), "evil-0.1.0") || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("%v: error %v, want one naming evil-0.1.0 with %q", layout, err, tt.wantErr)

@@ -216,7 +216,7 @@ func stagingCommand() *cli.Command {
 		Usage:     "write the fetchCargoVendor vendor-staging tree of a Cargo.lock",
 		ArgsUsage: "[LOCK]",
 		Flags: append(fetchFlags(),
-			&cli.StringFlag{Name: "out", Usage: "the `DIR` to create (default: $out, as in a Nix builder)"},
+			&cli.StringFlag{Name: "out", Usage: "the `DIR` to create (default: $out, as in a Nix builder; an existing one is replaced only if empty or an unchanged earlier staging tree)"},
 		),
 		Action: func(c *cli.Context) error {
 			out := c.String("out")

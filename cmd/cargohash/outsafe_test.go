@@ -92,8 +92,22 @@ func diffSnapshots(before, after map[string]string, skip string) []string {
 	return diff
 }
 
-func copyTree(t *testing.T, src, dst string) {
+// copyTree copies src to dst; with times, as `cp -a` does (modification
+// times kept), else as `cp -r` does.
+func copyTree(t *testing.T, src, dst string, times bool) {
 	t.Helper()
+	var stamps []string // copied entries whose time to set, parents after their entries
+	defer func() {
+		for i := len(stamps) - 1; i >= 0; i-- {
+			fi, err := os.Lstat(filepath.Join(src, stamps[i]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(filepath.Join(dst, stamps[i]), fi.ModTime(), fi.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -103,6 +117,9 @@ func copyTree(t *testing.T, src, dst string) {
 		fi, err := d.Info()
 		if err != nil {
 			return err
+		}
+		if times && d.Type()&fs.ModeSymlink == 0 {
+			stamps = append(stamps, rel)
 		}
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
@@ -123,6 +140,34 @@ func copyTree(t *testing.T, src, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// deepFile is the first regular file (in walk order) below the top two
+// levels of tree, or, in a tree without one, the first at the second
+// level: a crate's own file.
+func deepFile(t *testing.T, tree string) string {
+	t.Helper()
+	var second, deep string
+	filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || deep != "" {
+			return err
+		}
+		rel, _ := filepath.Rel(tree, p)
+		switch n := strings.Count(rel, string(filepath.Separator)); {
+		case n >= 2 && filepath.Base(rel) != ".cargo-checksum.json":
+			deep = rel
+		case n == 1 && second == "":
+			second = rel
+		}
+		return nil
+	})
+	if deep == "" {
+		deep = second
+	}
+	if deep == "" {
+		t.Fatalf("no file below the top of %s", tree)
+	}
+	return deep
 }
 
 // outLock serves crates on loopback (two versions of one name, so the
@@ -203,17 +248,17 @@ func TestOutputSafety(t *testing.T) {
 				data, _ := os.ReadFile(refs[w.kind+w.suffix])
 				mustWriteFile(t, out, string(data[:len(data)/2])) // an older, different one
 			} else {
-				copyTree(t, refs[w.kind], out)
+				copyTree(t, refs[w.kind], out, true)
 			}
 			return out
 		}, always},
 		{"own earlier output plus a foreign entry", func(t *testing.T, w outWriter, world outWorld) string {
 			out := outPath(w, world)
 			if w.kind == "tarball" {
-				copyTree(t, refs["nixpkgs"], out)
+				copyTree(t, refs["nixpkgs"], out, true)
 				mustWriteFile(t, filepath.Join(out, "notes.txt"), "mine")
 			} else {
-				copyTree(t, refs[w.kind], out)
+				copyTree(t, refs[w.kind], out, true)
 				mustWriteFile(t, filepath.Join(out, "notes.txt"), "mine")
 			}
 			return out
@@ -224,10 +269,34 @@ func TestOutputSafety(t *testing.T) {
 			if kind == "tarball" {
 				kind = "staging"
 			}
-			copyTree(t, refs[kind], out)
+			copyTree(t, refs[kind], out, true)
 			mustWriteFile(t, filepath.Join(out, deepForeign[kind]), "mine")
 			return out
 		}, never},
+		{"own earlier output with a file edited inside", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			kind := w.kind
+			if kind == "tarball" {
+				kind = "staging"
+			}
+			copyTree(t, refs[kind], out, true)
+			f, err := os.OpenFile(filepath.Join(out, deepFile(t, out)), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("// a patch\n")
+			f.Close()
+			return out
+		}, never},
+		{"own earlier output copied without its times", func(t *testing.T, w outWriter, world outWorld) string {
+			out := outPath(w, world)
+			kind := w.kind
+			if kind == "tarball" {
+				kind = "staging"
+			}
+			copyTree(t, refs[kind], out, false)
+			return out
+		}, func(w outWriter) bool { return w.kind == "cargo" }}, // only its .cargo-checksum.json files vouch for it
 		{"dir with a foreign file", func(t *testing.T, w outWriter, world outWorld) string {
 			out := outPath(w, world)
 			mustWriteFile(t, filepath.Join(out, "notes.txt"), "mine")
@@ -275,7 +344,7 @@ func TestOutputSafety(t *testing.T) {
 	for _, other := range dirKinds {
 		shapes = append(shapes, shape{"own output of kind " + other, func(t *testing.T, w outWriter, world outWorld) string {
 			out := outPath(w, world)
-			copyTree(t, refs[other], out)
+			copyTree(t, refs[other], out, true)
 			return out
 		}, func(w outWriter) bool { return w.kind == other }})
 	}

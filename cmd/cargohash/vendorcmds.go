@@ -20,7 +20,7 @@ func vendorCommand() *cli.Command {
 		Usage:     "write a vendor tree that cargo build --offline accepts",
 		ArgsUsage: "[LOCK]",
 		Flags: append(fetchFlags(),
-			&cli.StringFlag{Name: "out", Usage: "the `DIR` to create (an existing one is replaced only if empty or an earlier vendor tree of this layout)"},
+			&cli.StringFlag{Name: "out", Usage: "the `DIR` to create (an existing one is replaced only if empty or an unchanged earlier vendor tree of this layout)"},
 			&cli.StringFlag{Name: "staging", Usage: "build from this staging `DIR` instead of fetching LOCK"},
 			&cli.StringFlag{Name: "layout", Value: "nixpkgs", Usage: "the layout, `nixpkgs|cargo`: fetchCargoVendor's, or what cargo vendor writes"},
 			&cli.BoolFlag{Name: "absolute", Usage: "nixpkgs layout: write the output's path into .cargo/config.toml instead of @vendor@"},

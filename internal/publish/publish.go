@@ -60,6 +60,12 @@ type Options struct {
 	// left torn is found and fetched again, and a sync per file costs more
 	// than it protects.
 	NoSync bool
+	// Stamp, for Dir, sets the modification time of every directory and
+	// regular file of the finished tree to StampTime before the rename (as
+	// the Nix store does), so that Own can later tell the writer's own
+	// entries from those a user added or edited since (Changed): a marker
+	// that adds no file to the tree.
+	Stamp bool
 }
 
 // RefusedError says why a destination was left alone and what to do.
@@ -144,6 +150,11 @@ func Dir(ctx context.Context, path string, opts Options, build func(tmp string) 
 	}
 	if err := build(tmp); err != nil {
 		return err
+	}
+	if opts.Stamp {
+		if err := stamp(ctx, tmp); err != nil {
+			return err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
