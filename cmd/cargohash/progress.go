@@ -21,7 +21,7 @@ import (
 // then the command's own phase), drawn by vbauerster/mpb, which keeps
 // several bars and the lines printed above them apart while goroutines
 // report at once; otherwise (CI logs, Nix builders) plain lines; nothing
-// but errors with --quiet.
+// but warnings and errors with --quiet.
 //
 // Nothing is shown before the first event, so an input error is never
 // preceded by a display, and the closing summary is printed only on
@@ -63,12 +63,11 @@ func isTerminal(w io.Writer) bool {
 }
 
 // log is where the session's warnings and git's lines go: printed above the
-// bars on a terminal, as lines otherwise.
+// bars on a terminal, as lines otherwise. --quiet keeps the warnings (a
+// tree whose hash differs on macOS, a link dropped from a git crate): they
+// are not progress, and they change what the printed hash means.
 func (p *progress) log() io.Writer {
-	if p.quiet {
-		return io.Discard
-	}
-	return lineWriter{p, ""}
+	return lineWriter{p: p, warningsOnly: p.quiet}
 }
 
 // fetchLog is where the registry downloader logs. Its retry lines come from
@@ -79,12 +78,13 @@ func (p *progress) fetchLog() io.Writer {
 	if p.quiet {
 		return io.Discard
 	}
-	return lineWriter{p, "warning: "}
+	return lineWriter{p: p, prefix: "warning: "}
 }
 
 type lineWriter struct {
-	p      *progress
-	prefix string
+	p            *progress
+	prefix       string
+	warningsOnly bool // print only the lines that begin "warning: "
 }
 
 // Write prints one log entry (a log.Logger writes each in one call).
@@ -96,6 +96,9 @@ func (l lineWriter) Write(b []byte) (int, error) {
 	}
 	if l.prefix != "" && msg != entry {
 		msg = l.prefix + msg
+	}
+	if l.warningsOnly && !strings.HasPrefix(msg, "warning: ") {
+		return len(b), nil
 	}
 	l.p.println(msg)
 	return len(b), nil

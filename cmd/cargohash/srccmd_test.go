@@ -76,6 +76,25 @@ func TestSrcCommand(t *testing.T) {
 	}
 }
 
+// TestSrcQuietWarns: --quiet hides progress, not the warning that Nix on
+// macOS would hash the source differently.
+func TestSrcQuietWarns(t *testing.T) {
+	tarBin := reftest.Need(t, "tar")
+	dir, _, _ := registryLock(t)
+	for _, name := range []string{"NOTES.md", "notes.md"} {
+		fetchtest.WriteFile(t, filepath.Join(dir, name), []byte(name))
+	}
+	archive := filepath.Join(t.TempDir(), "proj.tar.gz")
+	if out, err := exec.Command(tarBin, "-C", filepath.Dir(dir), "-czf", archive, filepath.Base(dir)).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	out, errOut, code := runCLI(t, append([]string{"src"}, fast(t, "file://"+archive)...)...)
+	if code != 0 || out == "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "warning: ") ||
+		!strings.Contains(errOut, `"NOTES.md" and "notes.md" are one name on a case-insensitive`) {
+		t.Errorf("src --quiet: exit %d, stdout %q, stderr %q; want the collision warning alone", code, out, errOut)
+	}
+}
+
 // TestSrcCommandBadInput: exit 3 for what could not be fetched, 2 for what
 // is not a usable source; one line on stderr, nothing on stdout.
 func TestSrcCommandBadInput(t *testing.T) {
