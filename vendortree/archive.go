@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
@@ -37,7 +38,7 @@ var ErrNotArchive = errors.New("not a tar (.gz, .xz, .bz2, .zst) or zip archive"
 // The rules of crate unpacking apply: no absolute paths or ".." components,
 // no entries below a symlink, no devices or FIFOs, and at most limit bytes
 // of file content (MaxArchiveSize when limit ≤ 0); every write goes through
-// an os.Root of dst. One difference: a symlink that points outside dst
+// an os.Root of dst. dst is made only once the whole archive passed. One difference: a symlink that points outside dst
 // (absolute, or up through "..") is kept as it is, because fetchzip and
 // nix-prefetch-url keep it and hash its target string; the caller must
 // not follow links in the tree. A compressed stream is read to its end, so
@@ -53,12 +54,10 @@ func UnpackArchive(ctx context.Context, file, dst string, limit int64) error {
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 64<<10)
 	head, _ := br.Peek(512)
-	dc, err := createDiskCrate(dst)
-	if err != nil {
-		return err
-	}
-	defer dc.close()
-	x := newExtractor(dc, "", unpackOptions{hardLinks: true, linksOut: true, limit: limit})
+	// Files past MaxMemCrate wait beside dst, on the same file system.
+	m := newMemCrate(MaxMemCrate, filepath.Dir(dst))
+	defer m.release()
+	x := newExtractor(m, "", unpackOptions{hardLinks: true, linksOut: true, limit: limit})
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {
 		fi, err := f.Stat()
 		if err != nil {
@@ -71,7 +70,10 @@ func UnpackArchive(ctx context.Context, file, dst string, limit int64) error {
 		if err := x.extract(ctx, &zipEntries{r: zr, limit: limit}, file); err != nil {
 			return err
 		}
-		return x.resolveSymlinks()
+		if err := x.resolveSymlinks(); err != nil {
+			return err
+		}
+		return writeCrate(dst, m)
 	}
 	r, closeFn, err := decompressor(br, head)
 	if err != nil {
@@ -86,7 +88,10 @@ func UnpackArchive(ctx context.Context, file, dst string, limit int64) error {
 	if _, err := io.CopyBuffer(io.Discard, io.LimitReader(r, 1<<20), x.buf); err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
-	return x.resolveSymlinks()
+	if err := x.resolveSymlinks(); err != nil {
+		return err
+	}
+	return writeCrate(dst, m)
 }
 
 // decompressor returns the tar stream in br, whose first bytes are head.

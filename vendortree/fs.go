@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -47,16 +46,14 @@ const MaxMemCrate = 64 << 20
 // concurrent use; Close it to stop the background work and remove its
 // temporary files.
 type FS struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	b      *builder
-	jobs   []crateJob // in walk order
-	ahead  int
-	root   *node
-	spill  string // parent of the temporary directories; "" means os.TempDir
-	// memLimit is MaxMemCrate, and big bigCrate, but for tests.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	b        *builder
+	jobs     []crateJob // in walk order
+	ahead    int
+	root     *node
+	spill    string // parent of the temporary directories; "" means os.TempDir
 	memLimit int64
-	big      func(tarball string) bool
 
 	mu     sync.Mutex
 	loads  map[int]*load
@@ -99,7 +96,7 @@ func NewFS(ctx context.Context, in Staged, opts Options) (*FS, error) {
 		ahead = min(runtime.GOMAXPROCS(0), 4)
 	}
 	f := &FS{b: b, jobs: jobs, ahead: ahead, root: newDir(), spill: opts.SpillDir, loads: map[int]*load{},
-		memLimit: MaxMemCrate, big: bigCrate}
+		memLimit: opts.memLimitOrDefault()}
 	f.ctx, f.cancel = context.WithCancel(ctx)
 	if opts.Layout == Nixpkgs {
 		if err := f.AddFile("Cargo.lock", in.Lock.Data, in.Lock.Mode); err != nil {
@@ -231,57 +228,15 @@ func (f *FS) build(i int, l *load) {
 	f.mu.Unlock()
 }
 
-// buildCrate builds p in memory, or in a temporary directory when it is
-// too big for memory.
+// buildCrate builds p; its files past memLimit wait in a spill directory
+// (returned) until the crate is dropped.
 func (f *FS) buildCrate(p lockfile.Package) (*node, string, error) {
-	if p.Source.Kind == lockfile.Git || !f.big(f.b.in.Tarball(p)) {
-		m := &memCrate{root: newDir(), limit: f.memLimit}
-		err := f.b.build(f.ctx, p, m)
-		if !errors.Is(err, errSpill) {
-			return m.root, "", err
-		}
-	}
-	tmp, err := os.MkdirTemp(f.spill, "cargohash-crate-")
-	if err != nil {
+	m := newMemCrate(f.memLimit, f.spill)
+	if err := f.b.build(f.ctx, p, m); err != nil {
+		m.release()
 		return nil, "", err
 	}
-	img, err := func() (*node, error) {
-		dst := filepath.Join(tmp, "c")
-		dc, err := createDiskCrate(dst)
-		if err != nil {
-			return nil, err
-		}
-		defer dc.close()
-		if err := f.b.build(f.ctx, p, dc); err != nil {
-			return nil, err
-		}
-		return imageOf(dst)
-	}()
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, "", err
-	}
-	return img, tmp, nil
-}
-
-// bigCrate guesses from the gzip trailer (the uncompressed size modulo
-// 2^32) that a .crate unpacks to more than MaxMemCrate, to skip building
-// it in memory first. A wrong guess costs time only.
-func bigCrate(tarball string) bool {
-	f, err := os.Open(tarball)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var b [4]byte
-	fi, err := f.Stat()
-	if err != nil || fi.Size() < 4 {
-		return false
-	}
-	if _, err := f.ReadAt(b[:], fi.Size()-4); err != nil {
-		return false
-	}
-	return uint32(b[0])|uint32(b[1])<<8|uint32(b[2])<<16|uint32(b[3])<<24 > MaxMemCrate
+	return m.root, m.spill, nil
 }
 
 // find returns the node at name (following a final symlink if follow) and

@@ -129,13 +129,20 @@ func TestFSMatchesFromStagingEndToEnd(t *testing.T) {
 			checkFSMatches(t, w.staging, opts, nil)
 		})
 	}
-	// Every registry crate spilled to disk, guessed big or found big.
+	// Every crate's files past its first 100 bytes spilled to disk: the
+	// same tree, and nothing left in the spill directory.
 	spill := t.TempDir()
-	for _, big := range []bool{true, false} {
-		checkFSMatches(t, w.staging, Options{Layout: Cargo, SpillDir: spill}, func(f *FS) {
-			f.memLimit = 100
-			f.big = func(string) bool { return big }
-		})
+	checkFSMatches(t, w.staging, Options{Layout: Cargo, SpillDir: spill, memLimit: 100}, nil)
+	for _, layout := range []Kind{Cargo, Nixpkgs} {
+		outs := [2]string{filepath.Join(t.TempDir(), "v"), filepath.Join(t.TempDir(), "v")}
+		for i, limit := range []int64{0, 100} {
+			if err := FromStaging(context.Background(), w.staging, outs[i], Options{Layout: layout, SpillDir: spill, memLimit: limit}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a, b := tarOf(t, os.DirFS(outs[0])), tarOf(t, os.DirFS(outs[1])); !bytes.Equal(a, b) {
+			t.Errorf("%v: spilled crates written otherwise", layout)
+		}
 	}
 	if names := topDirs(t, spill); names != "" {
 		t.Errorf("spill directories left behind: %s", names)

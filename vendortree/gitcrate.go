@@ -86,7 +86,7 @@ func (t *gitTree) index() {
 type treeCopier struct {
 	treeRoot string // real path of the checkout: symlinks may not leave it
 	warn     func(format string, args ...any)
-	out      crateWriter
+	out      *memCrate
 	// skip, when set, leaves out a path relative to the crate (cargo layout).
 	skip func(rel string, isDir bool, src string) bool
 	// files, when set, receives the sha256 of every file copied.

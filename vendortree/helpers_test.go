@@ -2,6 +2,7 @@ package vendortree
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -119,4 +120,15 @@ func stampTree(t testing.TB, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// unpackCrateTo is unpackCrate written to the new directory dst.
+func unpackCrateTo(ctx context.Context, tarball, crate, dst string, opt unpackOptions) (map[string]string, error) {
+	m := newMemCrate(MaxMemCrate, "")
+	defer m.release()
+	files, err := unpackCrate(ctx, tarball, crate, m, opt)
+	if err != nil {
+		return nil, err
+	}
+	return files, writeCrate(dst, m)
 }

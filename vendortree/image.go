@@ -60,21 +60,39 @@ func (i info) ModTime() time.Time { return time.Time{} }
 func (i info) IsDir() bool        { return i.n.isDir() }
 func (i info) Sys() any           { return nil }
 
-// memCrate builds a crate in memory: a crateWriter whose methods follow
-// os.Root's path resolution (os/root_openat.go, doInRoot) step by step, so
-// that symlinks, "..", missing and non-directory components fail or
-// succeed as they do on disk, with the same errors. At most limit bytes of
-// file content are held; past that Create fails with errSpill.
+// memCrate is the one model of a crate being built: an image in memory
+// that the extractor, the git copier and the checksum writers build
+// once, then writeCrate puts on disk or FS serves to the tar writer. Its
+// methods follow os.Root's path resolution (os/root_openat.go, doInRoot)
+// step by step, so that symlinks, "..", missing and non-directory
+// components fail or succeed as they would on disk, with the same errors.
+//
+// File content is held in memory up to limit bytes per crate; the files
+// created past that are written to temporary files in a directory made
+// under spillParent ("" means os.TempDir()), removed by release. Git
+// files are never copied: they are referenced in their checkout.
 type memCrate struct {
-	root  *node
-	used  int64
-	limit int64
+	root        *node
+	used        int64
+	limit       int64
+	spillParent string
+	spill       string // the directory of spilled files, once made
 }
 
-var (
-	errSpill       = errors.New("crate too big to hold in memory")
-	errPathEscapes = errors.New("path escapes from parent") // os.Root's words
-)
+func newMemCrate(limit int64, spillParent string) *memCrate {
+	return &memCrate{root: newDir(), limit: limit, spillParent: spillParent}
+}
+
+// release removes the crate's spilled files: call it when the crate is no
+// longer written or served.
+func (m *memCrate) release() {
+	if m.spill != "" {
+		os.RemoveAll(m.spill)
+		m.spill = ""
+	}
+}
+
+var errPathEscapes = errors.New("path escapes from parent") // os.Root's words
 
 // maxSymlinks is os.Root's limit on symlinks followed in one path.
 const maxSymlinks = 8
@@ -333,36 +351,72 @@ func (m *memCrate) Remove(rel string) error {
 	return nil
 }
 
+// Create makes a new file (O_EXCL) of exactly perm that will hold size
+// bytes: in memory while the crate's limit allows, else in a spill file.
 func (m *memCrate) Create(rel string, perm fs.FileMode, size int64) (io.WriteCloser, error) {
+	n := &node{mode: perm}
+	var f *os.File
 	if size > m.limit-m.used {
-		return nil, errSpill
+		var err error
+		if f, err = m.spillFile(); err != nil {
+			return nil, err
+		}
+		n.src = f.Name()
+	} else {
+		m.used += size
+		n.data = make([]byte, 0, size)
 	}
-	m.used += size
-	n := &node{mode: perm, data: make([]byte, 0, size)}
 	if err := m.create(rel, n); err != nil {
+		if f != nil {
+			f.Close()
+		}
 		return nil, &fs.PathError{Op: "openat", Path: rel, Err: err}
+	}
+	if f != nil {
+		return &spillFile{f: f, n: n}, nil
 	}
 	return &memFile{n: n, m: m}, nil
 }
 
-// memFile appends to a node's data.
+// spillFile makes a new temporary file for a crate too big for memory.
+func (m *memCrate) spillFile() (*os.File, error) {
+	if m.spill == "" {
+		dir, err := os.MkdirTemp(m.spillParent, "cargohash-crate-")
+		if err != nil {
+			return nil, err
+		}
+		m.spill = dir
+	}
+	return os.CreateTemp(m.spill, "f")
+}
+
+// memFile appends to a node's data, sized when created.
 type memFile struct {
 	n *node
 	m *memCrate
 }
 
 func (f *memFile) Write(p []byte) (int, error) {
-	if extra := int64(len(f.n.data)+len(p)) - int64(cap(f.n.data)); extra > 0 {
-		if extra > f.m.limit-f.m.used {
-			return 0, errSpill
-		}
-		f.m.used += extra
-	}
+	f.m.used += max(int64(len(f.n.data)+len(p)-cap(f.n.data)), 0)
 	f.n.data = append(f.n.data, p...)
 	return len(p), nil
 }
 
 func (f *memFile) Close() error { return nil }
+
+// spillFile writes a node's content to its file on disk.
+type spillFile struct {
+	f *os.File
+	n *node
+}
+
+func (s *spillFile) Write(p []byte) (int, error) {
+	k, err := s.f.Write(p)
+	s.n.size += int64(k)
+	return k, err
+}
+
+func (s *spillFile) Close() error { return s.f.Close() }
 
 func (m *memCrate) Open(rel string) (io.ReadCloser, error) {
 	n, err := m.lookup(rel, true)
@@ -405,40 +459,4 @@ func (m *memCrate) Link(rel, src string, perm fs.FileMode, hash bool) (string, e
 		return "", &fs.PathError{Op: "openat", Path: rel, Err: err}
 	}
 	return sum, nil
-}
-
-// imageOf reads the tree at dir (a crate unpacked on disk) into nodes
-// whose files stay on disk.
-func imageOf(dir string) (*node, error) {
-	root := newDir()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		p := filepath.Join(dir, e.Name())
-		fi, err := e.Info()
-		if err != nil {
-			return nil, err
-		}
-		var n *node
-		switch {
-		case fi.IsDir():
-			if n, err = imageOf(p); err != nil {
-				return nil, err
-			}
-		case fi.Mode()&fs.ModeSymlink != 0:
-			t, err := os.Readlink(p)
-			if err != nil {
-				return nil, err
-			}
-			n = &node{mode: fs.ModeSymlink | 0o777, target: t}
-		case fi.Mode().IsRegular():
-			n = &node{mode: fi.Mode().Perm(), src: p, size: fi.Size()}
-		default:
-			return nil, &fs.PathError{Op: "read", Path: p, Err: errors.New("unexpected file type")}
-		}
-		root.kids[e.Name()] = n
-	}
-	return root, nil
 }

@@ -47,9 +47,9 @@ type unpackOptions struct {
 	linksOut bool
 }
 
-// unpackCrate unpacks the .crate (gzip'd tar) at tarball into dst, which it
-// creates, as `tar xf tarball -C dst --strip-components=1` would, refusing
-// anything that could land or point outside dst. crate is "NAME-VERSION":
+// unpackCrate unpacks the .crate (gzip'd tar) at tarball into m, an empty
+// crate, as `tar xf tarball --strip-components=1` would, refusing anything
+// that could land or point outside the crate. crate is "NAME-VERSION":
 // every entry must sit under "NAME-VERSION/". The whole archive, gzip
 // trailer included, is read, so a corrupt or truncated tarball fails even
 // when its entries were all extracted.
@@ -57,26 +57,16 @@ type unpackOptions struct {
 // Refused, each with an error naming the crate: absolute paths, ".."
 // components, entries outside the crate prefix, entries below a symlink,
 // hard links, devices, FIFOs and other special files, symlinks that are
-// absolute or resolve outside dst, and more than MaxCrateSize bytes.
-func unpackCrate(ctx context.Context, tarball, crate, dst string, opt unpackOptions) (map[string]string, error) {
-	dc, err := createDiskCrate(dst)
-	if err != nil {
-		return nil, err
-	}
-	defer dc.close()
-	return unpackInto(ctx, tarball, crate, dc, opt)
-}
-
-// unpackInto is unpackCrate into w, an empty crate (on disk or in memory).
-func unpackInto(ctx context.Context, tarball, crate string, w crateWriter, opt unpackOptions) (map[string]string, error) {
-	files, err := unpack(ctx, tarball, crate, w, opt)
+// absolute or resolve outside the crate, and more than MaxCrateSize bytes.
+func unpackCrate(ctx context.Context, tarball, crate string, m *memCrate, opt unpackOptions) (map[string]string, error) {
+	files, err := unpack(ctx, tarball, crate, m, opt)
 	if err != nil {
 		return nil, fmt.Errorf("unpacking %s: %w", crate, err)
 	}
 	return files, nil
 }
 
-func unpack(ctx context.Context, tarball, crate string, root crateWriter, opt unpackOptions) (map[string]string, error) {
+func unpack(ctx context.Context, tarball, crate string, root *memCrate, opt unpackOptions) (map[string]string, error) {
 	f, err := os.Open(tarball)
 	if err != nil {
 		return nil, err
@@ -122,7 +112,7 @@ type entryReader interface {
 // VERSION/" for a crate), stripped from the paths written; "" takes the
 // archive as it is.
 type extractor struct {
-	root     crateWriter
+	root     *memCrate
 	prefix   string
 	opt      unpackOptions
 	limit    int64
@@ -133,7 +123,7 @@ type extractor struct {
 	buf      []byte
 }
 
-func newExtractor(root crateWriter, prefix string, opt unpackOptions) *extractor {
+func newExtractor(root *memCrate, prefix string, opt unpackOptions) *extractor {
 	x := &extractor{root: root, prefix: prefix, opt: opt, limit: opt.limit, symlinks: map[string]bool{},
 		h: sha256.New(), buf: make([]byte, 128<<10)}
 	if x.limit <= 0 {
@@ -361,7 +351,7 @@ func cleanRel(p string) (string, error) {
 
 // replaceable removes an earlier entry at rel, as tar does when an archive
 // holds the same path twice; a directory is not replaced.
-func replaceable(root crateWriter, rel string) error {
+func replaceable(root *memCrate, rel string) error {
 	fi, err := root.Lstat(rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -375,14 +365,14 @@ func replaceable(root crateWriter, rel string) error {
 	return root.Remove(rel)
 }
 
-func mkParent(root crateWriter, rel string) error {
+func mkParent(root *memCrate, rel string) error {
 	if d := path.Dir(rel); d != "." {
 		return root.MkdirAll(d)
 	}
 	return nil
 }
 
-func hashFile(root crateWriter, rel string) (string, error) {
+func hashFile(root *memCrate, rel string) (string, error) {
 	f, err := root.Open(rel)
 	if err != nil {
 		return "", err

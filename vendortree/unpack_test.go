@@ -133,7 +133,7 @@ func TestUnpackLimitCountsAllFiles(t *testing.T) {
 	p := "c-1.0.0/"
 	tb := filepath.Join(t.TempDir(), "c.tar.gz")
 	mustWrite(t, tb, fetchtest.TarGz([]fetchtest.Entry{fetchtest.FileEntry(p+"a", strings.Repeat("a", 60)), fetchtest.FileEntry(p+"b", strings.Repeat("b", 60))}), 0o644)
-	_, err := unpackCrate(context.Background(), tb, "c-1.0.0", filepath.Join(t.TempDir(), "x"), unpackOptions{limit: 100})
+	_, err := unpackCrateTo(context.Background(), tb, "c-1.0.0", filepath.Join(t.TempDir(), "x"), unpackOptions{limit: 100})
 	if err == nil || !strings.Contains(err.Error(), "more than 100 bytes") {
 		t.Fatalf("error %v, want the size limit", err)
 	}
@@ -153,7 +153,7 @@ func TestUnpackKeepsWhatTarKeeps(t *testing.T) {
 		fetchtest.FileEntry(p+"dup", "second"),
 	}), 0o644)
 	dst := filepath.Join(t.TempDir(), "x")
-	files, err := unpackCrate(context.Background(), tb, "ok-1.0.0", dst, unpackOptions{hash: true})
+	files, err := unpackCrateTo(context.Background(), tb, "ok-1.0.0", dst, unpackOptions{hash: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,15 +135,25 @@ type Options struct {
 	// Jobs bounds how many crates are written at once; 0 means GOMAXPROCS.
 	// An FS holds this many crates at once (0: GOMAXPROCS, at most 4).
 	Jobs int
-	// SpillDir is where an FS unpacks crates too big to hold in memory
-	// (MaxMemCrate); "" means os.TempDir(). FromStaging ignores it.
+	// SpillDir is where the files of a crate that unpacks to more than
+	// MaxMemCrate wait while it is written or archived; "" means
+	// os.TempDir().
 	SpillDir string
+	// memLimit replaces MaxMemCrate when > 0 (tests).
+	memLimit int64
 	// Log receives warnings (dropped symlinks in git checkouts); nil
 	// discards them.
 	Log io.Writer
 	// Keep lists inputs the output must not replace or hold (the lock);
 	// see publish.Options.Keep.
 	Keep []string
+}
+
+func (o Options) memLimitOrDefault() int64 {
+	if o.memLimit > 0 {
+		return o.memLimit
+	}
+	return MaxMemCrate
 }
 
 // crateJob is one crate to write: from the staging dir to dir (relative
@@ -327,19 +337,19 @@ func write(ctx context.Context, in Staged, tmp, final string, jobs []crateJob, o
 	g.SetLimit(n)
 	for _, j := range jobs {
 		g.Go(func() error {
-			dc, err := createDiskCrate(filepath.Join(tmp, filepath.FromSlash(j.dir)))
-			if err != nil {
+			m := newMemCrate(opts.memLimitOrDefault(), opts.SpillDir)
+			defer m.release()
+			if err := b.build(gctx, j.pkg, m); err != nil {
 				return err
 			}
-			defer dc.close()
-			return b.build(gctx, j.pkg, dc)
+			return writeCrate(filepath.Join(tmp, filepath.FromSlash(j.dir)), m)
 		})
 	}
 	return g.Wait()
 }
 
-// builder builds crates, each into an empty crateWriter: the code shared
-// by FromStaging and FS.
+// builder builds crates, each into an empty memCrate: the code shared by
+// Write and FS.
 type builder struct {
 	in     Staged
 	layout Kind
@@ -370,7 +380,7 @@ func newBuilder(in Staged, jobs []crateJob, opts Options) (*builder, error) {
 }
 
 // build writes the crate p into w.
-func (b *builder) build(ctx context.Context, p lockfile.Package, w crateWriter) error {
+func (b *builder) build(ctx context.Context, p lockfile.Package, w *memCrate) error {
 	if p.Source.Kind == lockfile.Git {
 		if err := gitCrate(b.trees[p.Source.Commit], p, w, b.layout, b.warn); err != nil {
 			return fmt.Errorf("%s (git %s): %w", p.ID(), p.Source.Commit, err)
@@ -380,12 +390,12 @@ func (b *builder) build(ctx context.Context, p lockfile.Package, w crateWriter) 
 	return registryCrate(ctx, b.in.Tarball(p), p, w, b.layout)
 }
 
-func registryCrate(ctx context.Context, tarball string, p lockfile.Package, w crateWriter, layout Kind) error {
+func registryCrate(ctx context.Context, tarball string, p lockfile.Package, w *memCrate, layout Kind) error {
 	opt := unpackOptions{checksum: p.Checksum}
 	if layout == Cargo {
 		opt.skip, opt.hash = cargoSkips, true
 	}
-	files, err := unpackInto(ctx, tarball, p.Name+"-"+p.Version, w, opt)
+	files, err := unpackCrate(ctx, tarball, p.Name+"-"+p.Version, w, opt)
 	if err != nil {
 		return err
 	}
@@ -393,7 +403,7 @@ func registryCrate(ctx context.Context, tarball string, p lockfile.Package, w cr
 	return writeCrateFile(w, ChecksumFile, sum.Marshal(layout), 0o644)
 }
 
-func gitCrate(tree *gitTree, p lockfile.Package, w crateWriter, layout Kind, warn func(string, ...any)) error {
+func gitCrate(tree *gitTree, p lockfile.Package, w *memCrate, layout Kind, warn func(string, ...any)) error {
 	src, err := tree.crateDir(p.Name)
 	if err != nil {
 		return err
