@@ -103,7 +103,11 @@ func (w *chkWorld) staging(t testing.TB, lock []byte) string {
 // vendor lays out the staging dir of lock in a layout.
 func (w *chkWorld) vendor(t testing.TB, lock []byte, layout vendortree.Kind) string {
 	out := filepath.Join(t.TempDir(), "vendor")
-	if err := vendortree.FromStaging(context.Background(), w.staging(t, lock), out, vendortree.Options{Layout: layout}); err != nil {
+	in, err := vendortree.StagingDir(w.staging(t, lock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vendortree.Write(context.Background(), in, out, vendortree.Options{Layout: layout}); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -76,7 +76,7 @@ func BenchmarkFromStaging(b *testing.B) {
 		b.Run(layout.String(), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				out := filepath.Join(b.TempDir(), "vendor")
-				if err := FromStaging(context.Background(), w.staging, out, Options{Layout: layout}); err != nil {
+				if err := fromStaging(context.Background(), w.staging, out, Options{Layout: layout}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -265,7 +265,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("nixpkgs", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "vendor")
-		if err := FromStaging(ctx, w.staging, out, Options{Layout: Nixpkgs, Absolute: true}); err != nil {
+		if err := fromStaging(ctx, w.staging, out, Options{Layout: Nixpkgs, Absolute: true}); err != nil {
 			t.Fatal(err)
 		}
 		config, err := os.ReadFile(filepath.Join(out, ".cargo", "config.toml"))
@@ -277,7 +277,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		// The placeholder form is the same file with @vendor@.
 		out2 := filepath.Join(t.TempDir(), "vendor")
-		if err := FromStaging(ctx, w.staging, out2, Options{}); err != nil {
+		if err := fromStaging(ctx, w.staging, out2, Options{}); err != nil {
 			t.Fatal(err)
 		}
 		c2, _ := os.ReadFile(filepath.Join(out2, ".cargo", "config.toml"))
@@ -303,7 +303,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("cargo", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "vendor")
-		if err := FromStaging(ctx, w.staging, out, Options{Layout: Cargo}); err != nil {
+		if err := fromStaging(ctx, w.staging, out, Options{Layout: Cargo}); err != nil {
 			t.Fatal(err)
 		}
 		if got := w.build(t, CargoSourceConfig(lock, out)); got != wantOutput {
@@ -354,7 +354,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("cargo-versioned", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "vendor")
-		if err := FromStaging(ctx, w.staging, out, Options{Layout: Cargo, VersionedDirs: true}); err != nil {
+		if err := fromStaging(ctx, w.staging, out, Options{Layout: Cargo, VersionedDirs: true}); err != nil {
 			t.Fatal(err)
 		}
 		ref := filepath.Join(t.TempDir(), "ref-vendor")

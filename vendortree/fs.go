@@ -24,7 +24,7 @@ const MaxMemCrate = 64 << 20
 
 // FS is a vendor tree presented as a file system without writing it: the
 // names, bytes, modes, symlinks, empty directories and checksum files
-// FromStaging would write for the same input and options, refused for the
+// Write would write for the same input and options, refused for the
 // same reasons with the same errors (the crates are built by the same
 // code). It implements fs.ReadLinkFS, fs.ReadDirFS and fs.StatFS; symlinks
 // inside crates are followed by Open and Stat, never out of their crate.
@@ -70,7 +70,7 @@ type load struct {
 	dropped bool
 }
 
-// NewFS returns the vendor tree of in as FromStaging would write it with
+// NewFS returns the vendor tree of in as Write would write it with
 // opts (Absolute is refused: the tree has no path of its own). ctx bounds
 // the building of crates, which happens in the calls on the FS and in the
 // background until Close.
@@ -120,15 +120,6 @@ func NewFS(ctx context.Context, in Staged, opts Options) (*FS, error) {
 		d.kids[parts[len(parts)-1]] = n
 	}
 	return f, nil
-}
-
-// OpenStaging is NewFS on the staging directory staging.
-func OpenStaging(ctx context.Context, staging string, opts Options) (*FS, error) {
-	in, err := StagingDir(staging)
-	if err != nil {
-		return nil, err
-	}
-	return NewFS(ctx, in, opts)
 }
 
 // AddFile adds a file of data with perm (0644 or 0755) at name (a

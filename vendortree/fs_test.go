@@ -71,18 +71,18 @@ func tarOf(t *testing.T, fsys fs.FS) []byte {
 	return b.Bytes()
 }
 
-// checkFSMatches compares the FS of staging with the tree FromStaging
+// checkFSMatches compares the FS of staging with the tree Write
 // writes with the same options: both succeed with the same paths, modes,
 // bytes and symlinks (and the same tarball), or both fail with the same
 // error. tweak adjusts the FS before use.
 func checkFSMatches(t *testing.T, staging string, opts Options, tweak func(*FS)) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "vendor")
-	diskErr := FromStaging(context.Background(), staging, out, opts)
-	f, err := OpenStaging(context.Background(), staging, opts)
+	diskErr := fromStaging(context.Background(), staging, out, opts)
+	f, err := openStaging(context.Background(), staging, opts)
 	if err != nil {
 		if diskErr == nil || err.Error() != diskErr.Error() {
-			t.Fatalf("OpenStaging: %v; FromStaging: %v", err, diskErr)
+			t.Fatalf("openStaging: %v; Write: %v", err, diskErr)
 		}
 		return
 	}
@@ -94,12 +94,12 @@ func checkFSMatches(t *testing.T, staging string, opts Options, tweak func(*FS))
 	if diskErr != nil {
 		var pe *fs.PathError
 		if err == nil || !errors.As(err, &pe) || pe.Err.Error() != diskErr.Error() {
-			t.Fatalf("FS walk: %v\nFromStaging: %v", err, diskErr)
+			t.Fatalf("FS walk: %v\nWrite: %v", err, diskErr)
 		}
 		return
 	}
 	if err != nil {
-		t.Fatalf("FS walk: %v (FromStaging succeeded)", err)
+		t.Fatalf("FS walk: %v (Write succeeded)", err)
 	}
 	want, err := snapshot(t, os.DirFS(out))
 	if err != nil {
@@ -122,7 +122,7 @@ func checkFSMatches(t *testing.T, staging string, opts Options, tweak func(*FS))
 	}
 }
 
-func TestFSMatchesFromStagingEndToEnd(t *testing.T) {
+func TestFSMatchesWriteEndToEnd(t *testing.T) {
 	w := newWorld(t)
 	for _, opts := range []Options{{Layout: Cargo}, {Layout: Cargo, VersionedDirs: true}, {Layout: Nixpkgs}, {Layout: Cargo, Jobs: 1}} {
 		t.Run(opts.Layout.String(), func(t *testing.T) {
@@ -136,7 +136,7 @@ func TestFSMatchesFromStagingEndToEnd(t *testing.T) {
 	for _, layout := range []Kind{Cargo, Nixpkgs} {
 		outs := [2]string{filepath.Join(t.TempDir(), "v"), filepath.Join(t.TempDir(), "v")}
 		for i, limit := range []int64{0, 100} {
-			if err := FromStaging(context.Background(), w.staging, outs[i], Options{Layout: layout, SpillDir: spill, memLimit: limit}); err != nil {
+			if err := fromStaging(context.Background(), w.staging, outs[i], Options{Layout: layout, SpillDir: spill, memLimit: limit}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -149,14 +149,14 @@ func TestFSMatchesFromStagingEndToEnd(t *testing.T) {
 	}
 }
 
-func TestFSMatchesFromStagingGitSymlinks(t *testing.T) {
+func TestFSMatchesWriteGitSymlinks(t *testing.T) {
 	staging, _ := symlinkStaging(t)
 	for _, layout := range []Kind{Cargo, Nixpkgs} {
 		checkFSMatches(t, staging, Options{Layout: layout}, nil)
 	}
 }
 
-// TestFSHostileTarballs: the FS refuses what FromStaging refuses, with the
+// TestFSHostileTarballs: the FS refuses what Write refuses, with the
 // same error, and keeps what it keeps.
 func TestFSHostileTarballs(t *testing.T) {
 	p := "evil-0.1.0/"
@@ -211,7 +211,7 @@ func TestFSHostileTarballs(t *testing.T) {
 
 func TestFSAddFile(t *testing.T) {
 	staging := stageOne(t, entries(fetchtest.FileEntry("evil-0.1.0/Cargo.toml", "[package]\n"))(t))
-	f, err := OpenStaging(context.Background(), staging, Options{Layout: Cargo})
+	f, err := openStaging(context.Background(), staging, Options{Layout: Cargo})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestGitCrateSymlinksAndNesting(t *testing.T) {
 	for _, layout := range []Kind{Nixpkgs, Cargo} {
 		var log strings.Builder
 		out := filepath.Join(t.TempDir(), "v")
-		if err := FromStaging(context.Background(), staging, out, Options{Layout: layout, Log: &log}); err != nil {
+		if err := fromStaging(context.Background(), staging, out, Options{Layout: layout, Log: &log}); err != nil {
 			t.Fatal(err)
 		}
 		for _, w := range []string{"a/dangling", "a/loop", "a/self", "a/escape", "a/up"} {
@@ -117,7 +117,7 @@ func TestGitCrateErrors(t *testing.T) {
 				mustWrite(t, filepath.Join(staging, "git", sha1, name), []byte(body), 0o644)
 			}
 			out := filepath.Join(t.TempDir(), "v")
-			err := FromStaging(context.Background(), staging, out, Options{})
+			err := fromStaging(context.Background(), staging, out, Options{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}

@@ -132,3 +132,23 @@ func unpackCrateTo(ctx context.Context, tarball, crate, dst string, opt unpackOp
 	}
 	return files, writeCrate(dst, m)
 }
+
+// fromStaging writes the vendor tree of the staging directory staging to
+// out, as `cargohash vendor --staging` does.
+func fromStaging(ctx context.Context, staging, out string, opts Options) error {
+	in, err := StagingDir(staging)
+	if err != nil {
+		return err
+	}
+	opts.Keep = append(opts.Keep, staging)
+	return Write(ctx, in, out, opts)
+}
+
+// openStaging is NewFS on the staging directory staging.
+func openStaging(ctx context.Context, staging string, opts Options) (*FS, error) {
+	in, err := StagingDir(staging)
+	if err != nil {
+		return nil, err
+	}
+	return NewFS(ctx, in, opts)
+}

@@ -94,7 +94,7 @@ func TestHostileTarballs(t *testing.T) {
 				mustWrite(t, filepath.Join(crate, ".cargo-checksum.json"), []byte("{}"), 0o644)
 				mustWrite(t, filepath.Join(crate, "keep"), []byte("old"), 0o644)
 				stampTree(t, out)
-				err := FromStaging(context.Background(), staging, out, Options{Layout: layout})
+				err := fromStaging(context.Background(), staging, out, Options{Layout: layout})
 				if err == nil || !strings.Contains(err.Error(), "evil-0.1.0") || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("%v: error %v, want one naming evil-0.1.0 with %q", layout, err, tt.wantErr)
 				}
@@ -120,7 +120,7 @@ func TestChecksumMismatch(t *testing.T) {
 	other := fetchtest.TarGz([]fetchtest.Entry{fetchtest.FileEntry("evil-0.1.0/Cargo.toml", "y")})
 	mustWrite(t, tb, other, 0o644)
 	out := filepath.Join(t.TempDir(), "vendor")
-	err := FromStaging(context.Background(), staging, out, Options{})
+	err := fromStaging(context.Background(), staging, out, Options{})
 	if err == nil || !strings.Contains(err.Error(), "evil-0.1.0: checksum mismatch") {
 		t.Fatalf("error %v, want a checksum mismatch naming the crate", err)
 	}

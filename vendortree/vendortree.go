@@ -20,7 +20,8 @@
 //     every file. CargoSourceConfig gives the [source] configuration cargo
 //     vendor prints.
 //
-// Write (and FromStaging) builds a Nixpkgs or Cargo tree. Open reads any
+// Write builds a Nixpkgs or Cargo tree on disk, and NewFS presents the
+// same tree to a tar writer without writing it. Open reads any
 // of the three back, from a directory or a tarball, tells its Kind from its
 // shape and lists its crates where the layout puts them (Tree.Crates);
 // Checksum is a .cargo-checksum.json with its parser and both writers.
@@ -122,7 +123,7 @@ func StagingTarball(name, version string) string {
 // commit: git/COMMIT.
 func StagingCheckout(commit string) string { return StagingGit + "/" + commit }
 
-// Options control FromStaging. The zero value writes the nixpkgs layout
+// Options control Write and NewFS. The zero value writes the nixpkgs layout
 // with the @vendor@ placeholder and discards warnings.
 type Options struct {
 	Layout Kind // Nixpkgs or Cargo
@@ -163,19 +164,9 @@ type crateJob struct {
 	dir string
 }
 
-// FromStaging writes the vendor tree for the staging directory staging to
-// out, in the layout opts asks for. out may not be staging or hold it.
-func FromStaging(ctx context.Context, staging, out string, opts Options) error {
-	in, err := StagingDir(staging)
-	if err != nil {
-		return err
-	}
-	opts.Keep = append(opts.Keep[:len(opts.Keep):len(opts.Keep)], staging)
-	return Write(ctx, in, out, opts)
-}
-
-// Write is FromStaging for inputs that are not (or not all) in a staging
-// directory, such as crates in a download cache. out is published as Dest
+// Write writes the vendor tree of in (a staging directory, StagingDir, or
+// crates in a download cache) to out, in the layout opts asks for. out
+// may not hold an input (opts.Keep). out is published as Dest
 // says: a new path, an empty directory or an earlier vendor tree of the
 // same layout; anything else is refused with a *publish.RefusedError
 // before any work.

@@ -51,7 +51,11 @@ func (w *checkWorld) staging(t *testing.T, lock []byte) string {
 
 func (w *checkWorld) vendor(t *testing.T, lock []byte, layout vendortree.Kind) string {
 	out := filepath.Join(t.TempDir(), "vendor")
-	if err := vendortree.FromStaging(context.Background(), w.staging(t, lock), out, vendortree.Options{Layout: layout}); err != nil {
+	in, err := vendortree.StagingDir(w.staging(t, lock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vendortree.Write(context.Background(), in, out, vendortree.Options{Layout: layout}); err != nil {
 		t.Fatal(err)
 	}
 	return out
