@@ -15,15 +15,18 @@ import (
 	"time"
 )
 
-// node is one entry of a tree held in memory: a directory, a symlink, or a
-// regular file whose bytes are in data or in the file src on disk.
+// node is one entry of a tree held in memory, built (memCrate) or read
+// back (Tree): a directory, a symlink, a regular file whose bytes are in
+// data or in the file src on disk, or (read back) anything else, with
+// fs.ModeIrregular.
 type node struct {
 	mode   fs.FileMode // type bits and permissions
 	kids   map[string]*node
 	target string // symlink
 	data   []byte
-	src    string // file content on disk (git checkouts, spilled crates)
+	src    string // file content on disk (git checkouts, spilled crates, trees read back)
 	size   int64  // of src
+	sum    string // Tree: sha256 hex of the content, once known
 	crate  int    // FS skeleton only: 1 + index of the crate mounted here
 }
 

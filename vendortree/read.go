@@ -1,10 +1,9 @@
 package vendortree
 
 // Reading trees back: what the checker reads, a staging dir, a vendor dir
-// (either layout) or a vendor tarball, indexed in memory (names, kinds;
-// file contents are hashed on demand on disk and while streaming a
-// tarball), with the layout told from its shape and its crates found where
-// the layout puts them.
+// (either layout) or a vendor tarball, read into the nodes crates are built
+// in and resolved by the same resolver, with the layout told from its shape
+// and its crates found where the layout puts them.
 
 import (
 	"archive/tar"
@@ -17,28 +16,27 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pelletier/go-toml/v2"
 )
 
-// entry is one entry of a Tree.
-type entry struct {
-	kind   byte   // 'f' regular file, 'd' directory, 'l' symlink, 'o' anything else
-	sum    string // sha256 hex of a regular file; on disk computed when first asked
-	target string // symlink target
-	data   []byte // tarballs: kept for Cargo.lock, Cargo.toml and .cargo-checksum.json
-}
-
-// Tree is a staging dir, vendor dir or vendor tarball read back: every
-// entry by its slash-separated path relative to the root ("" is the root;
-// a tarball's root is its single top directory if it has one).
+// Tree is a staging dir, vendor dir or vendor tarball read back into the
+// model crates are built in (node), paths slash-separated and relative to
+// the root ("" is the root; a tarball's root is its single top directory if
+// it has one). Files on disk keep their bytes there (node.src) and are
+// hashed when first asked; a tarball's files are hashed as it streams by
+// (node.sum), the small ones the checker reads kept (node.data). Symlinks
+// are followed by the resolver crates are built with, never out of the
+// tree.
 type Tree struct {
 	Path    string // as given to Open
 	Kind    Kind   // told from the tree's shape (see Open)
@@ -48,10 +46,7 @@ type Tree struct {
 	Lock     string
 	LockData []byte
 
-	root  string // the directory on disk; "" for a tarball
-	nodes map[string]*entry
-	kids  map[string][]string // directory → sorted child names
-	paths []string            // all paths, sorted
+	root *node
 }
 
 // maxSmall bounds the files check reads whole (locks, manifests, checksum files).
@@ -81,10 +76,9 @@ func Open(ctx context.Context, path string) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.index()
 	v.Path = path
 	v.Kind = v.detect()
-	if n := v.nodes["Cargo.lock"]; n != nil {
+	if v.at("Cargo.lock") != nil {
 		if v.LockData, err = v.ReadSmall("Cargo.lock"); err != nil {
 			return nil, err
 		}
@@ -104,7 +98,8 @@ func readDir(ctx context.Context, root string) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Tree{root: root, nodes: map[string]*entry{}}
+	v := &Tree{root: newDir()}
+	dirs := map[string]*node{".": v.root}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -112,27 +107,27 @@ func readDir(ctx context.Context, root string) (*Tree, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if p == root {
+			return nil
+		}
 		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
 		}
-		rel = filepath.ToSlash(rel)
-		if rel == "." {
-			rel = ""
-		}
-		n := &entry{kind: 'o'}
+		n := &node{mode: fs.ModeIrregular}
 		switch t := d.Type(); {
 		case t.IsDir():
-			n.kind = 'd'
+			n = newDir()
+			dirs[rel] = n
 		case t.IsRegular():
-			n.kind = 'f'
+			n = &node{src: p}
 		case t&fs.ModeSymlink != 0:
-			n.kind = 'l'
+			n.mode = fs.ModeSymlink | 0o777
 			if n.target, err = os.Readlink(p); err != nil {
 				return err
 			}
 		}
-		v.nodes[rel] = n
+		dirs[filepath.Dir(rel)].kids[d.Name()] = n
 		return nil
 	})
 	return v, err
@@ -175,7 +170,7 @@ func readTarball(ctx context.Context, path string) (_ *Tree, err error) {
 	}
 	cr := &countingReader{r: r}
 	tr := tar.NewReader(cr)
-	all := map[string]*entry{}
+	top := newDir() // the archive's own root
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -198,12 +193,12 @@ func readTarball(ctx context.Context, path string) (_ *Tree, err error) {
 		if name == "" {
 			continue // "./"
 		}
-		n := &entry{kind: 'o'}
+		n := &node{mode: fs.ModeIrregular}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			n.kind = 'd'
+			n = newDir()
 		case tar.TypeReg:
-			n.kind = 'f'
+			n.mode = 0
 			h := sha256.New()
 			var w io.Writer = h
 			var keep bytes.Buffer
@@ -222,21 +217,17 @@ func readTarball(ctx context.Context, path string) (_ *Tree, err error) {
 				n.data = keep.Bytes()
 			}
 		case tar.TypeSymlink:
-			n.kind, n.target = 'l', hdr.Linkname
+			n.mode, n.target = fs.ModeSymlink|0o777, hdr.Linkname
 		case tar.TypeLink:
 			target, _ := tarName(hdr.Linkname)
-			t := all[target]
-			if t == nil || t.kind != 'f' {
+			t := walk(top, target)
+			if t == nil || !t.mode.IsRegular() {
 				return nil, fmt.Errorf("%s: hard link to %q, not an earlier file", hdr.Name, hdr.Linkname)
 			}
 			n = t
 		}
-		all[name] = n
-		for d := name; strings.Contains(d, "/"); {
-			d = d[:strings.LastIndex(d, "/")]
-			if all[d] == nil {
-				all[d] = &entry{kind: 'd'}
-			}
+		if err := add(top, name, n); err != nil {
+			return nil, fmt.Errorf("%s: %w", hdr.Name, err)
 		}
 	}
 	// What follows the archive must still decompress cleanly: a damaged or
@@ -245,30 +236,58 @@ func readTarball(ctx context.Context, path string) (_ *Tree, err error) {
 		return nil, err
 	}
 	// The root: the single top directory, if there is one.
+	v := &Tree{root: top, Tarball: true}
 	prefix := ""
-	tops := map[string]bool{}
-	for name := range all {
-		top, _, _ := strings.Cut(name, "/")
-		tops[top] = true
-	}
-	if len(tops) == 1 {
-		for top := range tops {
-			if all[top].kind == 'd' {
-				prefix = top + "/"
+	if len(top.kids) == 1 {
+		for name, n := range top.kids {
+			if n.isDir() {
+				v.root, prefix = n, name+"/"
 			}
 		}
 	}
-	v := &Tree{nodes: map[string]*entry{"": {kind: 'd'}}}
-	for name, n := range all {
-		if rel, ok := strings.CutPrefix(name, prefix); ok && name+"/" != prefix {
-			v.nodes[rel] = n
-		}
-	}
-	if v.nodes["Cargo.lock"] != nil {
+	if v.at("Cargo.lock") != nil {
 		v.Lock = path + "!/" + prefix + "Cargo.lock"
 	}
-	v.Tarball = true
 	return v, nil
+}
+
+// add puts n at name in the tree of root, its directories made as
+// needed; a directory met again keeps what it holds.
+func add(root *node, name string, n *node) error {
+	parts := strings.Split(name, "/")
+	d := root
+	for _, p := range parts[:len(parts)-1] {
+		c := d.kids[p]
+		if c == nil {
+			c = newDir()
+			d.kids[p] = c
+		}
+		if !c.isDir() {
+			return fmt.Errorf("below %q, which is not a directory", p)
+		}
+		d = c
+	}
+	last := parts[len(parts)-1]
+	if old := d.kids[last]; old != nil && old.isDir() && n.isDir() {
+		return nil
+	}
+	d.kids[last] = n
+	return nil
+}
+
+// walk returns the node at rel ("" the root) without following symlinks,
+// nil if there is none.
+func walk(root *node, rel string) *node {
+	n := root
+	if rel == "" {
+		return n
+	}
+	for _, p := range strings.Split(rel, "/") {
+		if n = n.kids[p]; n == nil {
+			return nil
+		}
+	}
+	return n
 }
 
 // tarName cleans a tar entry name: no leading "./", no trailing "/"; false
@@ -300,32 +319,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// index builds the child lists and the sorted path list.
-func (v *Tree) index() {
-	v.kids = map[string][]string{}
-	v.paths = make([]string, 0, len(v.nodes))
-	for p := range v.nodes {
-		v.paths = append(v.paths, p)
-		if p == "" {
-			continue
-		}
-		dir, base := "", p
-		if i := strings.LastIndex(p, "/"); i >= 0 {
-			dir, base = p[:i], p[i+1:]
-		}
-		v.kids[dir] = append(v.kids[dir], base)
+// at is the entry at rel, symlinks not followed; nil if there is none.
+func (v *Tree) at(rel string) *node { return walk(v.root, rel) }
+
+// Children lists the directory dir (a path without symlinks), sorted.
+func (v *Tree) Children(dir string) []string {
+	d := v.at(dir)
+	if d == nil || !d.isDir() {
+		return nil
 	}
-	slices.Sort(v.paths)
-	for _, k := range v.kids {
-		slices.Sort(k)
-	}
+	return slices.Sorted(maps.Keys(d.kids))
 }
 
-// Children lists the directory dir, sorted.
-func (v *Tree) Children(dir string) []string { return v.kids[dir] }
-
 // IsDir reports whether rel is a directory (not a symlink to one).
-func (v *Tree) IsDir(rel string) bool { n := v.nodes[rel]; return n != nil && n.kind == 'd' }
+func (v *Tree) IsDir(rel string) bool { n := v.at(rel); return n != nil && n.isDir() }
 
 // detect tells the layout (see Open).
 func (v *Tree) detect() Kind {
@@ -338,7 +345,7 @@ func (v *Tree) detect() Kind {
 		if t == registryDir || strings.HasPrefix(t, gitDirPrefix) {
 			return Nixpkgs
 		}
-		if v.nodes[t+"/"+ChecksumFile] != nil {
+		if v.at(t+"/"+ChecksumFile) != nil {
 			crates = true
 		}
 	}
@@ -377,54 +384,33 @@ func (v *Tree) Crates() []CrateDir {
 	return out
 }
 
-// resolve follows the symlinks of rel inside the tree and returns the path
-// of what it names; fs.ErrNotExist if nothing, an error if a link leaves
-// the tree.
-func (v *Tree) resolve(rel string) (string, *entry, error) {
-	todo := strings.Split(rel, "/")
-	cur := ""
-	for hops := 0; len(todo) > 0; {
-		c := todo[0]
-		todo = todo[1:]
-		next := c
-		if cur != "" {
-			next = cur + "/" + c
-		}
-		n := v.nodes[next]
-		if n == nil || c == "" || c == "." || c == ".." {
-			return "", nil, fs.ErrNotExist
-		}
-		if n.kind != 'l' {
-			cur = next
-			continue
-		}
-		if hops++; hops > 40 {
-			return "", nil, fmt.Errorf("%s: too many levels of symbolic links", rel)
-		}
-		target := path.Join(cur, n.target) // cur: the link's directory
-		if path.IsAbs(n.target) || target == ".." || strings.HasPrefix(target, "../") {
-			return "", nil, fmt.Errorf("symlink %s points outside the tree (%s)", next, n.target)
-		}
-		cur = ""
-		if target != "." {
-			todo = append(strings.Split(target, "/"), todo...)
-		}
+// resolve returns what rel names, its symlinks followed inside the tree
+// by the resolver crates are built with; fs.ErrNotExist if nothing.
+func (v *Tree) resolve(rel string) (*node, error) {
+	n, err := (&memCrate{root: v.root}).lookup(rel, true)
+	switch {
+	case err == nil:
+		return n, nil
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return nil, fs.ErrNotExist
+	case errors.Is(err, errPathEscapes):
+		return nil, fmt.Errorf("%s: a symlink leads outside the tree", rel)
 	}
-	return cur, v.nodes[cur], nil
+	return nil, fmt.Errorf("%s: %w", rel, err)
 }
 
 // FileSum is the sha256 (hex) of the file rel names (symlinks followed
 // inside the tree, as cargo hashes them).
 func (v *Tree) FileSum(rel string) (string, error) {
-	p, n, err := v.resolve(rel)
+	n, err := v.resolve(rel)
 	if err != nil {
 		return "", err
 	}
-	if n.kind != 'f' {
+	if !n.mode.IsRegular() {
 		return "", fmt.Errorf("not a regular file")
 	}
 	if n.sum == "" {
-		if n.sum, err = sha256File(filepath.Join(v.root, filepath.FromSlash(p))); err != nil {
+		if n.sum, err = sha256File(n.src); err != nil {
 			return "", err
 		}
 	}
@@ -434,20 +420,20 @@ func (v *Tree) FileSum(rel string) (string, error) {
 // ReadSmall returns the contents of the file rel names (at most maxSmall
 // bytes): a lock, a manifest, a checksum file.
 func (v *Tree) ReadSmall(rel string) ([]byte, error) {
-	p, n, err := v.resolve(rel)
+	n, err := v.resolve(rel)
 	if err != nil {
 		return nil, err
 	}
-	if n.kind != 'f' {
+	if !n.mode.IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", rel)
 	}
-	if v.root == "" {
+	if n.src == "" {
 		if n.data == nil {
 			return nil, fmt.Errorf("%s: too large", rel)
 		}
 		return n.data, nil
 	}
-	f, err := os.Open(filepath.Join(v.root, filepath.FromSlash(p)))
+	f, err := os.Open(n.src)
 	if err != nil {
 		return nil, err
 	}
@@ -463,20 +449,28 @@ func (v *Tree) ReadSmall(rel string) ([]byte, error) {
 // dir, sorted.
 func (v *Tree) FilesUnder(dir string) []string {
 	var out []string
-	i, _ := slices.BinarySearch(v.paths, dir+"/")
-	for ; i < len(v.paths) && strings.HasPrefix(v.paths[i], dir+"/"); i++ {
-		p := v.paths[i]
-		switch v.nodes[p].kind {
-		case 'f':
-		case 'l':
-			if _, n, err := v.resolve(p); err == nil && n.kind == 'd' {
+	var list func(d *node, rel string)
+	list = func(d *node, rel string) {
+		for name, n := range d.kids {
+			p := rel + name
+			switch {
+			case n.isDir():
+				list(n, p+"/")
+				continue
+			case n.isSymlink():
+				if t, err := v.resolve(dir + "/" + p); err == nil && t.isDir() {
+					continue
+				}
+			case !n.mode.IsRegular():
 				continue
 			}
-		default:
-			continue
+			out = append(out, p)
 		}
-		out = append(out, p[len(dir)+1:])
 	}
+	if d := v.at(dir); d != nil && d.isDir() {
+		list(d, "")
+	}
+	slices.Sort(out)
 	return out
 }
 
