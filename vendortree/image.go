@@ -405,6 +405,27 @@ func (f *memFile) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// ReadFrom reads r to its end into the node's buffer directly.
+func (f *memFile) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		d := f.n.data
+		if len(d) == cap(d) { // beyond the size it was made for: grow
+			d = slices.Grow(d, 512)
+			f.m.used += int64(cap(d) - len(d))
+		}
+		k, err := r.Read(d[len(d):cap(d)])
+		f.n.data = d[:len(d)+k]
+		total += int64(k)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 func (f *memFile) Close() error { return nil }
 
 // spillFile writes a node's content to its file on disk.

@@ -282,12 +282,18 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("entry %q: %w", name, err)
 	}
+	// In memory the bytes are read straight into the file's buffer
+	// (memFile.ReadFrom) and hashed there, without a copy between.
+	mem, inMem := w.(*memFile)
 	var out io.Writer = w
-	if x.files != nil {
-		x.h.Reset()
+	x.h.Reset()
+	if x.files != nil && !inMem {
 		out = io.MultiWriter(w, x.h)
 	}
 	n, err := io.CopyBuffer(out, io.LimitReader(r, hdr.Size+1), x.buf)
+	if x.files != nil && inMem {
+		x.h.Write(mem.n.data)
+	}
 	if err == nil && n != hdr.Size {
 		err = fmt.Errorf("holds %d bytes, its header says %d", n, hdr.Size)
 	}
