@@ -37,9 +37,11 @@ var ErrNotArchive = errors.New("not a tar (.gz, .xz, .bz2, .zst) or zip archive"
 //
 // The rules of crate unpacking apply: no absolute paths or ".." components,
 // no entries below a symlink, no devices or FIFOs, and at most limit bytes
-// of file content (MaxArchiveSize when limit ≤ 0); every write goes through
-// an os.Root of dst. dst is made only once the whole archive passed. One difference: a symlink that points outside dst
-// (absolute, or up through "..") is kept as it is, because fetchzip and
+// of file content (MaxArchiveSize when limit ≤ 0). The archive is built in
+// memory (its files past MaxMemCrate in temporary files beside dst) and
+// dst made only once all of it passed, every write through an os.Root of
+// dst. One difference: a symlink that points outside dst (absolute, or
+// up through "..") is kept as it is, because fetchzip and
 // nix-prefetch-url keep it and hash its target string; the caller must
 // not follow links in the tree. A compressed stream is read to its end, so
 // a corrupt trailer fails.

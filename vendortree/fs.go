@@ -17,25 +17,21 @@ import (
 	"github.com/cargohash/cargohash/lockfile"
 )
 
-// MaxMemCrate is the most file content FS holds in memory for one crate;
-// a crate that unpacks to more is unpacked into a temporary directory
-// (Options.SpillDir) instead and served from there.
-const MaxMemCrate = 64 << 20
-
 // FS is a vendor tree presented as a file system without writing it: the
 // names, bytes, modes, symlinks, empty directories and checksum files
 // Write would write for the same input and options, refused for the
-// same reasons with the same errors (the crates are built by the same
-// code). It implements fs.ReadLinkFS, fs.ReadDirFS and fs.StatFS; symlinks
+// same reasons with the same errors (each crate is built by the same code
+// into the same model, memCrate, which Write then puts on disk). It implements fs.ReadLinkFS, fs.ReadDirFS and fs.StatFS; symlinks
 // inside crates are followed by Open and Stat, never out of their crate.
 //
 // Crates are built lazily, when a path inside one is first reached, and
 // kept while the walk stays near them: reaching the crate at position i in
 // walk order (depth first, names sorted bytewise) builds crates i to
-// i+Jobs-1 in the background (Jobs 0: GOMAXPROCS, at most 4) and drops every other one. A sequential walk
-// (gnutar.WriteFS, fs.WalkDir) thus builds each crate once and holds at
-// most Jobs crates, each at most MaxMemCrate bytes of file content (bigger
-// ones live in SpillDir until dropped), plus the directory entries and the
+// i+Jobs-1 in the background (Jobs 0: GOMAXPROCS, at most 4) and drops
+// every other one. A sequential walk (gnutar.WriteFS, fs.WalkDir) thus
+// builds each crate once and holds at most Jobs crates, each at most
+// MaxMemCrate bytes of file content (the rest of a bigger one waits in
+// SpillDir until it is dropped), plus the directory entries and the
 // open files of the caller. Other access orders work too, rebuilding
 // crates as needed. A build error is returned by the operation that reached
 // the crate.

@@ -63,6 +63,11 @@ func (i info) ModTime() time.Time { return time.Time{} }
 func (i info) IsDir() bool        { return i.n.isDir() }
 func (i info) Sys() any           { return nil }
 
+// MaxMemCrate is the most file content a crate holds in memory while it
+// is built, written or archived; the files it makes past that wait in
+// temporary files (Options.SpillDir).
+const MaxMemCrate = 64 << 20
+
 // memCrate is the one model of a crate being built: an image in memory
 // that the extractor, the git copier and the checksum writers build
 // once, then writeCrate puts on disk or FS serves to the tar writer. Its
