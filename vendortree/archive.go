@@ -58,6 +58,7 @@ func UnpackArchive(ctx context.Context, file, dst string, limit int64) error {
 	head, _ := br.Peek(512)
 	// Files past MaxMemCrate wait beside dst, on the same file system.
 	m := newMemCrate(MaxMemCrate, filepath.Dir(dst))
+	m.reuse = true
 	defer m.release()
 	x := newExtractor(m, "", unpackOptions{hardLinks: true, linksOut: true, limit: limit})
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {

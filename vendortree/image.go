@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -79,25 +80,61 @@ const MaxMemCrate = 64 << 20
 // created past that are written to temporary files in a directory made
 // under spillParent ("" means os.TempDir()), removed by release. Git
 // files are never copied: they are referenced in their checkout.
+//
+// A crate that is written and then released (writeCrate) carves its small
+// files from slabs it returns to a pool when released, so that crate after
+// crate reuses the same memory instead of zeroing and collecting new
+// buffers; a crate FS serves allocates its own, which the open files may
+// still read after the crate was dropped.
 type memCrate struct {
 	root        *node
 	used        int64
 	limit       int64
 	spillParent string
 	spill       string // the directory of spilled files, once made
+
+	reuse bool      // carve small files from pooled slabs
+	slabs []*[]byte // taken from slabPool, returned by release
+	free  []byte    // the unused tail of the last slab
 }
 
 func newMemCrate(limit int64, spillParent string) *memCrate {
 	return &memCrate{root: newDir(), limit: limit, spillParent: spillParent}
 }
 
-// release removes the crate's spilled files: call it when the crate is no
-// longer written or served.
+// release removes the crate's spilled files and returns its slabs: call
+// it when the crate is no longer written or served; its nodes are not to
+// be used after.
 func (m *memCrate) release() {
 	if m.spill != "" {
 		os.RemoveAll(m.spill)
 		m.spill = ""
 	}
+	for _, s := range m.slabs {
+		slabPool.Put(s)
+	}
+	m.slabs, m.free, m.root = nil, nil, nil
+}
+
+// slabSize is the size of a pooled slab; files of more than a quarter of
+// it get their own buffer.
+const slabSize = 1 << 20
+
+var slabPool = sync.Pool{New: func() any { b := make([]byte, slabSize); return &b }}
+
+// buffer returns an empty buffer of capacity size for a file's content.
+func (m *memCrate) buffer(size int64) []byte {
+	if !m.reuse || size > slabSize/4 {
+		return make([]byte, 0, size)
+	}
+	if int64(len(m.free)) < size {
+		s := slabPool.Get().(*[]byte)
+		m.slabs = append(m.slabs, s)
+		m.free = *s
+	}
+	b := m.free[:0:size]
+	m.free = m.free[size:]
+	return b
 }
 
 var errPathEscapes = errors.New("path escapes from parent") // os.Root's words
@@ -372,7 +409,7 @@ func (m *memCrate) Create(rel string, perm fs.FileMode, size int64) (io.WriteClo
 		n.src = f.Name()
 	} else {
 		m.used += size
-		n.data = make([]byte, 0, size)
+		n.data = m.buffer(size)
 	}
 	if err := m.create(rel, n); err != nil {
 		if f != nil {
@@ -410,17 +447,22 @@ func (f *memFile) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// ReadFrom reads r to its end into the node's buffer directly.
+// ReadFrom reads r to its end into the node's buffer directly; bytes
+// beyond the size the file was made for (which the extractor refuses) are
+// appended through Write.
 func (f *memFile) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
+	var extra [512]byte
 	for {
 		d := f.n.data
-		if len(d) == cap(d) { // beyond the size it was made for: grow
-			d = slices.Grow(d, 512)
-			f.m.used += int64(cap(d) - len(d))
+		var k int
+		var err error
+		if len(d) < cap(d) {
+			k, err = r.Read(d[len(d):cap(d)])
+			f.n.data = d[:len(d)+k]
+		} else if k, err = r.Read(extra[:]); k > 0 {
+			f.Write(extra[:k])
 		}
-		k, err := r.Read(d[len(d):cap(d)])
-		f.n.data = d[:len(d)+k]
 		total += int64(k)
 		if err == io.EOF {
 			return total, nil

@@ -329,6 +329,7 @@ func write(ctx context.Context, in Staged, tmp, final string, jobs []crateJob, o
 	for _, j := range jobs {
 		g.Go(func() error {
 			m := newMemCrate(opts.memLimitOrDefault(), opts.SpillDir)
+			m.reuse = true
 			defer m.release()
 			if err := b.build(gctx, j.pkg, m); err != nil {
 				return err
