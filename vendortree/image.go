@@ -36,7 +36,12 @@ func newDir() *node { return &node{mode: fs.ModeDir | 0o755, kids: map[string]*n
 func (n *node) isDir() bool     { return n.mode.IsDir() }
 func (n *node) isSymlink() bool { return n.mode&fs.ModeSymlink != 0 }
 
+// fileSize is a file's size, or a symlink's: its target's length, as
+// Lstat says on Linux.
 func (n *node) fileSize() int64 {
+	if n.isSymlink() {
+		return int64(len(n.target))
+	}
 	if n.src != "" {
 		return n.size
 	}
@@ -283,14 +288,12 @@ func splitInRoot(s string, prefix, suffix []string) ([]string, bool, error) {
 	return append(parts, suffix...), endsInSlash, nil
 }
 
-func notExist(op string) *fs.PathError { return &fs.PathError{Op: op, Err: syscall.ENOENT} }
-
 func (m *memCrate) lookup(name string, follow bool) (*node, error) {
 	return m.resolve(name, false, func(dir *node, n string, _ bool) (*node, error) {
 		c := dir.child(n)
 		switch {
 		case c == nil:
-			return nil, notExist("statat")
+			return nil, syscall.ENOENT
 		case follow && c.isSymlink():
 			return nil, errLink(c.target)
 		}
@@ -382,6 +385,8 @@ func (m *memCrate) Remove(rel string) error {
 	_, err := m.resolve(rel, false, func(dir *node, name string, _ bool) (*node, error) {
 		c := dir.child(name)
 		switch {
+		case name == ".":
+			return nil, syscall.EINVAL
 		case c == nil:
 			return nil, syscall.ENOENT
 		case c.isDir() && len(c.kids) > 0:
