@@ -220,7 +220,7 @@ func BenchmarkWarmCheckout(b *testing.B) {
 		}
 		defer s.close()
 		for b.Loop() {
-			if err := s.verify(ctx, repoPath(s.cacheDir, url), commit); err != nil {
+			if _, err := s.verify(ctx, repoPath(s.cacheDir, url), commit); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,19 +1,15 @@
 package git
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,7 +21,9 @@ import (
 // The cache: CacheDir holds, per URL, a bare repository <key>.git and its
 // lock file <key>.git.lock (key: see repoPath). Readers (a checkout of a
 // commit that is there) share the lock; fetching and repairing take it
-// alone. The lock is a flock, so a killed process never leaves it held.
+// alone, and the checkout of what was just fetched keeps it so (a checkout
+// is short; verifying the commit again under a shared lock would cost more).
+// The lock is a flock, so a killed process never leaves it held.
 //
 // Nothing in the cache is trusted: before a commit is checked out, every
 // object of its tree is read back and hashed against its id (see verify),
@@ -121,65 +119,71 @@ func (e *damagedError) Error() string { return e.err.Error() }
 func (e *damagedError) Unwrap() error { return e.err }
 
 // useCommit makes sure the cached repository of url holds commit intact
-// and returns it with a shared lock held: the caller reads the commit and
-// then unlocks. A commit already there costs no network and no exclusive
-// lock.
-func (s *session) useCommit(ctx context.Context, url, commit string) (repo string, unlock func(), err error) {
+// and returns it, the commit's gitlinks and the repository's lock, held:
+// the caller reads the commit and then unlocks. A commit already there costs
+// no network and only a shared lock; one fetched now is read under the
+// exclusive lock it was fetched and verified under, so that nothing can
+// change it between the verification and the read.
+func (s *session) useCommit(ctx context.Context, url, commit string) (repo string, links []submodule, unlock func(), err error) {
 	repo = repoPath(s.cacheDir, url)
-	for attempt := 0; ; attempt++ {
-		unlock, err := lock(ctx, repo, syscall.LOCK_SH)
-		if err != nil {
-			return "", nil, err
-		}
-		verr := errors.New("not cached")
-		if _, err := os.Lstat(repo); err == nil && brokenLayout(repo) == "" { // git would hang on a FIFO for HEAD
-			verr = s.verify(ctx, repo, commit)
-		}
-		if verr == nil {
-			return repo, unlock, nil
-		}
-		unlock()
-		if ctx.Err() != nil {
-			return "", nil, ctx.Err()
-		}
-		if attempt == 2 { // fetched and verified under the exclusive lock twice, yet not there now
-			return "", nil, verr
-		}
-		if err := s.update(ctx, repo, url, func() error { return s.fetchCommit(ctx, repo, url, commit) }); err != nil {
-			return "", nil, err
+	unlock, err = lock(ctx, repo, syscall.LOCK_SH)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if _, err := os.Lstat(repo); err == nil && brokenLayout(repo) == "" { // git would hang on a FIFO for HEAD
+		if links, err := s.verify(ctx, repo, commit); err == nil {
+			return repo, links, unlock, nil
 		}
 	}
+	unlock()
+	if ctx.Err() != nil {
+		return "", nil, nil, ctx.Err()
+	}
+	unlock, err = s.update(ctx, repo, url, func(fresh bool) (err error) {
+		links, err = s.fetchCommit(ctx, repo, url, commit, fresh)
+		return err
+	})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return repo, links, unlock, nil
 }
 
 // update runs fetch, which fetches into repo, with the repository's lock
-// held alone. When fetch fails and the repository turns out to be damaged,
-// it is set aside (one line on the log) and fetch runs once more on a new
-// one.
-func (s *session) update(ctx context.Context, repo, url string, fetch func() error) error {
-	unlock, err := lock(ctx, repo, syscall.LOCK_EX)
+// held alone, and returns with the lock still held: the caller reads what
+// was fetched, then unlocks. fetch is told whether the repository was just
+// created (so it has nothing to look for there). When fetch fails and the
+// repository turns out to be damaged, it is set aside (one line on the log)
+// and fetch runs once more on a new one.
+func (s *session) update(ctx context.Context, repo, url string, fetch func(fresh bool) error) (unlock func(), err error) {
+	held, err := lock(ctx, repo, syscall.LOCK_EX)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer unlock()
-	err = s.openRepo(ctx, repo, url)
+	defer func() {
+		if err != nil {
+			held()
+		}
+	}()
+	fresh, err := s.openRepo(repo, url)
 	if err == nil {
-		err = fetch()
+		err = fetch(fresh)
 	}
 	if err == nil || ctx.Err() != nil {
-		return err
+		return held, err
 	}
 	reason := s.damage(ctx, repo, err)
 	if reason == "" {
-		return err
+		return nil, err
 	}
 	s.logf("git cache: %s: damaged repository (%s); fetching it again", redact.URL(url), oneLine(reason))
 	if err := publish.Discard(repo); err != nil {
-		return fmt.Errorf("setting aside the damaged cache %s: %w", repo, err)
+		return nil, fmt.Errorf("setting aside the damaged cache %s: %w", repo, err)
 	}
-	if err := s.openRepo(ctx, repo, url); err != nil {
-		return err
+	if fresh, err = s.openRepo(repo, url); err != nil {
+		return nil, err
 	}
-	return fetch()
+	return held, fetch(fresh)
 }
 
 // damage says what is wrong with repo, which failed with err; "" means
@@ -254,29 +258,49 @@ func oneLine(s string) string {
 }
 
 // openRepo makes sure repo is a bare repository, creating it if it does not
-// exist (under a temporary name, renamed when complete); a repository whose
-// layout is broken is a *damagedError. The caller holds the lock alone.
-func (s *session) openRepo(ctx context.Context, repo, url string) error {
+// exist (under a temporary name, renamed when complete); created says it
+// did. A repository whose layout is broken is a *damagedError. The caller
+// holds the lock alone.
+func (s *session) openRepo(repo, url string) (created bool, err error) {
 	if _, err := os.Lstat(repo); err == nil {
 		if reason := brokenLayout(repo); reason != "" {
-			return &damagedError{errors.New(reason)}
+			return false, &damagedError{errors.New(reason)}
 		}
-		return nil
+		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return false, err
 	}
 	tmp := repo + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil { // left by a killed process; we hold the lock
-		return err
+		return false, err
 	}
-	if _, err := s.r.run(ctx, filepath.Dir(repo), "init", "--quiet", "--bare", "--template=", tmp); err != nil {
-		return err
+	if err := initBare(tmp, url); err != nil {
+		return false, err
 	}
-	// For people looking into the cache: which URL this repository mirrors.
-	if err := os.WriteFile(filepath.Join(tmp, "cargohash-url"), []byte(url+"\n"), 0o644); err != nil {
-		return err
+	return true, os.Rename(tmp, repo)
+}
+
+// initBare writes the empty bare repository that `git init --bare
+// --template=` writes, without a git process: the repository only ever
+// receives fetches (no work tree, so nothing for git to probe), and a git
+// process costs more than the whole of this. cargohash-url says, for
+// people looking into the cache, which URL it mirrors.
+func initBare(dir, url string) error {
+	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
 	}
-	return os.Rename(tmp, repo)
+	for name, content := range map[string]string{
+		"HEAD":          "ref: refs/heads/master\n",
+		"config":        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n",
+		"cargohash-url": url + "\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // has reports whether the repository holds commit.
@@ -285,107 +309,40 @@ func (s *session) has(ctx context.Context, repo, commit string) bool {
 	return err == nil
 }
 
-// verify checks that repo holds commit (or the annotated tag that names
-// it) and every object of its tree intact: each object's bytes, as git
-// reads them, hash to its id.
-func (s *session) verify(ctx context.Context, repo, commit string) error {
-	list, err := s.r.runBare(ctx, repo, "rev-list", "--objects", "--no-object-names", "--no-walk", commit)
-	if err != nil {
-		return err
-	}
-	if !bytes.HasPrefix(list, []byte(commit+"\n")) {
-		// An annotated tag's id (a source's ref may name one): rev-list
-		// lists the commit it peels to; the tag's own bytes are checked too.
-		list = append([]byte(commit+"\n"), list...)
-	}
-	return s.verifyObjects(ctx, repo, list)
-}
-
-// verifyObjects reads the objects named by list (one id a line) with git
-// cat-file --batch and checks that each hashes to its id: sha1 of
-// "TYPE SIZE\x00" and the content, as git names objects.
-func (s *session) verifyObjects(ctx context.Context, repo string, list []byte) error {
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := s.r.exec(ctx, repo, repo, bytes.NewReader(list), pw, "cat-file", "--batch")
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	err := checkObjects(bufio.NewReaderSize(pr, 64<<10), bytes.Count(list, []byte("\n")))
-	pr.CloseWithError(errors.New("stopped reading")) // unblocks git if we stopped early
-	if gitErr := <-done; gitErr != nil && (err == nil || errors.Is(err, io.ErrUnexpectedEOF)) {
-		return gitErr // git's words for a corrupt object
-	}
-	return err
-}
-
-// checkObjects reads n objects in git cat-file --batch's output format
-// from r and checks their ids (SHA-1, or SHA-256 for 64-digit ids).
-func checkObjects(r *bufio.Reader, n int) error {
-	h1, h256 := sha1.New(), sha256.New()
-	for range n {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return io.ErrUnexpectedEOF
-		}
-		f := strings.Fields(line)
-		if len(f) == 2 && f[1] == "missing" {
-			return &damagedError{fmt.Errorf("object %s is missing", f[0])}
-		}
-		if len(f) != 3 {
-			return fmt.Errorf("git cat-file --batch: unexpected line %q", line)
-		}
-		size, err := strconv.ParseInt(f[2], 10, 64)
-		if err != nil || size < 0 {
-			return fmt.Errorf("git cat-file --batch: unexpected line %q", line)
-		}
-		h := h1
-		if len(f[0]) == 2*sha256.Size {
-			h = h256
-		}
-		h.Reset()
-		fmt.Fprintf(h, "%s %d\x00", f[1], size)
-		if _, err := io.CopyN(h, r, size); err != nil {
-			return io.ErrUnexpectedEOF
-		}
-		if b, err := r.ReadByte(); err != nil || b != '\n' {
-			return io.ErrUnexpectedEOF
-		}
-		if sum := hex.EncodeToString(h.Sum(nil)); sum != f[0] {
-			return &damagedError{fmt.Errorf("object %s is damaged: its bytes hash to %s", f[0], sum)}
-		}
-	}
-	return nil
-}
-
-// fetchCommit fetches commit of url into repo unless it is there already.
+// fetchCommit fetches commit of url into repo unless it is there already
+// (fresh: repo was just created, so it is not) and returns its gitlinks.
 // It does what nix-prefetch-git does: fetch just the commit at depth 1
 // (servers that allow wants by id), else every branch and tag. The commit
 // is kept under refs/cargohash/<commit> so that it stays in the cache. The
 // caller holds the lock alone. A commit that is still not intact after a
 // successful fetch is a *damagedError.
-func (s *session) fetchCommit(ctx context.Context, repo, url, commit string) error {
-	verr := s.verify(ctx, repo, commit) // another process may have fetched it meanwhile
-	if verr == nil {
-		return nil
+func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fresh bool) ([]submodule, error) {
+	if !fresh {
+		links, verr := s.verify(ctx, repo, commit) // another process may have fetched it meanwhile
+		if verr == nil {
+			return links, nil
+		}
+		if s.f.Offline && s.has(ctx, repo, commit) {
+			return nil, &damagedError{verr}
+		}
 	}
 	if s.f.Offline {
-		if s.has(ctx, repo, commit) {
-			return &damagedError{verr}
+		return nil, fmt.Errorf("%w in cache (offline)", ErrCommitNotFound)
+	}
+	fetched := func() ([]submodule, error) {
+		links, verr := s.verify(ctx, repo, commit)
+		if verr != nil {
+			return nil, &damagedError{verr}
 		}
-		return fmt.Errorf("%w in cache (offline)", ErrCommitNotFound)
+		return links, nil
 	}
 	s.logf("fetching %s @ %s", redact.URL(url), commit)
 	_, err := s.r.runBare(ctx, repo, "fetch", "--quiet", "--no-tags", "--depth=1", "--end-of-options", url, "+"+commit+":refs/cargohash/"+commit)
 	if err == nil {
-		if verr := s.verify(ctx, repo, commit); verr != nil {
-			return &damagedError{verr}
-		}
-		return nil
+		return fetched()
 	}
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	s.logf("fetching %s @ %s: fetch by id failed, fetching all branches and tags", redact.URL(url), commit)
 	args := []string{"fetch", "--quiet", "--tags"}
@@ -394,18 +351,15 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string) err
 	}
 	args = append(args, "--end-of-options", url, "+refs/heads/*:refs/remotes/origin/*")
 	if _, err := s.r.runBare(ctx, repo, args...); err != nil {
-		return err
+		return nil, err
 	}
 	if !s.has(ctx, repo, commit) {
-		return fmt.Errorf("%w after full fetch", ErrCommitNotFound)
+		return nil, fmt.Errorf("%w after full fetch", ErrCommitNotFound)
 	}
 	if _, err := s.r.runBare(ctx, repo, "update-ref", "refs/cargohash/"+commit, commit); err != nil {
-		return err
+		return nil, err
 	}
-	if verr := s.verify(ctx, repo, commit); verr != nil {
-		return &damagedError{verr}
-	}
-	return nil
+	return fetched()
 }
 
 // readHead returns the content of path in the commit at url's HEAD, after a
@@ -414,7 +368,7 @@ func (s *session) readHead(ctx context.Context, url, path string) ([]byte, error
 	repo := repoPath(s.cacheDir, url)
 	const ref = "refs/cargohash/HEAD"
 	var data []byte
-	err := s.update(ctx, repo, url, func() error {
+	unlock, err := s.update(ctx, repo, url, func(bool) error {
 		if !s.f.Offline {
 			s.logf("fetching %s @ HEAD", redact.URL(url))
 			if _, err := s.r.runBare(ctx, repo, "fetch", "--quiet", "--no-tags", "--depth=1", "--end-of-options", url, "+HEAD:"+ref); err != nil {
@@ -431,13 +385,15 @@ func (s *session) readHead(ctx context.Context, url, path string) ([]byte, error
 		if err != nil {
 			return fmt.Errorf("%s: not in the commit at HEAD", path)
 		}
-		if err := s.verifyObjects(ctx, repo, oid); err != nil {
-			return err
-		}
-		if data, err = s.r.runBare(ctx, repo, "cat-file", "blob", string(bytes.TrimSpace(oid))); err != nil {
+		data, err = s.readBlob(ctx, repo, string(bytes.TrimSpace(oid)))
+		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return nil
 	})
-	return data, err
+	if err != nil {
+		return nil, err
+	}
+	unlock()
+	return data, nil
 }

@@ -229,10 +229,11 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 	if nesting > maxSubmoduleNesting {
 		return fail(fmt.Errorf("submodules nested deeper than %d", maxSubmoduleNesting))
 	}
-	if err := s.checkoutCommit(ctx, url, commit, dir); err != nil {
+	links, err := s.checkoutCommit(ctx, url, commit, dir)
+	if err != nil {
 		return fail(err)
 	}
-	subs, err := s.submodules(ctx, dir)
+	subs, err := s.submodules(ctx, dir, url, links)
 	if err != nil {
 		return fail(err)
 	}
@@ -274,33 +275,31 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 
 // checkoutCommit checks out commit of url in dir, in a repository of its
 // own that borrows the objects of the cache, which holds them verified and
-// stays locked (shared) until the checkout is done.
-func (s *session) checkoutCommit(ctx context.Context, url, commit, dir string) error {
-	repo, unlock, err := s.useCommit(ctx, url, commit)
+// stays locked until the checkout is done. It returns the commit's gitlinks.
+func (s *session) checkoutCommit(ctx context.Context, url, commit, dir string) ([]submodule, error) {
+	repo, links, unlock, err := s.useCommit(ctx, url, commit)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	if _, err := s.r.run(ctx, dir, "init", "--quiet", "--template=", "."); err != nil {
-		return err
+		return nil, err
 	}
 	alt := filepath.Join(dir, ".git", "objects", "info")
 	if err := os.MkdirAll(alt, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	abs, err := filepath.Abs(filepath.Join(repo, "objects"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(alt, "alternates"), []byte(abs+"\n"), 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	// origin's URL is what git resolves relative submodule URLs against.
-	if _, err := s.r.run(ctx, dir, "config", "remote.origin.url", url); err != nil {
-		return err
+	if _, err = s.r.run(ctx, dir, "checkout", "--quiet", commit); err != nil {
+		return nil, err
 	}
-	_, err = s.r.run(ctx, dir, "checkout", "--quiet", commit)
-	return err
+	return links, nil
 }
 
 // submodule is a gitlink of a checked-out commit with its resolved config.
@@ -310,30 +309,19 @@ type submodule struct {
 	update       string // submodule.<name>.update after init ("" or e.g. "none")
 }
 
-// submodules lists the gitlinks of the checkout in dir and lets git resolve
-// their URLs: `git submodule init` copies each .gitmodules URL (relative
+// submodules resolves the config of links, the gitlinks of the checkout
+// of url in dir: `git submodule init` copies each .gitmodules URL (relative
 // ones resolved against remote.origin.url, as `git submodule update --init`
 // does) and update mode into the repository's config. Raw URLs are checked
 // first, so that a refused one is reported as such rather than as git's
 // "no url found".
-func (s *session) submodules(ctx context.Context, dir string) ([]submodule, error) {
-	out, err := s.r.run(ctx, dir, "ls-files", "--stage", "-z")
-	if err != nil {
-		return nil, err
-	}
-	var links []submodule
-	for _, rec := range bytes.Split(out, []byte{0}) {
-		meta, path, ok := strings.Cut(string(rec), "\t")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(meta)
-		if len(f) == 3 && f[0] == "160000" {
-			links = append(links, submodule{path: path, commit: f[1]})
-		}
-	}
+func (s *session) submodules(ctx context.Context, dir, url string, links []submodule) ([]submodule, error) {
 	if len(links) == 0 {
 		return nil, nil
+	}
+	// origin's URL is what git resolves relative submodule URLs against.
+	if _, err := s.r.run(ctx, dir, "config", "remote.origin.url", url); err != nil {
+		return nil, err
 	}
 	declared, err := s.config(ctx, dir, "--file", ".gitmodules")
 	if err != nil {

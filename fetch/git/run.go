@@ -138,27 +138,32 @@ func configArgs(httpProxy string) []string {
 // run runs git with args in dir and returns its stdout. On failure the error
 // holds the subcommand and the tail of git's stderr.
 func (r *runner) run(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	var stdout bytes.Buffer
-	if err := r.exec(ctx, dir, "", nil, &stdout, args...); err != nil {
-		return nil, err
-	}
-	return stdout.Bytes(), nil
+	return r.output(ctx, dir, "", args...)
 }
 
 // runBare runs git with args on the bare repository repo (GIT_DIR=repo, so
 // that a damaged repository is an error, never a reason for git to look
 // for another one in the directories above) and returns its stdout.
 func (r *runner) runBare(ctx context.Context, repo string, args ...string) ([]byte, error) {
+	return r.output(ctx, repo, repo, args...)
+}
+
+// output runs git with args in dir, with GIT_DIR=gitDir unless that is "",
+// and returns its stdout.
+func (r *runner) output(ctx context.Context, dir, gitDir string, args ...string) ([]byte, error) {
 	var stdout bytes.Buffer
-	if err := r.exec(ctx, repo, repo, nil, &stdout, args...); err != nil {
-		return nil, err
+	cmd, stderr := r.command(ctx, dir, gitDir, args...)
+	cmd.Stdout = &stdout
+	if err := cmd.Run(); err != nil {
+		return nil, failure(ctx, args[0], stderr, err)
 	}
 	return stdout.Bytes(), nil
 }
 
-// exec runs git with args in dir, with GIT_DIR=gitDir unless that is "",
-// stdin from stdin and stdout into stdout.
-func (r *runner) exec(ctx context.Context, dir, gitDir string, stdin io.Reader, stdout io.Writer, args ...string) error {
+// command is git with args in dir, with GIT_DIR=gitDir unless that is "",
+// isolated (see runner); the tail of its stderr goes to the buffer returned,
+// for failure.
+func (r *runner) command(ctx context.Context, dir, gitDir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, r.git, append(append([]string{}, r.args...), args...)...)
 	cmd.Dir = dir
@@ -166,8 +171,6 @@ func (r *runner) exec(ctx context.Context, dir, gitDir string, stdin io.Reader, 
 	if gitDir != "" {
 		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], "GIT_DIR="+gitDir)
 	}
-	cmd.Stdin = stdin
-	cmd.Stdout = stdout
 	cmd.Stderr = &limitedTail{max: 4096, buf: &stderr}
 	// git starts helpers (git-remote-https, upload-pack for file://): on
 	// cancellation kill the whole process group, not just git.
@@ -176,17 +179,20 @@ func (r *runner) exec(ctx context.Context, dir, gitDir string, stdin io.Reader, 
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		msg := redact.Text(strings.TrimSpace(stderr.String())) // git may echo a URL with its token
-		if msg == "" {
-			return fmt.Errorf("git %s: %w", args[0], err)
-		}
-		return fmt.Errorf("git %s: %s (%w)", args[0], strings.ReplaceAll(msg, "\n", "; "), err)
+	return cmd, &stderr
+}
+
+// failure is the error of the git subcommand that failed with err, with
+// the tail of its stderr (URLs redacted), or ctx's error if ctx is done.
+func failure(ctx context.Context, subcommand string, stderr *bytes.Buffer, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	return nil
+	msg := redact.Text(strings.TrimSpace(stderr.String())) // git may echo a URL with its token
+	if msg == "" {
+		return fmt.Errorf("git %s: %w", subcommand, err)
+	}
+	return fmt.Errorf("git %s: %s (%w)", subcommand, strings.ReplaceAll(msg, "\n", "; "), err)
 }
 
 // limitedTail keeps the last max bytes written to it.
