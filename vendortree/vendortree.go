@@ -135,6 +135,8 @@ type Options struct {
 	VersionedDirs bool
 	// Jobs bounds how many crates are written at once; 0 means GOMAXPROCS.
 	// An FS holds this many crates at once (0: GOMAXPROCS, at most 4).
+	// Each crate in hand holds at most MaxMemCrate bytes of file content
+	// in memory.
 	Jobs int
 	// SpillDir is where the files of a crate that unpacks to more than
 	// MaxMemCrate wait while it is written or archived; "" means
