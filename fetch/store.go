@@ -12,8 +12,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/multiformats/go-multihash"
-
 	"github.com/cargohash/cargohash/internal/publish"
 )
 
@@ -114,13 +112,12 @@ func (f *Fetcher) storeDir(dir string) error {
 }
 
 // cacheKey names a crate in the store: the hex sha2-256 multihash of its
-// checksum ("1220" followed by the checksum in hex).
+// checksum, which is the checksum in hex after "1220" (the multihash code
+// of sha2-256, 0x12, and the digest's length, 0x20). Spelled out rather
+// than computed by a multihash library, whose registry of hash functions
+// cost every start of the command a millisecond or two.
 func cacheKey(sum []byte) string {
-	mh, err := multihash.Encode(sum, multihash.SHA2_256)
-	if err != nil { // only for a digest of the wrong length, which parseChecksum rules out
-		return hex.EncodeToString(sum)
-	}
-	return multihash.Multihash(mh).HexString()
+	return "1220" + hex.EncodeToString(sum)
 }
 
 // parseChecksum decodes a lock checksum: 64 lowercase hex digits.
