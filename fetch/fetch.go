@@ -275,7 +275,7 @@ func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL str
 	defer gate.release()
 	var size int64
 	mismatches := 0
-	ctx = context.WithValue(ctx, attemptKey{}, &attemptState{crate: pkg.ID()})
+	ctx = context.WithValue(gate.trace(ctx), attemptKey{}, &attemptState{crate: pkg.ID()})
 	err := f.get(ctx, rawURL, func(b *httpBody) error {
 		gate.learn(b.resp.ProtoMajor)
 		id := pkg.ID()

@@ -2,6 +2,8 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http/httptrace"
 	"net/url"
 	"sync"
 )
@@ -9,22 +11,31 @@ import (
 // How many downloads are on the network at once is chosen per host by what
 // its connection speaks, not by one number (see Options.Jobs for the cap):
 //
-//   - The first request to a host goes alone: it dials the one connection,
-//     negotiates TLS and ALPN, and its response says the protocol. Sending
-//     the others at the same time would dial a connection each before any
-//     of them knows that one would do.
+//   - The first request to a host goes alone until its connection is made:
+//     it dials, negotiates TLS and ALPN, and the handshake says the
+//     protocol. Sending the others at the same time would dial a
+//     connection each before any of them knows that one would do. The
+//     others go as soon as the connection is there, not after the first
+//     response: that would cost a round trip.
 //   - Over HTTP/2, HTTP2Streams requests are in flight at once as streams
-//     of that one connection, as cargo does with multiplexing (a server
-//     that allows fewer streams gets a second connection for the rest,
-//     which Go's HTTP/2 client opens itself, within MaxConnsPerHost).
+//     of that one connection, as cargo does with multiplexing. Until the
+//     first response, only http2EarlyStreams of them: that is as many as
+//     Go's HTTP/2 client opens before the server's SETTINGS frame (which
+//     comes before any response) says how many it allows, and more would
+//     dial connections of their own. A server that allows fewer streams
+//     gets a second connection for the rest, which Go's HTTP/2 client
+//     opens itself, within MaxConnsPerHost.
 //   - Over HTTP/1.1, HTTP1Conns keep-alive connections; the rest queue here,
 //     outside the stall watchdog, which starts only with the request.
 //
 // file:// mirrors and the caches are not gated: they run as many at once as
 // the caller does, at the speed of the disk and the CPU.
 const (
-	HTTP2Streams = 128
+	HTTP2Streams = 256
 	HTTP1Conns   = 16
+
+	// http2EarlyStreams is net/http's initialMaxConcurrentStreams.
+	http2EarlyStreams = 100
 )
 
 // gates holds one gate per scheme and host.
@@ -51,15 +62,18 @@ func (gs *gates) of(u *url.URL) *gate {
 	return g
 }
 
-// gate admits requests to one host: one until a response tells the protocol
-// (learn), then as many as that protocol is allowed, in the order they came.
+// gate admits requests to one host: one until a connection tells the
+// protocol (learnConn), then as many as that protocol is allowed (for
+// HTTP/2 only http2EarlyStreams until a response arrives, learn), in the
+// order they came.
 type gate struct {
-	h1, h2 int
-	mu     sync.Mutex
-	known  bool
-	limit  int
-	busy   int
-	queue  []chan struct{}
+	h1, h2    int
+	mu        sync.Mutex
+	connected bool // a connection said the protocol
+	known     bool // a response said it
+	limit     int
+	busy      int
+	queue     []chan struct{}
 }
 
 // acquire waits for a turn; release it when the download is done.
@@ -98,12 +112,44 @@ func (g *gate) release() {
 	g.mu.Unlock()
 }
 
+// trace returns ctx, with a trace that tells the gate the protocol of the
+// request's connection as soon as it has one if no connection has yet.
+func (g *gate) trace(ctx context.Context) context.Context {
+	g.mu.Lock()
+	connected := g.connected
+	g.mu.Unlock()
+	if connected {
+		return ctx
+	}
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			c, ok := info.Conn.(interface{ ConnectionState() tls.ConnectionState })
+			g.learnConn(ok && c.ConnectionState().NegotiatedProtocol == "h2")
+		},
+	})
+}
+
+// learnConn sets the limit from the protocol a connection negotiated, the
+// first time one is made.
+func (g *gate) learnConn(h2 bool) {
+	g.mu.Lock()
+	if !g.connected && !g.known {
+		g.connected = true
+		g.limit = g.h1
+		if h2 {
+			g.limit = min(g.h2, http2EarlyStreams)
+		}
+		g.admit()
+	}
+	g.mu.Unlock()
+}
+
 // learn sets the limit from the major HTTP version of a response, the
 // first time one arrives.
 func (g *gate) learn(protoMajor int) {
 	g.mu.Lock()
 	if !g.known {
-		g.known = true
+		g.known, g.connected = true, true
 		g.limit = g.h1
 		if protoMajor >= 2 {
 			g.limit = g.h2

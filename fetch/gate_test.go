@@ -1,9 +1,15 @@
 package fetch
 
 import (
+	"context"
+	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +54,119 @@ func TestTransportConcurrency(t *testing.T) {
 			}
 			if got := reg.TotalRequests(); got != 40 {
 				t.Errorf("%d requests, want 40", got)
+			}
+		})
+	}
+}
+
+// TestGateLimits follows a gate through what it learns, in the orders a
+// download can tell it: how many turns it has given out after each step,
+// with 300 requests waiting.
+func TestGateLimits(t *testing.T) {
+	type step struct {
+		conn  int // learnConn: 1 (HTTP/1.1) or 2 (h2), 0 none
+		resp  int // learn: the response's major version, 0 none
+		admit int // turns given out after the step
+	}
+	for _, tc := range []struct {
+		name  string
+		jobs  int
+		steps []step
+	}{
+		{"h2", DefaultJobs, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: HTTP2Streams}}},
+		{"http1", DefaultJobs, []step{{conn: 1, admit: HTTP1Conns}, {resp: 1, admit: HTTP1Conns}}},
+		{"response only", DefaultJobs, []step{{resp: 2, admit: HTTP2Streams}}},
+		{"second connection ignored", DefaultJobs, []step{{conn: 1, admit: HTTP1Conns}, {conn: 2, admit: HTTP1Conns}}},
+		{"connection after response ignored", DefaultJobs, []step{{resp: 1, admit: HTTP1Conns}, {conn: 2, admit: HTTP1Conns}}},
+		{"h2 jobs 2", 2, []step{{conn: 2, admit: 2}, {resp: 2, admit: 2}}},
+		{"h2 jobs 150", 150, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: 150}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGates(tc.jobs).of(&url.URL{Scheme: "https", Host: "example.org"})
+			if err := g.acquire(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			var turns []chan struct{}
+			for range 299 {
+				turns = append(turns, make(chan struct{}))
+			}
+			g.queue = append(g.queue, turns...)
+			admitted := func() int {
+				n := 1 // the first, which never queued
+				for _, c := range turns {
+					select {
+					case <-c:
+						n++
+					default:
+					}
+				}
+				return n
+			}
+			for i, s := range tc.steps {
+				if s.conn > 0 {
+					g.learnConn(s.conn == 2)
+				}
+				if s.resp > 0 {
+					g.learn(s.resp)
+				}
+				if got := admitted(); got != s.admit || g.busy != s.admit {
+					t.Errorf("step %d (%+v): %d turns given, busy %d; want %d", i, s, got, g.busy, s.admit)
+				}
+			}
+		})
+	}
+}
+
+// TestGateOpensOnConnection checks that the requests waiting for the first
+// one go when its connection is made, not when its response arrives: the
+// server holds every response until a second request is in flight (or 10
+// seconds have passed, which fails the test).
+func TestGateOpensOnConnection(t *testing.T) {
+	for _, http2 := range []bool{true, false} {
+		t.Run(fmt.Sprintf("http2=%v", http2), func(t *testing.T) {
+			files := map[string][]byte{}
+			var pkgs []lockfile.Package
+			src, err := lockfile.ParseSource(lockfile.CratesIORegistry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 8 {
+				name := fmt.Sprintf("c%d", i)
+				data := fetchtest.Crate(name, "1.0.0", map[string]string{"src/lib.rs": name})
+				files["/"+name+"-1.0.0.crate"] = data
+				pkgs = append(pkgs, lockfile.Package{Name: name, Version: "1.0.0", Source: src, Checksum: fetchtest.Checksum(data)})
+			}
+			var mu sync.Mutex
+			inFlight, waited := 0, false
+			second := make(chan struct{})
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				inFlight++
+				if inFlight == 2 {
+					close(second)
+				}
+				mu.Unlock()
+				select {
+				case <-second:
+				case <-time.After(10 * time.Second):
+					mu.Lock()
+					waited = true
+					mu.Unlock()
+				}
+				w.Write(files[r.URL.Path])
+			}))
+			srv.EnableHTTP2 = http2
+			srv.StartTLS()
+			defer srv.Close()
+			cert := filepath.Join(t.TempDir(), "cert.pem")
+			if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("NIX_SSL_CERT_FILE", cert)
+			t.Setenv("SSL_CERT_FILE", cert)
+			fetchAll(t, newTestFetcher(t, Options{DL: map[string]string{CratesIOAlias: srv.URL + "/{crate}-{version}.crate"}}), DefaultJobs, pkgs)
+			if waited {
+				t.Error("the first response was needed before a second request was sent")
 			}
 		})
 	}
