@@ -180,7 +180,7 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 			if err := nw.WriteHeader(&nar.Header{Path: c.Tarball(), Mode: 0o644, Size: c.Size}); err != nil {
 				return err
 			}
-			copy := copyFileTo
+			copy := func(w io.Writer, path string, size int64) error { return copyFileTo(w, path, size, buf) }
 			if c.unread != nil {
 				copy = func(w io.Writer, path string, size int64) error { return copyChecked(w, path, size, c.unread, buf) }
 			}
@@ -212,14 +212,17 @@ func copyTee(w io.Writer, tree string, c *Crate, copy func(io.Writer, string, in
 	return out.Close()
 }
 
-// copyFileTo copies the file at path, which must be size bytes, to w.
-func copyFileTo(w io.Writer, path string, size int64) error {
+// copyFileTo copies the file at path, which must be size bytes, to w
+// through buf. Not through io.Copy, which (by os.File.WriteTo and the NAR
+// writer's ReadFrom) took a new 32 KiB buffer for every crate: megabytes of
+// fresh memory on a cold prefetch, each page of it a page fault.
+func copyFileTo(w io.Writer, path string, size int64, buf []byte) error {
 	r, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	n, err := io.Copy(w, r)
+	n, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, buf)
 	if err == nil && n != size {
 		err = fmt.Errorf("%s changed size (%d bytes, then %d)", path, size, n)
 	}
