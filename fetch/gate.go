@@ -22,9 +22,14 @@ import (
 //     first response, only http2EarlyStreams of them: that is as many as
 //     Go's HTTP/2 client opens before the server's SETTINGS frame (which
 //     comes before any response) says how many it allows, and more would
-//     dial connections of their own. A server that allows fewer streams
-//     gets a second connection for the rest, which Go's HTTP/2 client
-//     opens itself, within MaxConnsPerHost.
+//     dial connections of their own (TestTransportConcurrency saw 17). A
+//     server that allows fewer streams gets a second connection for the
+//     rest, which Go's HTTP/2 client opens itself, within MaxConnsPerHost.
+//     Not the transport's StrictMaxConcurrentRequests, which would make
+//     them wait for a stream of the one connection instead: in Go 1.26 the
+//     requests waiting that way count against the limit they wait for, and
+//     with more waiting than the limit none ever leaves (each stalled for
+//     the watchdog's minute, seen with 1,500 crates).
 //   - Over HTTP/1.1, HTTP1Conns keep-alive connections; the rest queue here,
 //     outside the stall watchdog, which starts only with the request.
 //
