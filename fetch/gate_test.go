@@ -81,7 +81,7 @@ func TestGateLimits(t *testing.T) {
 		{"second connection ignored", DefaultJobs, []step{{conn: 1, admit: HTTP1Conns}, {conn: 2, admit: HTTP1Conns}}},
 		{"connection after response ignored", DefaultJobs, []step{{resp: 1, admit: HTTP1Conns}, {conn: 2, admit: HTTP1Conns}}},
 		{"h2 jobs 2", 2, []step{{conn: 2, admit: 2}, {resp: 2, admit: 2}}},
-		{"h2 jobs 150", 150, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: 150}}},
+		{"h2 jobs 120", 120, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: 120}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGates(tc.jobs).of(&url.URL{Scheme: "https", Host: "example.org"})
