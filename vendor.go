@@ -34,10 +34,11 @@ func (s *Session) Vendor(ctx context.Context, lock *lockfile.File, out string, o
 	if err := publish.CheckDir(out, vendortree.Dest(opts.Layout, opts.Keep...)); err != nil {
 		return err // before fetching anything
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-git-")
+	tmp, release, err := publish.TempDir(out, "git")
 	if err != nil {
 		return err
 	}
+	defer release()
 	defer os.RemoveAll(tmp)
 	f, err := s.Fetch(ctx, lock, tmp)
 	if err != nil {
@@ -116,10 +117,11 @@ func (s *Session) Tarball(ctx context.Context, lock *lockfile.File, out, name st
 	// The tree is never written: vendortree.FS builds each crate in
 	// memory (or, if huge, in tmp) as the archive walk reaches it, reading
 	// the fetched .crate files and git checkouts (in tmp) directly.
-	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-tree-")
+	tmp, release, err := publish.TempDir(out, "tree")
 	if err != nil {
 		return nixhash.Hash{}, err
 	}
+	defer release()
 	defer os.RemoveAll(tmp)
 	gitDir := filepath.Join(tmp, "git")
 	f, err := s.Fetch(ctx, lock, gitDir)

@@ -43,6 +43,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/internal/redact"
 	"github.com/cargohash/cargohash/lockfile"
 	"golang.org/x/sync/errgroup"
@@ -167,7 +168,7 @@ func (f *Fetcher) Checkout(ctx context.Context, url, commit, dest string) (err e
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return &Error{URL: url, Commit: commit, Err: err}
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".tmp-")
+	tmp, release, err := publish.TempDir(dest, "tmp")
 	if err != nil {
 		return &Error{URL: url, Commit: commit, Err: err}
 	}
@@ -175,6 +176,7 @@ func (f *Fetcher) Checkout(ctx context.Context, url, commit, dest string) (err e
 		if err != nil {
 			os.RemoveAll(tmp)
 		}
+		release()
 	}()
 	s, err := f.newSession()
 	if err != nil {

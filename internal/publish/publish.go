@@ -1,6 +1,6 @@
 // Package publish writes a file or a directory tree where readers will
 // find it only once it is complete: the content is written under a
-// temporary name beside the destination (".NAME.tmp-RANDOM", same
+// temporary name beside the destination (".NAME.cargohash-tmp-RANDOM", same
 // directory, so same file system) and renamed into place when the writer
 // returns without error. It is the one home of that policy in cargohash
 // (cmd/go's renameio and modfetch's "write temp, sync, verify, rename" are
@@ -16,7 +16,7 @@
 //     it (Options), and never followed: a symlink at the destination, or a
 //     file where a directory belongs or the reverse, is refused with a
 //     *RefusedError naming what is there. A replaced directory is first
-//     renamed aside (".NAME.old-RANDOM"), the new one renamed into place,
+//     renamed aside (".NAME.cargohash-old-RANDOM"), the new one renamed into place,
 //     then the old one removed without following its symlinks: a failure
 //     midway leaves the old tree or the new one, never neither.
 //   - A missing parent directory is refused, not created, unless
@@ -35,7 +35,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Options is what a writer allows at its destination.
@@ -93,7 +92,7 @@ func File(ctx context.Context, path string, perm fs.FileMode, opts Options, writ
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(abs), tempPattern(abs, "tmp"))
+	f, err := createTemp(abs)
 	if err != nil {
 		return err
 	}
@@ -136,7 +135,7 @@ func Dir(ctx context.Context, path string, opts Options, build func(tmp string) 
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(abs), tempPattern(abs, "tmp"))
+	tmp, release, err := TempDir(abs, "tmp")
 	if err != nil {
 		return err
 	}
@@ -144,6 +143,7 @@ func Dir(ctx context.Context, path string, opts Options, build func(tmp string) 
 		if err != nil {
 			os.RemoveAll(tmp)
 		}
+		release()
 	}()
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
@@ -186,10 +186,11 @@ func swap(tmp, dst string) error {
 	if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
 		return os.Rename(tmp, dst)
 	}
-	old, err := os.MkdirTemp(filepath.Dir(dst), tempPattern(dst, "old"))
+	old, release, err := TempDir(dst, "old")
 	if err != nil {
 		return err
 	}
+	defer release()
 	aside := filepath.Join(old, "previous")
 	if err := os.Rename(dst, aside); err != nil {
 		os.Remove(old)
@@ -205,18 +206,6 @@ func swap(tmp, dst string) error {
 		return fmt.Errorf("removing the previous %s: %w", dst, err)
 	}
 	return nil
-}
-
-// tempPattern is the os.CreateTemp pattern of a temporary name beside
-// path: ".BASE.KIND-*".
-func tempPattern(path, kind string) string {
-	return "." + filepath.Base(path) + "." + kind + "-*"
-}
-
-// IsTemp reports whether name (a base name) is one of the temporary names
-// this package makes beside a destination.
-func IsTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && (strings.Contains(name, ".tmp-") || strings.Contains(name, ".old-"))
 }
 
 // CheckDir reports, as a *RefusedError, why Dir would refuse path; nil

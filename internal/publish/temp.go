@@ -1,0 +1,130 @@
+package publish
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Temporary names. Everything cargohash writes beside a destination while
+// it works is named ".BASE.cargohash-KIND-RANDOM" (KIND: tmp for the
+// content being written, old for a replaced tree on its way out, or the
+// caller's word) and is locked (flock) by the process using it for as long
+// as it does. A process killed by SIGKILL or a power cut leaves its
+// temporary names behind, unlocked; the next write into the same directory
+// removes them (sweep). A name is removed only if it has this exact form,
+// nobody holds its lock and it is older than sweepAge, the moments between
+// making a name and locking it.
+
+// tempName matches the temporary names of tempPattern.
+var tempName = regexp.MustCompile(`^\..+\.cargohash-[a-z]+-[0-9]+$`)
+
+// sweepAge is how old an unlocked temporary name must be to be removed.
+var sweepAge = 10 * time.Second
+
+// swept holds the directories swept by this process: once each is enough,
+// a process's own temporary names being locked.
+var swept sync.Map
+
+// tempPattern is the os.CreateTemp pattern of a temporary name beside
+// path: ".BASE.cargohash-KIND-*".
+func tempPattern(path, kind string) string {
+	return "." + filepath.Base(path) + ".cargohash-" + kind + "-*"
+}
+
+// IsTemp reports whether name (a base name) is one of the temporary names
+// this package makes beside a destination.
+func IsTemp(name string) bool { return tempName.MatchString(name) }
+
+// TempDir makes a temporary directory beside path (".BASE.cargohash-KIND-RANDOM",
+// mode 0700) for work that must stay on path's file system, locked for
+// this process until release is called; remove it before releasing it.
+// Leftovers of killed processes in that directory are removed first.
+func TempDir(path, kind string) (dir string, release func(), err error) {
+	parent := filepath.Dir(path)
+	sweep(parent)
+	dir, err = os.MkdirTemp(parent, tempPattern(path, kind))
+	if err != nil {
+		return "", nil, err
+	}
+	lock, err := lockTemp(dir)
+	if err != nil {
+		os.Remove(dir)
+		return "", nil, err
+	}
+	return dir, func() { lock.Close() }, nil
+}
+
+// createTemp is os.CreateTemp beside path, the file locked while it is
+// open.
+func createTemp(path string) (*os.File, error) {
+	sweep(filepath.Dir(path))
+	f, err := os.CreateTemp(filepath.Dir(path), tempPattern(path, "tmp"))
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
+}
+
+// lockTemp opens the temporary name p and takes its lock, waiting for a
+// sweeper that is only looking at it.
+func lockTemp(p string) (*os.File, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// sweep removes, once per process and directory, the temporary names in
+// dir that no process holds and that are older than sweepAge. It is best
+// effort: what cannot be read, locked or removed stays.
+func sweep(dir string) {
+	if _, done := swept.LoadOrStore(dir, true); done {
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !IsTemp(e.Name()) || e.Type()&os.ModeSymlink != 0 {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil && stale(f) {
+			os.RemoveAll(p)
+		}
+		f.Close()
+	}
+}
+
+// stale reports whether the open temporary name f has not changed for
+// sweepAge (its status change time: content, entries or mode).
+func stale(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	return time.Since(time.Unix(st.Ctim.Unix())) >= sweepAge
+}

@@ -1,0 +1,80 @@
+package publish
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestSweep: a write removes the temporary names killed processes left
+// beside its destination, and nothing else: not a name in use (locked),
+// not a young one, not a user's file that merely looks alike.
+func TestSweep(t *testing.T) {
+	defer func(age time.Duration) { sweepAge = age }(sweepAge)
+	sweepAge = 0
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+	mk := func(rel string, dir bool) {
+		p := filepath.Join(parent, rel)
+		if dir {
+			if err := os.MkdirAll(filepath.Join(p, "crate"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			p = filepath.Join(p, "crate", "lib.rs")
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leftovers := []string{".out.cargohash-tmp-123", ".out.cargohash-old-456", ".vendor.cargohash-git-7"}
+	for _, l := range leftovers {
+		mk(l, true)
+	}
+	mk(".out.cargohash-tmp-89", false)
+	leftovers = append(leftovers, ".out.cargohash-tmp-89")
+	users := []string{".out.tmp-1", ".out.old-2", "out.cargohash-tmp-3", ".out.cargohash-tmp-x", "notes.txt"}
+	for _, u := range users {
+		mk(u, false)
+	}
+	if err := os.Symlink(".out.tmp-1", filepath.Join(parent, ".link.cargohash-tmp-5")); err != nil {
+		t.Fatal(err)
+	}
+	users = append(users, ".link.cargohash-tmp-5")
+	inUse, release, err := TempDir(filepath.Join(parent, "other"), "tmp") // another writer's, still working
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	swept.Delete(parent) // TempDir swept already; the writer below is another process
+
+	if err := Dir(context.Background(), out, Options{}, func(tmp string) error {
+		return os.WriteFile(filepath.Join(tmp, "f"), nil, 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leftovers {
+		if _, err := os.Lstat(filepath.Join(parent, l)); err == nil {
+			t.Errorf("leftover %s was not removed", l)
+		}
+	}
+	for _, u := range append(users, filepath.Base(inUse), "out/f") {
+		if _, err := os.Lstat(filepath.Join(parent, u)); err != nil {
+			t.Errorf("%s: %v; want it kept", u, err)
+		}
+	}
+
+	// A young unlocked name may be one a writer has just made and not yet
+	// locked: it stays.
+	sweepAge = time.Hour
+	mk(".out.cargohash-tmp-99", false)
+	swept.Delete(parent)
+	if err := File(context.Background(), out+".txt", 0o644, Options{}, func(w io.Writer) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(parent, ".out.cargohash-tmp-99")); err != nil {
+		t.Errorf("a young temporary name was removed: %v", err)
+	}
+}
