@@ -78,3 +78,23 @@ func TestSweep(t *testing.T) {
 		t.Errorf("a young temporary name was removed: %v", err)
 	}
 }
+
+func TestIsTemp(t *testing.T) {
+	for name, want := range map[string]bool{
+		".out.cargohash-tmp-123":         true,
+		".out.cargohash-old-4":           true,
+		".vendor.tar.gz.cargohash-git-5": true,
+		"..cargohash-tmp-1":              false, // no base
+		".x.cargohash-tmp-":              false,
+		".x.cargohash--1":                false,
+		".x.cargohash-Tmp-1":             false,
+		".x.cargohash-tmp-1a":            false,
+		"x.cargohash-tmp-1":              false,
+		".out.tmp-123":                   false,
+		".out.cargohash-tmp-1/":          false,
+	} {
+		if IsTemp(name) != want {
+			t.Errorf("IsTemp(%q) = %v, want %v", name, !want, want)
+		}
+	}
+}
