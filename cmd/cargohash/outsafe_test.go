@@ -235,6 +235,17 @@ func TestOutputSafety(t *testing.T) {
 	dirsOnly := func(w outWriter) bool { return w.kind != "tarball" }
 	filesOnly := func(w outWriter) bool { return w.kind == "tarball" }
 	outPath := func(w outWriter, world outWorld) string { return filepath.Join(world.root, "out"+w.suffix) }
+	// earlier copies the earlier output of w's kind (a staging tree for a
+	// tarball, where a tree does not belong) to w's --out, with or without
+	// its times, and returns --out and the kind copied.
+	earlier := func(t *testing.T, w outWriter, world outWorld, times bool) (string, string) {
+		out, kind := outPath(w, world), w.kind
+		if kind == "tarball" {
+			kind = "staging"
+		}
+		copyTree(t, refs[kind], out, times)
+		return out, kind
+	}
 	shapes := []shape{
 		{"missing", func(t *testing.T, w outWriter, world outWorld) string { return outPath(w, world) }, always},
 		{"empty dir", func(t *testing.T, w outWriter, world outWorld) string {
@@ -264,22 +275,12 @@ func TestOutputSafety(t *testing.T) {
 			return out
 		}, never},
 		{"own earlier output with a foreign entry inside", func(t *testing.T, w outWriter, world outWorld) string {
-			out := outPath(w, world)
-			kind := w.kind
-			if kind == "tarball" {
-				kind = "staging"
-			}
-			copyTree(t, refs[kind], out, true)
+			out, kind := earlier(t, w, world, true)
 			mustWriteFile(t, filepath.Join(out, deepForeign[kind]), "mine")
 			return out
 		}, never},
 		{"own earlier output with a file edited inside", func(t *testing.T, w outWriter, world outWorld) string {
-			out := outPath(w, world)
-			kind := w.kind
-			if kind == "tarball" {
-				kind = "staging"
-			}
-			copyTree(t, refs[kind], out, true)
+			out, _ := earlier(t, w, world, true)
 			f, err := os.OpenFile(filepath.Join(out, deepFile(t, out)), os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -289,12 +290,7 @@ func TestOutputSafety(t *testing.T) {
 			return out
 		}, never},
 		{"own earlier output copied without its times", func(t *testing.T, w outWriter, world outWorld) string {
-			out := outPath(w, world)
-			kind := w.kind
-			if kind == "tarball" {
-				kind = "staging"
-			}
-			copyTree(t, refs[kind], out, false)
+			out, _ := earlier(t, w, world, false)
 			return out
 		}, func(w outWriter) bool { return w.kind == "cargo" }}, // only its .cargo-checksum.json files vouch for it
 		{"dir with a foreign file", func(t *testing.T, w outWriter, world outWorld) string {
