@@ -1,11 +1,11 @@
 // Command tarball benchmarks `cargohash tarball` against `tar … | gzip -6`
-// (issue 6) on a ~300 MB vendor tree made of copies of Debian's crate
+// (issue 6) on a vendor tree of about -mb MB (250 by default) made of as many copies of Debian's crate
 // sources (/usr/share/cargo/registry, from librust-*-dev packages), in one
 // run. cargohash starts from a warm download cache, so it also unpacks
 // every crate; tar starts from the finished tree. It also checks that the
 // decompressed streams are identical.
 //
-//	go run ./bench/tarball [-copies 9]
+//	go run ./bench/tarball [-mb 250 | -copies N]
 package main
 
 import (
@@ -25,15 +25,16 @@ import (
 const registry = "/usr/share/cargo/registry"
 
 func main() {
-	copies := flag.Int("copies", 9, "copies of Debian's crate sources")
+	copies := flag.Int("copies", 0, "copies of Debian's crate sources (default: enough for -mb)")
+	mb := flag.Int("mb", 250, "the size of the unpacked tree to aim for, in MB: the scale is part of the ratio, process start and cache reads weighing more in a small tree")
 	flag.Parse()
-	if err := run(*copies); err != nil {
+	if err := run(*copies, int64(*mb)*1e6); err != nil {
 		fmt.Fprintln(os.Stderr, "tarball bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(copies int) error {
+func run(copies int, target int64) error {
 	work, err := os.MkdirTemp("", "cargohash-bench-tarball-")
 	if err != nil {
 		return err
@@ -51,8 +52,13 @@ func run(copies int) error {
 	if err != nil {
 		return fmt.Errorf("%v (install some librust-*-dev packages)", err)
 	}
-	var crates []fetchtest.CrateData
-	var unpacked int64
+	type source struct {
+		name, version string
+		files         []fetchtest.File
+		size          int64
+	}
+	var sources []source
+	var once int64 // one copy of every crate, unpacked
 	for _, d := range dirs {
 		name, version, ok := splitNameVersion(d.Name())
 		if !ok {
@@ -62,6 +68,16 @@ func run(copies int) error {
 		if err != nil {
 			return err
 		}
+		sources = append(sources, source{name, version, files, size})
+		once += size
+	}
+	if copies == 0 {
+		copies = max(1, int((target+once-1)/max(once, 1)))
+	}
+	var crates []fetchtest.CrateData
+	var unpacked int64
+	for _, src := range sources {
+		name, version, files, size := src.name, src.version, src.files, src.size
 		for c := range copies {
 			cname := fmt.Sprintf("%s-c%d", name, c)
 			crates = append(crates, fetchtest.CrateData{Name: cname, Version: version, Data: fetchtest.CrateFiles(cname, version, files)})
@@ -85,7 +101,7 @@ func run(copies int) error {
 	if out, err := exec.Command(bin, append(append([]string{"prefetch"}, common...), proj)...).CombinedOutput(); err != nil {
 		return fmt.Errorf("warming the cache: %v\n%s", err, out)
 	}
-	fmt.Printf("%d crates, %.0f MB unpacked\n", len(crates), float64(unpacked)/1e6)
+	fmt.Printf("%d crates (%d copies of %d), %.0f MB unpacked\n", len(crates), copies, len(sources), float64(unpacked)/1e6)
 
 	// cargohash tarball, from the warm cache; the best of three runs.
 	ours := filepath.Join(work, "ours.tar.gz")
