@@ -15,9 +15,7 @@ import (
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/hash/nixhash"
-	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/lockfile"
-	"github.com/cargohash/cargohash/vendortree"
 )
 
 // fetchFlags are the flags of every command that fetches (SPEC §1).
@@ -233,9 +231,6 @@ func stagingCommand() *cli.Command {
 			lock, err := lockArg(c)
 			if err != nil {
 				return err
-			}
-			if err := publish.CheckDir(out, vendortree.StagingDest(lock.Path)); err != nil {
-				return err // before any progress line
 			}
 			var res *cargohash.Result
 			if err := withSession(c, "writing and hashing "+out, func(s *cargohash.Session) (err error) {

@@ -57,9 +57,6 @@ func vendorCommand() *cli.Command {
 				if lock, err = lockArg(c); err != nil {
 					return err
 				}
-				if err := publish.CheckDir(out, vendortree.Dest(opts.Layout, lock.Path)); err != nil {
-					return err // before any progress line
-				}
 				p := newProgress(c.App.ErrWriter, "writing "+out, c.Bool("quiet"))
 				opts.Log = p.log()
 				err = withProgress(c, p, func(s *cargohash.Session) error {
