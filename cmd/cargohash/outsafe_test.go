@@ -51,23 +51,13 @@ func newOutWorld(t *testing.T, lock []byte, suffix string) outWorld {
 		"Cargo.lock":  string(lock),
 		"src/main.rs": "fn main() {}\n",
 	} {
-		mustWriteFile(t, filepath.Join(w.proj, name), data)
+		fetchtest.WriteFile(t, filepath.Join(w.proj, name), []byte(data))
 	}
-	mustWriteFile(t, filepath.Join(root, "precious.txt"), "mine")
+	fetchtest.WriteFile(t, filepath.Join(root, "precious.txt"), []byte("mine"))
 	if err := os.Mkdir(filepath.Join(root, "emptydir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return w
-}
-
-func mustWriteFile(t *testing.T, path, data string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // under reports whether rel is dir or inside it ("" matches nothing).
@@ -257,7 +247,7 @@ func TestOutputSafety(t *testing.T) {
 			out := outPath(w, world)
 			if w.kind == "tarball" {
 				data, _ := os.ReadFile(refs[w.kind+w.suffix])
-				mustWriteFile(t, out, string(data[:len(data)/2])) // an older, different one
+				fetchtest.WriteFile(t, out, data[:len(data)/2]) // an older, different one
 			} else {
 				copyTree(t, refs[w.kind], out, true)
 			}
@@ -267,16 +257,16 @@ func TestOutputSafety(t *testing.T) {
 			out := outPath(w, world)
 			if w.kind == "tarball" {
 				copyTree(t, refs["nixpkgs"], out, true)
-				mustWriteFile(t, filepath.Join(out, "notes.txt"), "mine")
+				fetchtest.WriteFile(t, filepath.Join(out, "notes.txt"), []byte("mine"))
 			} else {
 				copyTree(t, refs[w.kind], out, true)
-				mustWriteFile(t, filepath.Join(out, "notes.txt"), "mine")
+				fetchtest.WriteFile(t, filepath.Join(out, "notes.txt"), []byte("mine"))
 			}
 			return out
 		}, never},
 		{"own earlier output with a foreign entry inside", func(t *testing.T, w outWriter, world outWorld) string {
 			out, kind := earlier(t, w, world, true)
-			mustWriteFile(t, filepath.Join(out, deepForeign[kind]), "mine")
+			fetchtest.WriteFile(t, filepath.Join(out, deepForeign[kind]), []byte("mine"))
 			return out
 		}, never},
 		{"own earlier output with a file edited inside", func(t *testing.T, w outWriter, world outWorld) string {
@@ -295,7 +285,7 @@ func TestOutputSafety(t *testing.T) {
 		}, func(w outWriter) bool { return w.kind == "cargo" }}, // only its .cargo-checksum.json files vouch for it
 		{"dir with a foreign file", func(t *testing.T, w outWriter, world outWorld) string {
 			out := outPath(w, world)
-			mustWriteFile(t, filepath.Join(out, "notes.txt"), "mine")
+			fetchtest.WriteFile(t, filepath.Join(out, "notes.txt"), []byte("mine"))
 			return out
 		}, never},
 		{"dot", func(t *testing.T, w outWriter, world outWorld) string {
@@ -312,7 +302,7 @@ func TestOutputSafety(t *testing.T) {
 		}, never},
 		{"a regular file", func(t *testing.T, w outWriter, world outWorld) string {
 			out := outPath(w, world)
-			mustWriteFile(t, out, "mine")
+			fetchtest.WriteFile(t, out, []byte("mine"))
 			return out
 		}, filesOnly},
 		{"a symlink to a dir", func(t *testing.T, w outWriter, world outWorld) string {
@@ -453,7 +443,7 @@ func TestLockSanity(t *testing.T) {
 		"local/Cargo.lock": string(fetchtest.Lock(lockfile.Package{Name: "a", Version: "0.1.0"}, lockfile.Package{Name: "b", Version: "0.2.0"})),
 	}
 	for name, data := range files {
-		mustWriteFile(t, filepath.Join(dir, name), data)
+		fetchtest.WriteFile(t, filepath.Join(dir, name), []byte(data))
 	}
 	for _, tc := range []struct{ lock, want string }{
 		{"Cargo.toml", "Cargo manifest (Cargo.toml), not a Cargo.lock; make the lock with `cargo generate-lockfile`"},
