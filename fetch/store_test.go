@@ -3,12 +3,15 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"testing/iotest"
 
 	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/internal/reftest"
@@ -133,6 +136,33 @@ func TestStoreConcurrentRepair(t *testing.T) {
 			if err != nil {
 				t.Errorf("round %d, fetcher %d: %v", round, i, err)
 			}
+		}
+	}
+}
+
+// TestCopyBody copies bodies of every size around its two buffers, however
+// the reader splits them, and passes a reader's error on.
+func TestCopyBody(t *testing.T) {
+	for _, size := range []int{0, 1, 2<<10 - 1, 2 << 10, 2<<10 + 1, 34 << 10, 32<<10 + 2<<10 + 1, 300 << 10} {
+		data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+		for name, wrap := range map[string]func(io.Reader) io.Reader{
+			"whole":    func(r io.Reader) io.Reader { return r },
+			"bytewise": iotest.OneByteReader,
+			"halves":   iotest.HalfReader,
+			"data+EOF": iotest.DataErrReader,
+		} {
+			var out bytes.Buffer
+			n, err := copyBody(&out, wrap(bytes.NewReader(data)))
+			if err != nil || n != int64(size) || !bytes.Equal(out.Bytes(), data) {
+				t.Errorf("%d bytes, %s: copied %d (%d bytes out), %v", size, name, n, out.Len(), err)
+			}
+		}
+	}
+	boom := errors.New("connection reset")
+	for _, at := range []int{0, 100, 5000} {
+		r := io.MultiReader(bytes.NewReader(make([]byte, at)), iotest.ErrReader(boom))
+		if n, err := copyBody(io.Discard, r); !errors.Is(err, boom) || n != int64(at) {
+			t.Errorf("error after %d bytes: copied %d, %v", at, n, err)
 		}
 	}
 }
