@@ -174,9 +174,10 @@ func (r *runner) command(ctx context.Context, dir, gitDir string, args ...string
 	cmd.Stderr = &limitedTail{max: 4096, buf: &stderr}
 	// git starts helpers (git-remote-https, upload-pack for file://): on
 	// cancellation kill the whole process group, not just git.
-	// Pdeathsig: a git outliving a killed cargohash would go on writing
-	// into a cache repository that the next run may be repairing.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Where the system has it, a parent-death signal (sysProcAttr): a git
+	// outliving a killed cargohash would go on writing into a cache
+	// repository that the next run may be repairing.
+	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd, &stderr

@@ -130,9 +130,5 @@ func stale(f *os.File) bool {
 	if err != nil {
 		return false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return false
-	}
-	return time.Since(time.Unix(st.Ctim.Unix())) >= sweepAge
+	return time.Since(changeTime(fi)) >= sweepAge
 }
