@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"unsafe"
+)
+
+// hugeHeapBytes is how much of the heap hugeHeap prepares: more than a
+// cold prefetch of a few hundred crates uses at its peak (13 MiB).
+const hugeHeapBytes = 32 << 20
+
+// hugeHeap asks Linux to back the next hugeHeapBytes of the Go heap with
+// transparent huge pages where the system leaves that to each program
+// (THP "madvise", Debian's and Ubuntu's default), before a command's
+// real work. Go stopped asking for them itself in 1.21.1.
+//
+// Every first touch of a 4 KiB page is a page fault, and on a virtual
+// machine a fault costs 15-20 us: a cold prefetch of 232 crates made
+// ~4,000 of them, a quarter of its CPU time. A 2 MiB page is one fault.
+// Same run, 11 pairs: 4,350 -> 1,560 faults, 266 -> 194 ms of CPU,
+// peak RSS unchanged (~30 MB).
+//
+// How: a hugeHeapBytes allocation makes the runtime map that much fresh
+// heap at once (it is not touched, so it costs no memory); madvise marks
+// its range, and a collection frees it for the allocations that follow,
+// which take the lowest free addresses. Where THP is "always" or
+// "never", or anything fails, it does nothing; it costs ~1.5 ms.
+func hugeHeap() {
+	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil || !bytes.Contains(mode, []byte("[madvise]")) {
+		return
+	}
+	huge := 2 << 20
+	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"); err == nil {
+		if n, err := strconv.Atoi(string(bytes.TrimSpace(b))); err == nil && n > 0 {
+			huge = n
+		}
+	}
+	heap := make([]byte, hugeHeapBytes)
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(heap)))
+	lo := int((p+uintptr(huge)-1)&^uintptr(huge-1) - p)
+	hi := int((p+uintptr(len(heap)))&^uintptr(huge-1) - p)
+	if lo < hi {
+		_ = syscall.Madvise(heap[lo:hi], syscall.MADV_HUGEPAGE)
+	}
+	runtime.KeepAlive(heap)
+	runtime.GC()
+}
