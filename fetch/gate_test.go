@@ -17,7 +17,7 @@ import (
 	"github.com/cargohash/cargohash/lockfile"
 )
 
-// TestTransportConcurrency fetches 150 crates from a TLS registry the way
+// TestTransportConcurrency fetches 300 crates from a TLS registry the way
 // the session does (DefaultJobs at once) and checks what reached the
 // server: over HTTP/2 one connection (though more requests than the 100
 // streams Go's client opens before the server's SETTINGS are waiting when
@@ -46,7 +46,7 @@ func TestTransportConcurrency(t *testing.T) {
 			t.Setenv("NIX_SSL_CERT_FILE", cert)
 			t.Setenv("SSL_CERT_FILE", cert)
 			var pkgs []lockfile.Package
-			for i := range 150 {
+			for i := range 300 {
 				pkgs = append(pkgs, reg.AddCrate(fmt.Sprintf("c%03d", i), "1.0.0", map[string]string{"src/lib.rs": fmt.Sprint(i)}))
 			}
 			fetchAll(t, newTestFetcher(t, Options{Jobs: tc.jobs, DL: map[string]string{reg.Source().Raw: reg.DL()}}), tc.jobs, pkgs)
@@ -54,8 +54,8 @@ func TestTransportConcurrency(t *testing.T) {
 			if (tc.wantConns > 0 && conns != tc.wantConns) || conns > tc.maxConns || peak > tc.maxAtOnce {
 				t.Errorf("%d connections, %d requests at once; want at most %d connections (exactly %d if > 0) and %d requests", conns, peak, tc.maxConns, tc.wantConns, tc.maxAtOnce)
 			}
-			if got := reg.TotalRequests(); got != 150 {
-				t.Errorf("%d requests, want 150", got)
+			if got := reg.TotalRequests(); got != 300 {
+				t.Errorf("%d requests, want 300", got)
 			}
 		})
 	}
