@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -120,6 +121,9 @@ XDG_CACHE_HOME.
 Shell completion: "cargohash completion bash|zsh|fish". Manual page:
 "cargohash man".`
 
+// prepareHeap is hugeHeap, once.
+var prepareHeap = sync.OnceFunc(hugeHeap)
+
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:                 "cargohash",
@@ -136,6 +140,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// urfave/cli must not call os.Exit itself.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,
+		// Before a command's work (not --help or --version), once per
+		// process: while the heap is still small, so cheap to collect.
+		Before: func(*cli.Context) error { prepareHeap(); return nil },
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("unknown command %q; see 'cargohash --help'", c.Args().First())

@@ -34,7 +34,6 @@ func fetchFlags() []cli.Flag {
 
 // openSession builds a Session from the fetch flags; p shows its progress.
 func openSession(c *cli.Context, p *progress) (*cargohash.Session, error) {
-	hugeHeap()
 	dl := map[string]string{}
 	for _, kv := range c.StringSlice("registry-dl") {
 		k, v, ok := strings.Cut(kv, "=")
