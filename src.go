@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/ulikunitz/xz"
@@ -76,7 +77,9 @@ type SrcResult struct {
 	Cargo *Result
 }
 
-var crateRE = regexp.MustCompile(`^(?:crate:([A-Za-z0-9_-]+)@([0-9A-Za-z.+-]+)|https://crates\.io/(?:crates|api/v1/crates)/([A-Za-z0-9_-]+)/([0-9A-Za-z.+-]+)(?:/download)?/?)$`)
+var crateRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:crate:([A-Za-z0-9_-]+)@([0-9A-Za-z.+-]+)|https://crates\.io/(?:crates|api/v1/crates)/([A-Za-z0-9_-]+)/([0-9A-Za-z.+-]+)(?:/download)?/?)$`)
+})
 
 // Src fetches the source that src names — an archive URL, a forge
 // repository with opt.Ref, a git URL with opt.Ref, crate:NAME@VERSION or a
@@ -110,7 +113,7 @@ func (s *Session) Src(ctx context.Context, src string, opt SrcOptions) (*SrcResu
 				return nil, fmt.Errorf("copying %s to patch it: %w", src, err)
 			}
 		}
-	} else if m := crateRE.FindStringSubmatch(src); m != nil {
+	} else if m := crateRE().FindStringSubmatch(src); m != nil {
 		name, version := m[1]+m[3], m[2]+m[4]
 		if opt.Ref != "" {
 			return nil, fmt.Errorf("%s: a crate takes no REF", src)

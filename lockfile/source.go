@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // gitSource is nixpkgs' GIT_SOURCE_REGEX (fetchCargoVendor), anchored at both
 // ends: URL, optional selector, then the commit after the last '#'.
-var gitSource = regexp.MustCompile(`^git\+([^?]+)(\?(rev|tag|branch)=(.*))?#(.*)$`)
+// gitSource is compiled on first use: most locks have no git source, and
+// compiling at init costs every run of the command.
+var gitSource = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^git\+([^?]+)(\?(rev|tag|branch)=(.*))?#(.*)$`)
+})
 
 // ParseSource parses a source string as lock file version 4, the version
 // current cargo writes: a git selector value is form-URL-decoded. Use
@@ -61,7 +66,7 @@ func ParseSourceVersion(raw string, version int) (Source, error) {
 		}
 		return s, nil
 	case "git":
-		m := gitSource.FindStringSubmatch(raw)
+		m := gitSource().FindStringSubmatch(raw)
 		if m == nil {
 			return s, fmt.Errorf("source %q: git source is not git+URL[?rev=X|?tag=X|?branch=X]#COMMIT", raw)
 		}

@@ -211,17 +211,21 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 
 // flagMessages rewrite the flag package's errors, which name a flag as
 // "-bogus", with the dashes the help shows.
-var flagMessages = []struct {
+var flagMessages = sync.OnceValue(func() []flagRewrite {
+	return []flagRewrite{
+		{regexp.MustCompile(`^flag provided but not defined: -+(.*)$`), "unknown flag %s"},
+		{regexp.MustCompile(`^flag needs an argument: -+(.*)$`), "%s needs a value"},
+		{regexp.MustCompile(`^invalid value (".*") for flag -+([^:]*): .*$`), "invalid value %[2]s for %[1]s"},
+	}
+})
+
+type flagRewrite struct {
 	re     *regexp.Regexp
 	format string // given the flag, then the rest of the match
-}{
-	{regexp.MustCompile(`^flag provided but not defined: -+(.*)$`), "unknown flag %s"},
-	{regexp.MustCompile(`^flag needs an argument: -+(.*)$`), "%s needs a value"},
-	{regexp.MustCompile(`^invalid value (".*") for flag -+([^:]*): .*$`), "invalid value %[2]s for %[1]s"},
 }
 
 func flagMessage(msg string) string {
-	for _, m := range flagMessages {
+	for _, m := range flagMessages() {
 		sub := m.re.FindStringSubmatch(msg)
 		if sub == nil {
 			continue

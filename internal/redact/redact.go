@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Redacted replaces each secret part of a URL.
@@ -70,12 +71,14 @@ func scpLike(u string) (user bool, rest string, ok bool) {
 
 // urlInText finds what looks like a URL in free text (a library's log line,
 // git's stderr).
-var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
+var urlInText = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"']+`)
+})
 
 // Text returns s with every URL in it that could carry a credential (one
 // with a user or a query) redacted as URL does.
 func Text(s string) string {
-	return urlInText.ReplaceAllStringFunc(s, func(u string) string {
+	return urlInText().ReplaceAllStringFunc(s, func(u string) string {
 		if !strings.ContainsAny(u, "@?") {
 			return u
 		}
