@@ -226,14 +226,7 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 	for i := range out.Crates {
 		c := &out.Crates[i]
 		g.Go(func() error {
-			if arrived.checksAsRead() {
-				if path, size, want, ok := s.crates.Cached(c.Package); ok {
-					c.File, c.Size, c.unread = path, size, want
-					arrived.crate(i)
-					return nil
-				}
-			}
-			path, err := s.crates.Crate(ctx, c.Package)
+			file, err := s.crates.CrateFile(ctx, c.Package, arrived.checksAsRead())
 			if err != nil {
 				if ctx.Err() == nil && isCrateFault(err) {
 					crateErrs[i] = err
@@ -241,11 +234,7 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 				}
 				return err
 			}
-			fi, err := os.Stat(path)
-			if err != nil {
-				return err
-			}
-			c.File, c.Size = path, fi.Size()
+			c.File, c.Size, c.unread = file.Path, file.Size, file.Unverified
 			arrived.crate(i)
 			return nil
 		})

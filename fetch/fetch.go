@@ -150,14 +150,33 @@ func (f *Fetcher) Close() error {
 // fetching it if needed. The file must not be modified; with a cache it
 // stays after Close.
 func (f *Fetcher) Crate(ctx context.Context, pkg lockfile.Package) (path string, err error) {
-	path, err = f.crate(ctx, pkg)
+	file, err := f.CrateFile(ctx, pkg, false)
+	return file.Path, err
+}
+
+// A File is a crate's .crate file in the store.
+type File struct {
+	Path string
+	Size int64
+	// Unverified is nil, or the sha256 the file must have if CrateFile
+	// handed over a cached file unread: a caller who reads the crate
+	// anyway verifies it in that one read, and one who finds other bytes
+	// must not use them and calls Crate, which verifies the entry,
+	// replaces it and fetches the crate again.
+	Unverified []byte
+}
+
+// CrateFile is Crate, with the file's size. With unread, a regular file
+// in the cache is handed over without being read (File.Unverified).
+func (f *Fetcher) CrateFile(ctx context.Context, pkg lockfile.Package, unread bool) (File, error) {
+	file, err := f.crate(ctx, pkg, unread)
 	if err != nil {
 		if ce := (*CrateError)(nil); !errors.As(err, &ce) {
 			err = &CrateError{Crate: pkg.ID(), Err: err}
 		}
 		f.emit(Event{Kind: Failed, Crate: pkg.ID(), Err: err})
 	}
-	return path, err
+	return file, err
 }
 
 // Open returns the verified .crate file of a registry package and its size.
@@ -178,66 +197,52 @@ func (f *Fetcher) Open(ctx context.Context, pkg lockfile.Package) (io.ReadCloser
 	return file, fi.Size(), nil
 }
 
-// Cached returns the cache's file for a registry package and its size
-// without reading it, so that a caller who reads the crate anyway verifies
-// it in that one read: want is the sha256 the bytes must have. A caller who
-// finds other bytes must not use them and calls Crate, which verifies the
-// entry, removes it and fetches the crate again. ok is false (and nothing
-// reported) when the cache has no such file; Crate then fetches it.
-func (f *Fetcher) Cached(pkg lockfile.Package) (path string, size int64, want []byte, ok bool) {
-	if pkg.Source.Kind != lockfile.Registry && pkg.Source.Kind != lockfile.Sparse {
-		return "", 0, nil, false
-	}
-	want, err := parseChecksum(pkg.Checksum)
-	if err != nil {
-		return "", 0, nil, false
-	}
-	path = filepath.Join(f.dir, cacheKey(want))
-	fi, err := os.Lstat(path) // a symlink or a FIFO is for Crate to deal with
-	if err != nil || !fi.Mode().IsRegular() {
-		return "", 0, nil, false
-	}
-	f.emit(Event{Kind: Done, Crate: pkg.ID(), From: FromCache, Bytes: fi.Size(), Size: fi.Size()})
-	return path, fi.Size(), want, true
-}
-
-func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, error) {
+func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package, unread bool) (File, error) {
 	id := pkg.ID()
 	if pkg.Source.Kind != lockfile.Registry && pkg.Source.Kind != lockfile.Sparse {
-		return "", fmt.Errorf("%w: %q is not a registry source", ErrSource, pkg.Source.Raw)
+		return File{}, fmt.Errorf("%w: %q is not a registry source", ErrSource, pkg.Source.Raw)
 	}
 	want, err := parseChecksum(pkg.Checksum)
 	if err != nil {
-		return "", err
+		return File{}, err
 	}
 	dst := filepath.Join(f.dir, cacheKey(want))
 
-	// The cache.
-	if size, ok, err := f.verifyFile(id, dst, want); err != nil {
-		return "", fmt.Errorf("cache: %w", err)
-	} else if ok {
-		f.emit(Event{Kind: Done, Crate: id, From: FromCache, Bytes: size, Size: size})
-		return dst, nil
+	// The cache: one lstat says whether there is anything to verify.
+	fi, err := os.Lstat(dst)
+	switch {
+	case err == nil && unread && fi.Mode().IsRegular():
+		f.emit(Event{Kind: Done, Crate: id, From: FromCache, Bytes: fi.Size(), Size: fi.Size()})
+		return File{Path: dst, Size: fi.Size(), Unverified: want}, nil
+	case err == nil:
+		if size, ok, err := f.verifyFile(id, dst, fi, want); err != nil {
+			return File{}, fmt.Errorf("cache: %w", err)
+		} else if ok {
+			f.emit(Event{Kind: Done, Crate: id, From: FromCache, Bytes: size, Size: size})
+			return File{Path: dst, Size: size}, nil
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return File{}, fmt.Errorf("cache: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return File{}, err
 	}
 
 	// Cargo's download cache.
 	if size, ok := f.fromCargoHome(ctx, pkg, want, dst); ok {
 		f.emit(Event{Kind: Done, Crate: id, From: FromCargoHome, Bytes: size, Size: size})
-		return dst, nil
+		return File{Path: dst, Size: size}, nil
 	}
 
 	// The registry.
 	f.emit(Event{Kind: Started, Crate: id, Size: -1})
 	rawURL, auth, err := f.resolve(ctx, pkg)
 	if err != nil {
-		return "", err
+		return File{}, err
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", fmt.Errorf("%w: download URL %s: %v", ErrSource, redact.URL(rawURL), err)
+		return File{}, fmt.Errorf("%w: download URL %s: %v", ErrSource, redact.URL(rawURL), err)
 	}
 	var size int64
 	from := FromNetwork
@@ -247,22 +252,22 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package) (string, erro
 		size, err = f.fromFile(ctx, pkg, u, want, dst)
 	case "http", "https":
 		if f.opts.Offline {
-			return "", fmt.Errorf("GET %s: %w", redact.Parsed(u), ErrOffline)
+			return File{}, fmt.Errorf("GET %s: %w", redact.Parsed(u), ErrOffline)
 		}
 		size, err = f.download(withCredential(ctx, auth.credential(), rawURL), pkg, rawURL, f.gates.of(u), want, dst)
 		err = auth.check(err)
 	default:
-		return "", fmt.Errorf("%w: download URL %s: scheme %q", ErrSource, redact.Parsed(u), u.Scheme)
+		return File{}, fmt.Errorf("%w: download URL %s: scheme %q", ErrSource, redact.Parsed(u), u.Scheme)
 	}
 	if err != nil {
 		var ce *ChecksumError
 		if errors.As(err, &ce) {
-			return "", &CrateError{Crate: id, Op: "verifying", Err: ce}
+			return File{}, &CrateError{Crate: id, Op: "verifying", Err: ce}
 		}
-		return "", err
+		return File{}, err
 	}
 	f.emit(Event{Kind: Done, Crate: id, From: from, Bytes: size, Size: size})
-	return dst, nil
+	return File{Path: dst, Size: size}, nil
 }
 
 // download GETs rawURL into dst, verifying it against want, when the gate

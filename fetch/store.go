@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -93,19 +92,13 @@ var (
 	copyBufs  = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 )
 
-// verifyFile reports whether path holds the crate id with sha256 want; a
-// missing file is not an error. Anything else there is damage and costs
-// one line on the log: other bytes (a flipped byte, a truncated file) and a
-// file that cannot be read are left for the fetch that follows, whose
-// rename replaces them; what a rename cannot replace or must not be read
-// through (a directory, a symlink, a FIFO) is discarded first.
-func (f *Fetcher) verifyFile(id, path string, want []byte) (int64, bool, error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, false, nil
-	} else if err != nil {
-		return 0, false, err
-	}
+// verifyFile reports whether path, whose Lstat is fi, holds the crate id
+// with sha256 want. Anything else there is damage and costs one line on
+// the log: other bytes (a flipped byte, a truncated file) and a file that
+// cannot be read are left for the fetch that follows, whose rename
+// replaces them; what a rename cannot replace or must not be read through
+// (a directory, a symlink, a FIFO) is discarded first.
+func (f *Fetcher) verifyFile(id, path string, fi fs.FileInfo, want []byte) (int64, bool, error) {
 	if !fi.Mode().IsRegular() {
 		f.log.Printf("%s: damaged cache entry %s (a %s, not a file); fetching it again", id, path, fileKind(fi.Mode()))
 		return 0, false, publish.Discard(path)
