@@ -16,6 +16,7 @@ import (
 
 	"github.com/cargohash/cargohash/hash/nar"
 	"github.com/cargohash/cargohash/hash/nixhash"
+	"github.com/cargohash/cargohash/internal/osfile"
 	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
@@ -217,7 +218,7 @@ func copyTee(w io.Writer, tree string, c *Crate, copy func(io.Writer, string, in
 // writer's ReadFrom) took a new 32 KiB buffer for every crate: megabytes of
 // fresh memory on a cold prefetch, each page of it a page fault.
 func copyFileTo(w io.Writer, path string, size int64, buf []byte) error {
-	r, err := os.Open(path)
+	r, err := osfile.Open(path)
 	if err != nil {
 		return err
 	}
@@ -238,7 +239,7 @@ var errCacheChanged = errors.New("cached crate changed since it was stored")
 // crate. Other bytes, fewer, or a file that cannot be read are
 // errCacheChanged.
 func copyChecked(w io.Writer, path string, size int64, want, buf []byte) error {
-	r, err := os.Open(path)
+	r, err := osfile.Open(path)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errCacheChanged, err)
 	}

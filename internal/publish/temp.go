@@ -1,12 +1,18 @@
 package publish
 
 import (
+	"errors"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cargohash/cargohash/internal/osfile"
 )
 
 // Temporary names. Everything cargohash writes beside a destination while
@@ -66,20 +72,26 @@ func TempDir(path, kind string) (dir string, release func(), err error) {
 	return dir, func() { lock.Close() }, nil
 }
 
-// createTemp is os.CreateTemp beside path, the file locked while it is
-// open.
+// createTemp is os.CreateTemp beside path (opened without the network
+// poller: see osfile), the file locked while it is open.
 func createTemp(path string) (*os.File, error) {
-	sweep(filepath.Dir(path))
-	f, err := os.CreateTemp(filepath.Dir(path), tempPattern(path, "tmp"))
-	if err != nil {
-		return nil, err
+	dir := filepath.Dir(path)
+	sweep(dir)
+	prefix, _, _ := strings.Cut(tempPattern(path, "tmp"), "*")
+	for try := 0; ; try++ {
+		f, err := osfile.OpenFile(filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) && try < 10000 {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, err
+		}
+		return f, nil
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, err
-	}
-	return f, nil
 }
 
 // lockTemp opens the temporary name p and takes its lock, waiting for a
