@@ -36,7 +36,7 @@ func TestLayers(t *testing.T) {
 		{"fetch/cargoconfig", stdOr("github.com/pelletier/go-toml/v2")},
 		{"fetch/forge", stdOr()},
 		{"internal/fetchtest", stdOr(module+"/lockfile", "github.com/klauspost/compress", "github.com/pelletier/go-toml/v2")},
-		{"vendortree", stdOr(module+"/lockfile", module+"/internal/publish", "github.com/klauspost/compress", "github.com/ulikunitz/xz", "github.com/pelletier/go-toml/v2", "golang.org/x/sync")},
+		{"vendortree", stdOr(module+"/lockfile", module+"/internal/publish", "github.com/klauspost/compress", "github.com/ulikunitz/xz", "github.com/pelletier/go-toml/v2", "golang.org/x/sync", "golang.org/x/sys/unix")},
 		{"check", stdOr(module+"/lockfile", module+"/hash/", module+"/vendortree", "github.com/klauspost/compress", "github.com/pelletier/go-toml/v2")},
 		{".", notOf(module + "/cmd/")},
 	}

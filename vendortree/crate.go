@@ -6,38 +6,61 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
+
+	"golang.org/x/sys/unix"
 )
 
 // writeCrate writes the crate built in m into dst, a new directory: the
 // one way a built crate reaches the disk (vendor trees, source archives).
 // m was built under the unpacking rules, so its entries are plain names
-// whose symlinks are never followed here; every entry is made through an
-// os.Root of its directory, without a path walk. Files get exactly their
+// whose symlinks are never followed here; every entry is made relative to
+// a descriptor of its directory (openat, mkdirat, symlinkat, with
+// O_NOFOLLOW and O_EXCL), without a path walk. Files get exactly their
 // mode, directories 0755 less the umask, as mkdir gives them.
+//
+// Not through os.Root, which did the same but registered every file it
+// created with the network poller: five wasted syscalls per file, 40 % of
+// the syscalls of a vendor tree (see internal/osfile).
 func writeCrate(dst string, m *memCrate) error {
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		return err
 	}
-	root, err := os.OpenRoot(dst)
+	dir, err := openDir(unix.AT_FDCWD, dst, dst)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
-	return writeDir(root, m.root, make([]byte, 128<<10))
+	defer unix.Close(dir)
+	return writeDir(dir, dst, m.root, make([]byte, 128<<10))
 }
 
-func writeDir(dir *os.Root, d *node, buf []byte) error {
+// openDir opens the directory name in dir (a descriptor, or AT_FDCWD),
+// not following a symlink; path names it in errors.
+func openDir(dir int, name, path string) (int, error) {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
+}
+
+// writeDir writes the entries of d into the directory dir (a descriptor;
+// path names it in errors).
+func writeDir(dir int, path string, d *node, buf []byte) error {
 	for _, name := range slices.Sorted(maps.Keys(d.kids)) {
 		c := d.kids[name]
+		p := filepath.Join(path, name)
 		var err error
 		switch {
 		case c.isDir():
-			err = writeSubdir(dir, name, c, buf)
+			err = writeSubdir(dir, name, p, c, buf)
 		case c.isSymlink():
-			err = dir.Symlink(c.target, name)
+			if err = unix.Symlinkat(c.target, dir, name); err != nil {
+				err = &os.LinkError{Op: "symlink", Old: c.target, New: p, Err: err}
+			}
 		default:
-			err = writeNodeFile(dir, name, c, buf)
+			err = writeNodeFile(dir, name, p, c, buf)
 		}
 		if err != nil {
 			return err
@@ -46,25 +69,26 @@ func writeDir(dir *os.Root, d *node, buf []byte) error {
 	return nil
 }
 
-func writeSubdir(dir *os.Root, name string, d *node, buf []byte) error {
-	if err := dir.Mkdir(name, 0o755); err != nil {
-		return err
+func writeSubdir(dir int, name, path string, d *node, buf []byte) error {
+	if err := unix.Mkdirat(dir, name, 0o755); err != nil {
+		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
 	}
-	sub, err := dir.OpenRoot(name)
+	sub, err := openDir(dir, name, path)
 	if err != nil {
 		return err
 	}
-	defer sub.Close()
-	return writeDir(sub, d, buf)
+	defer unix.Close(sub)
+	return writeDir(sub, path, d, buf)
 }
 
 // writeNodeFile writes the file n as name in dir, with exactly n's mode
 // whatever the umask.
-func writeNodeFile(dir *os.Root, name string, n *node, buf []byte) (err error) {
-	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, n.mode.Perm())
+func writeNodeFile(dir int, name, path string, n *node, buf []byte) (err error) {
+	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(n.mode.Perm()))
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
+	f := os.NewFile(uintptr(fd), path)
 	defer func() {
 		if cerr := f.Close(); err == nil {
 			err = cerr
