@@ -1,15 +1,6 @@
 package publish
 
-import (
-	"io/fs"
-	"syscall"
-	"time"
-)
+import "syscall"
 
-// changeTime is a file's status change time (content, entries or mode).
-func changeTime(fi fs.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Ctim.Unix())
-	}
-	return fi.ModTime()
-}
+// statCtime is a file's status change time (content, entries or mode).
+func statCtime(st *syscall.Stat_t) (syscall.Timespec, bool) { return st.Ctim, true }

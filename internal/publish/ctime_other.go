@@ -1,13 +1,9 @@
-//go:build !linux && !darwin
+//go:build !linux && !darwin && !freebsd
 
 package publish
 
-import (
-	"io/fs"
-	"time"
-)
+import "syscall"
 
-// changeTime is, where Stat_t's field for the status change time is not
-// known here, a file's modification time, which writing its content or
-// entries moves too.
-func changeTime(fi fs.FileInfo) time.Time { return fi.ModTime() }
+// statCtime does not know Stat_t's field for the status change time here:
+// changeTime falls back to the modification time.
+func statCtime(*syscall.Stat_t) (syscall.Timespec, bool) { return syscall.Timespec{}, false }

@@ -144,3 +144,15 @@ func stale(f *os.File) bool {
 	}
 	return time.Since(changeTime(fi)) >= sweepAge
 }
+
+// changeTime is fi's status change time where this system's Stat_t is
+// known (statCtime), else its modification time, which writing its
+// content or entries moves too.
+func changeTime(fi fs.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if ts, ok := statCtime(st); ok {
+			return time.Unix(ts.Unix())
+		}
+	}
+	return fi.ModTime()
+}
