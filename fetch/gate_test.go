@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,5 +172,69 @@ func TestGateOpensOnConnection(t *testing.T) {
 				t.Error("the first response was needed before a second request was sent")
 			}
 		})
+	}
+}
+
+// TestHTTP2Window checks what an HTTP/2 server can push on one connection
+// while nothing reads it: 12 streams of 8 MiB would be 48 MiB under Go's
+// per-stream default (4 MiB each), but the connection's window stops the
+// server at http2ConnWindow, so unread data held in memory stays bounded
+// however many streams are in flight.
+func TestHTTP2Window(t *testing.T) {
+	const streams, body = 12, 8 << 20
+	var sent atomic.Int64
+	chunk := make([]byte, 16<<10)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(body))
+		for n := 0; n < body; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			sent.Add(int64(len(chunk)))
+		}
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	cert := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NIX_SSL_CERT_FILE", cert)
+	tr, err := defaultTransport(DefaultJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			if resp, err := client.Do(req); err == nil {
+				<-ctx.Done() // never read the body
+				resp.Body.Close()
+			}
+		}()
+	}
+	// Wait (at most 10 s) until the server has been stalled for 300 ms.
+	last, still := int64(-1), 0
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && still < 3; {
+		time.Sleep(100 * time.Millisecond)
+		if n := sent.Load(); n == last {
+			still++
+		} else {
+			last, still = n, 0
+		}
+	}
+	cancel()
+	wg.Wait()
+	// The server's own write buffers hold a little more than the window.
+	if n := sent.Load(); n > http2ConnWindow+streams*64<<10 || n < http2ConnWindow/2 {
+		t.Errorf("the server pushed %d MiB on unread streams; want about %d MiB", n>>20, http2ConnWindow>>20)
 	}
 }

@@ -72,9 +72,10 @@ func newHTTPClient(opts *Options) (*retryablehttp.Client, *http.Client, error) {
 
 // defaultTransport is http.DefaultTransport with proxies from the
 // environment, the CA roots of NIX_SSL_CERT_FILE or SSL_CERT_FILE (the
-// system's otherwise) and at most as many connections per host as the
-// gates let HTTP/1.1 requests run (a request may be handed a connection
-// another freed while its own is still being dialed), all kept when idle.
+// system's otherwise), at most as many connections per host as the gates
+// let HTTP/1.1 requests run (a request may be handed a connection another
+// freed while its own is still being dialed), all kept when idle, and
+// unread HTTP/2 data bounded per connection (http2ConnWindow).
 func defaultTransport(jobs int) (*http.Transport, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = http.ProxyFromEnvironment
@@ -87,8 +88,16 @@ func defaultTransport(jobs int) (*http.Transport, error) {
 	}
 	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	t.ForceAttemptHTTP2 = true
+	t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerConnection: http2ConnWindow}
 	return t, nil
 }
+
+// http2ConnWindow bounds what an HTTP/2 server may send on a connection
+// before cargohash has read it. Go's client allows 1 GiB per connection
+// and 4 MiB per stream, so HTTP2Streams streams of large crates could
+// buffer 1 GiB in memory while the disk catches up; 32 MiB still lets one
+// connection carry 320 MB/s at 100 ms round trips.
+const http2ConnWindow = 32 << 20
 
 // certPool returns the roots named by NIX_SSL_CERT_FILE or SSL_CERT_FILE
 // (first set wins), or nil for the system roots.
