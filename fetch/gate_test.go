@@ -40,12 +40,7 @@ func TestTransportConcurrency(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{TLS: true, HTTP2: tc.http2, Latency: 5 * time.Millisecond})
-			cert := filepath.Join(t.TempDir(), "cert.pem")
-			if err := os.WriteFile(cert, reg.CertPEM(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Setenv("NIX_SSL_CERT_FILE", cert)
-			t.Setenv("SSL_CERT_FILE", cert)
+			trustCert(t, reg.CertPEM())
 			var pkgs []lockfile.Package
 			for i := range 300 {
 				pkgs = append(pkgs, reg.AddCrate(fmt.Sprintf("c%03d", i), "1.0.0", map[string]string{"src/lib.rs": fmt.Sprint(i)}))
@@ -161,12 +156,7 @@ func TestGateOpensOnConnection(t *testing.T) {
 			srv.EnableHTTP2 = http2
 			srv.StartTLS()
 			defer srv.Close()
-			cert := filepath.Join(t.TempDir(), "cert.pem")
-			if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Setenv("NIX_SSL_CERT_FILE", cert)
-			t.Setenv("SSL_CERT_FILE", cert)
+			trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
 			fetchAll(t, newTestFetcher(t, Options{DL: map[string]string{CratesIOAlias: srv.URL + "/{crate}-{version}.crate"}}), DefaultJobs, pkgs)
 			if waited {
 				t.Error("the first response was needed before a second request was sent")
@@ -196,11 +186,7 @@ func TestHTTP2Window(t *testing.T) {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	defer srv.Close()
-	cert := filepath.Join(t.TempDir(), "cert.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("NIX_SSL_CERT_FILE", cert)
+	trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
 	tr, err := defaultTransport(DefaultJobs)
 	if err != nil {
 		t.Fatal(err)
@@ -237,4 +223,16 @@ func TestHTTP2Window(t *testing.T) {
 	if n := sent.Load(); n > http2ConnWindow+streams*64<<10 || n < http2ConnWindow/2 {
 		t.Errorf("the server pushed %d MiB on unread streams; want about %d MiB", n>>20, http2ConnWindow>>20)
 	}
+}
+
+// trustCert makes the fetcher's TLS roots the PEM certificate certPEM (a
+// test server's), as a user's NIX_SSL_CERT_FILE and SSL_CERT_FILE would.
+func trustCert(t *testing.T, certPEM []byte) {
+	t.Helper()
+	cert := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(cert, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NIX_SSL_CERT_FILE", cert)
+	t.Setenv("SSL_CERT_FILE", cert)
 }
