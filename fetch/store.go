@@ -137,20 +137,11 @@ func fileKind(m fs.FileMode) string {
 }
 
 // storeDir makes dir, the crate store, a directory: something else in its
-// place (a file, a dangling symlink) is discarded, with one line on the log.
+// place (a file, a dangling symlink) is replaced, with one line on the log.
 func (f *Fetcher) storeDir(dir string) error {
-	err := os.MkdirAll(dir, 0o755)
-	if err == nil {
-		return nil
-	}
-	if fi, lerr := os.Lstat(dir); lerr != nil || fi.IsDir() {
-		return err
-	}
-	f.log.Printf("cache: %s is damaged (not a directory); replacing it", dir)
-	if err := publish.Discard(dir); err != nil {
-		return err
-	}
-	return os.MkdirAll(dir, 0o755)
+	return publish.MakeDir(dir, func() {
+		f.log.Printf("cache: %s is damaged (not a directory); replacing it", dir)
+	})
 }
 
 // cacheKey names a crate in the store: the hex sha2-256 multihash of its

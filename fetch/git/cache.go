@@ -96,20 +96,12 @@ func lock(ctx context.Context, repo string, how int) (unlock func(), err error) 
 
 // makeCacheDir makes the cache directory; something else in its place (a
 // file, a dangling symlink: the directory is this package's alone) is
-// discarded, with one line on the log.
+// replaced, with one line on the log, by the first of the sessions that
+// find it.
 func (s *session) makeCacheDir() error {
-	err := os.MkdirAll(s.cacheDir, 0o755)
-	if err == nil {
-		return nil
-	}
-	if fi, lerr := os.Lstat(s.cacheDir); lerr != nil || fi.IsDir() {
-		return err
-	}
-	s.logf("git cache: %s is damaged (not a directory); replacing it", s.cacheDir)
-	if err := publish.Discard(s.cacheDir); err != nil {
-		return err
-	}
-	return os.MkdirAll(s.cacheDir, 0o755)
+	return publish.MakeDir(s.cacheDir, func() {
+		s.logf("git cache: %s is damaged (not a directory); replacing it", s.cacheDir)
+	})
 }
 
 // damagedError says what is wrong with a cached repository.
