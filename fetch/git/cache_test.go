@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -201,6 +202,27 @@ func TestCacheSubstitutedObject(t *testing.T) {
 	}
 	repo := repoPath(cache, url)
 	env := testEnv(t.TempDir())
+	// Fetches keep what they receive as a pack; caches written before
+	// that hold loose objects, which is where one object can stand in
+	// for another: explode the pack into them.
+	packs, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*.pack"))
+	for _, pack := range packs {
+		moved := filepath.Join(t.TempDir(), "p.pack")
+		if err := os.Rename(pack, moved); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(strings.TrimSuffix(pack, ".pack") + ".idx")
+		in, err := os.Open(moved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("git", "--git-dir=.", "unpack-objects", "-q")
+		cmd.Dir, cmd.Env, cmd.Stdin = repo, env, in
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git unpack-objects: %v\n%s", err, out)
+		}
+		in.Close()
+	}
 	readme := runGit(t, env, repo, "--git-dir=.", "rev-parse", commit+":README.md")
 	lib := runGit(t, env, repo, "--git-dir=.", "rev-parse", commit+":crates/foo/src/lib.rs")
 	obj := func(id string) string { return filepath.Join(repo, "objects", id[:2], id[2:]) }

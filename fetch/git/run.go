@@ -119,6 +119,11 @@ func isolatedEnv(environ []string, home string) []string {
 // protocol.file.allow keeps git's default ("user"): the top-level fetch may
 // use file://; submodule URLs are checked by submoduleTransportAllowed,
 // not by git, because this package clones them itself.
+// fetch.unpackLimit=1 keeps what a fetch receives as one pack and its index
+// instead of a file per object (git's default below 100 objects): two
+// files to create instead of dozens, a quarter of a cold fetch's CPU here,
+// where creating files is slow. The objects and their verification are
+// the same.
 func configArgs(httpProxy string) []string {
 	a := []string{
 		"-c", "protocol.ext.allow=never",
@@ -127,6 +132,7 @@ func configArgs(httpProxy string) []string {
 		"-c", "advice.detachedHead=false",
 		"-c", "init.defaultBranch=master",
 		"-c", "core.fsmonitor=false",
+		"-c", "fetch.unpackLimit=1",
 	}
 	if httpProxy != "" {
 		// nix-prefetch-git sets http.proxy from $http_proxy for every URL.
