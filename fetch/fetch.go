@@ -181,20 +181,15 @@ func (f *Fetcher) CrateFile(ctx context.Context, pkg lockfile.Package, unread bo
 
 // Open returns the verified .crate file of a registry package and its size.
 func (f *Fetcher) Open(ctx context.Context, pkg lockfile.Package) (io.ReadCloser, int64, error) {
-	path, err := f.Crate(ctx, pkg)
+	crate, err := f.CrateFile(ctx, pkg, false)
 	if err != nil {
 		return nil, 0, err
 	}
-	file, err := os.Open(path)
+	file, err := os.Open(crate.Path)
 	if err != nil {
 		return nil, 0, &CrateError{Crate: pkg.ID(), Err: err}
 	}
-	fi, err := file.Stat()
-	if err != nil {
-		file.Close()
-		return nil, 0, &CrateError{Crate: pkg.ID(), Err: err}
-	}
-	return file, fi.Size(), nil
+	return file, crate.Size, nil
 }
 
 func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package, unread bool) (File, error) {
