@@ -17,8 +17,9 @@ const hugeHeapBytes = 64 << 20
 
 // hugeHeap asks Linux to back the next hugeHeapBytes of the Go heap with
 // transparent huge pages where the system leaves that to each program
-// (THP "madvise", Debian's and Ubuntu's default), before a command's
-// real work. Go stopped asking for them itself in 1.21.1.
+// (THP "madvise", Debian's and Ubuntu's default), as a command starts
+// (the app's Before hook, in a goroutine beside the command). Go stopped
+// asking for them itself in 1.21.1.
 //
 // Every first touch of a 4 KiB page is a page fault, and on a virtual
 // machine a fault costs 15-20 us: a cold prefetch of 232 crates made
@@ -32,7 +33,7 @@ const hugeHeapBytes = 64 << 20
 // which take the lowest free addresses. Where THP is "always" or
 // "never", or anything fails, it does nothing. It costs ~4 ms, most of
 // it the process's first collection (whose threads later ones reuse),
-// less than it saves on any command that fetches or hashes; run it
+// less than it saves on any command that fetches or hashes; it runs
 // early, while the heap is small.
 func hugeHeap() {
 	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
