@@ -156,3 +156,50 @@ func changeTime(fi fs.FileInfo) time.Time {
 	}
 	return fi.ModTime()
 }
+
+// A Temp is a file written over a longer time than one call of File (a
+// cache pack, filled as downloads finish): a temporary name beside its
+// destination, locked while open, so that a killed process's leftover is
+// swept like any other. Commit renames it into place; Abort removes it.
+type Temp struct {
+	*os.File
+	dst string
+}
+
+// CreateTemp creates the temporary file of dst, open for reading and
+// writing.
+func CreateTemp(dst string) (*Temp, error) {
+	abs, err := filepath.Abs(dst)
+	if err != nil {
+		return nil, err
+	}
+	f, err := createTemp(abs)
+	if err != nil {
+		return nil, err
+	}
+	return &Temp{File: f, dst: abs}, nil
+}
+
+// Commit gives the file mode perm and renames it to its destination
+// (then closes it: renamed while still locked, so no sweeper can take it),
+// without a sync (for caches, which verify what they read). On error the
+// temporary file is removed.
+func (t *Temp) Commit(perm fs.FileMode) error {
+	err := t.Chmod(perm)
+	if err == nil {
+		err = os.Rename(t.Name(), t.dst)
+	}
+	if err != nil {
+		os.Remove(t.Name())
+	}
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Abort removes and closes the temporary file.
+func (t *Temp) Abort() {
+	os.Remove(t.Name())
+	t.Close()
+}
