@@ -1,6 +1,10 @@
 package cargohash
 
-import "context"
+import (
+	"context"
+
+	"github.com/cargohash/cargohash/fetch"
+)
 
 // arrivals lets the staging NAR be hashed while Fetch still downloads. The
 // NAR lists the tree in name order (git trees, then tarballs), so the hasher
@@ -25,7 +29,19 @@ func newArrivals(checkAsRead bool) *arrivals {
 	return &arrivals{planned: make(chan struct{}), checkAsRead: checkAsRead}
 }
 
-func (a *arrivals) checksAsRead() bool { return a != nil && a.checkAsRead }
+// handover is how Fetch takes crates: the hasher reads from a pack as
+// well as from a file, so a Fetch it follows downloads into a pack (see
+// fetch.Packed); one nobody follows (vendoring) wants each crate in a file
+// of its own.
+func (a *arrivals) handover() fetch.Handover {
+	switch {
+	case a == nil:
+		return 0
+	case a.checkAsRead:
+		return fetch.Packed | fetch.Unread
+	}
+	return fetch.Packed
+}
 
 func (a *arrivals) copyTo() string {
 	if a == nil {

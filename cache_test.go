@@ -85,6 +85,22 @@ func damageFile(t *testing.T, path string, size int64) {
 	}
 }
 
+// flipEveryCrate flips a byte of every crate in the cache pack at path.
+func flipEveryCrate(t *testing.T, path string, crates map[string][]byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range crates {
+		at := bytes.Index(data, c)
+		if at < 0 {
+			t.Fatalf("%s is not in %s", name, path)
+		}
+		reftest.FlipByte(t, path, int64(at+len(c)/2))
+	}
+}
+
 // TestPrefetchHealsDamagedCache damages a warm cache (crates, git
 // repositories, remembered locks) one file at a time and all at once, and
 // in the shapes a killed process or a careless hand leaves; every prefetch
@@ -108,9 +124,15 @@ func TestPrefetchHealsDamagedCache(t *testing.T) {
 		rel, _ := filepath.Rel(warm, r)
 		sourceRepo[rel] = bytes.Contains(w.lock, []byte("git+"+strings.TrimSpace(string(url))))
 	}
-	// Damage to every crate and repository: one note each (the index is
-	// read then, to fetch its damaged crate again).
-	entries := len(w.crates) + len(repos)
+	// The crates are in one pack.
+	packs, _ := filepath.Glob(filepath.Join(warm, "packs", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("cache holds packs %v, want one", packs)
+	}
+	pack, _ := filepath.Rel(warm, packs[0])
+	// Damage to every pack and repository: one note each (the index is
+	// read then, to fetch its damaged crates again).
+	entries := len(packs) + len(repos)
 	if len(repos) != 3 {
 		t.Fatalf("git cache holds %v, want three repositories (two sources, one index)", repos)
 	}
@@ -126,13 +148,17 @@ func TestPrefetchHealsDamagedCache(t *testing.T) {
 		// A crate's or a git object's bytes are read on every run; other
 		// files (FETCH_HEAD, a remembered lock) may not matter at all.
 		repo, _, _ := strings.Cut(f, ".git"+string(filepath.Separator))
-		read := strings.HasPrefix(f, "crates"+string(filepath.Separator)) ||
+		read := strings.HasPrefix(f, "packs"+string(filepath.Separator)) ||
 			sourceRepo[repo+".git"] && strings.Contains(f, string(filepath.Separator)+"objects"+string(filepath.Separator))
 		cases = append(cases, damage{"flip/" + f, func(t *testing.T, c string) { damageFile(t, filepath.Join(c, f), -1) }, 1, read})
 	}
 	all := func(size int64) func(t *testing.T, c string) {
 		return func(t *testing.T, c string) {
 			for _, f := range files {
+				if size == -1 && f == pack {
+					flipEveryCrate(t, filepath.Join(c, f), w.crates)
+					continue
+				}
 				if size == -2 {
 					fi, _ := os.Stat(filepath.Join(c, f))
 					damageFile(t, filepath.Join(c, f), fi.Size()/2)
@@ -154,10 +180,31 @@ func TestPrefetchHealsDamagedCache(t *testing.T) {
 		}
 	}
 	cases = append(cases,
-		damage{"flip-all", all(-1), entries, true},
+		damage{"flip-all", all(-1), len(w.crates) + len(repos), true},
 		damage{"truncate-all-half", all(-2), entries, true},
 		damage{"truncate-all-empty", all(0), entries, true},
 		damage{"crates-is-a-file", replace("crates", false), 1, true},
+		damage{"packs-is-a-file", replace("packs", false), 1, true},
+		damage{"no-packs", replace("packs", true), 0, false},
+		damage{"pack-is-a-directory", replace(pack, true), 1, true},
+		damage{"pack-is-a-symlink", func(t *testing.T, c string) {
+			p := filepath.Join(c, pack)
+			os.Rename(p, p+".moved")
+			os.Symlink(filepath.Base(p)+".moved", p)
+		}, 1, true},
+		damage{"pack-trailer", func(t *testing.T, c string) {
+			fi, _ := os.Stat(filepath.Join(c, pack))
+			reftest.FlipByte(t, filepath.Join(c, pack), fi.Size()-20)
+		}, 1, true},
+		damage{"pack-index-record", func(t *testing.T, c string) {
+			fi, _ := os.Stat(filepath.Join(c, pack))
+			reftest.FlipByte(t, filepath.Join(c, pack), fi.Size()-32-56+40) // the last record's size
+		}, 1, true},
+		damage{"pack-first-crate", func(t *testing.T, c string) { reftest.FlipByte(t, filepath.Join(c, pack), 0) }, 1, true},
+		damage{"pack-truncated-into-index", func(t *testing.T, c string) {
+			fi, _ := os.Stat(filepath.Join(c, pack))
+			damageFile(t, filepath.Join(c, pack), fi.Size()-40)
+		}, 1, true},
 		damage{"git-is-a-file", replace("git", false), 1, true},
 		damage{"locks-is-a-file", replace("locks", false), 0, false},
 		damage{"no-crates", replace("crates", true), 0, false},
@@ -175,11 +222,6 @@ func TestPrefetchHealsDamagedCache(t *testing.T) {
 			}, 1, false}, // warm: no fetch, so git's locks do not matter
 		)
 	}
-	crates, _ := filepath.Glob(filepath.Join(warm, "crates", "1220*"))
-	for _, p := range crates[:1] {
-		rel, _ := filepath.Rel(warm, p)
-		cases = append(cases, damage{"crate-is-a-directory/" + rel, replace(rel, true), 1, true})
-	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -194,6 +236,11 @@ func TestPrefetchHealsDamagedCache(t *testing.T) {
 			}
 			if notes := reftest.LinesWith(log, "damaged"); len(notes) > tc.notes || tc.exact && len(notes) != tc.notes {
 				t.Errorf("%d notes, want %s%d:\n%s", len(notes), map[bool]string{false: "at most "}[tc.exact], tc.notes, strings.Join(notes, "\n"))
+			}
+			// Healed: the next run finds nothing to report.
+			got, log = prefetchIn(t, w.cacheOptions(cache, nil), lock)
+			if notes := reftest.LinesWith(log, "damaged"); got != golden || len(notes) != 0 {
+				t.Errorf("the run after: cargoHash %s (want %s), %d notes:\n%s", got, golden, len(notes), strings.Join(notes, "\n"))
 			}
 		})
 	}

@@ -32,7 +32,7 @@ func TestLayers(t *testing.T) {
 		{"lockfile", stdOr("github.com/pelletier/go-toml/v2")},
 		{"internal/redact", stdOr()},
 		{"fetch/git", stdOr(module+"/lockfile", module+"/internal/redact", module+"/internal/publish", "golang.org/x/sync")},
-		{"fetch", stdOr(module+"/lockfile", module+"/internal/redact", module+"/internal/publish", module+"/fetch/cargoconfig", "github.com/hashicorp/", "github.com/multiformats/")},
+		{"fetch", stdOr(module+"/lockfile", module+"/internal/redact", module+"/internal/publish", module+"/internal/osfile", module+"/fetch/cargoconfig", "github.com/hashicorp/", "github.com/multiformats/")},
 		{"fetch/cargoconfig", stdOr("github.com/pelletier/go-toml/v2")},
 		{"fetch/forge", stdOr()},
 		{"internal/fetchtest", stdOr(module+"/lockfile", "github.com/klauspost/compress", "github.com/pelletier/go-toml/v2")},

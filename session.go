@@ -122,6 +122,10 @@ type Crate struct {
 	lockfile.Package
 	File string // the verified .crate file (in the cache: read only)
 	Size int64
+	// offset is where the crate's bytes start in File: not 0 for a crate
+	// in a cache pack, which only the hashing path asks for (see
+	// fetch.Packed); File is then the crate's alone no longer.
+	offset int64
 	// unread is, for a cached crate taken without reading it, the sha256
 	// its bytes must have: whoever reads File checks it as it reads (see
 	// copyChecked). nil once File is verified.
@@ -226,7 +230,7 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 	for i := range out.Crates {
 		c := &out.Crates[i]
 		g.Go(func() error {
-			file, err := s.crates.CrateFile(ctx, c.Package, arrived.checksAsRead())
+			file, err := s.crates.CrateFile(ctx, c.Package, arrived.handover())
 			if err != nil {
 				if ctx.Err() == nil && isCrateFault(err) {
 					crateErrs[i] = err
@@ -234,7 +238,7 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 				}
 				return err
 			}
-			c.File, c.Size, c.unread = file.Path, file.Size, file.Unverified
+			c.File, c.offset, c.Size, c.unread = file.Path, file.Offset, file.Size, file.Unverified
 			arrived.crate(i)
 			return nil
 		})

@@ -181,9 +181,9 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 			if err := nw.WriteHeader(&nar.Header{Path: c.Tarball(), Mode: 0o644, Size: c.Size}); err != nil {
 				return err
 			}
-			copy := func(w io.Writer, path string, size int64) error { return copyFileTo(w, path, size, buf) }
+			copy := func(w io.Writer, c *Crate) error { return copyFileTo(w, c, buf) }
 			if c.unread != nil {
-				copy = func(w io.Writer, path string, size int64) error { return copyChecked(w, path, size, c.unread, buf) }
+				copy = func(w io.Writer, c *Crate) error { return copyChecked(w, c, buf) }
 			}
 			if err := copyTee(nw, tree, c, copy); err != nil {
 				return fmt.Errorf("%s: %w", c.ID(), err)
@@ -198,34 +198,34 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 
 // copyTee copies crate c with copy to w and, if tree is not "", to a new
 // file at its place in the staging tree there.
-func copyTee(w io.Writer, tree string, c *Crate, copy func(io.Writer, string, int64) error) error {
+func copyTee(w io.Writer, tree string, c *Crate, copy func(io.Writer, *Crate) error) error {
 	if tree == "" {
-		return copy(w, c.File, c.Size)
+		return copy(w, c)
 	}
 	out, err := os.OpenFile(filepath.Join(tree, filepath.FromSlash(c.Tarball())), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
-	if err := copy(io.MultiWriter(w, out), c.File, c.Size); err != nil {
+	if err := copy(io.MultiWriter(w, out), c); err != nil {
 		out.Close()
 		return err
 	}
 	return out.Close()
 }
 
-// copyFileTo copies the file at path, which must be size bytes, to w
-// through buf. Not through io.Copy, which (by os.File.WriteTo and the NAR
-// writer's ReadFrom) took a new 32 KiB buffer for every crate: megabytes of
-// fresh memory on a cold prefetch, each page of it a page fault.
-func copyFileTo(w io.Writer, path string, size int64, buf []byte) error {
-	r, err := osfile.Open(path)
+// copyFileTo copies crate c's bytes (Size at offset in File) to w through
+// buf. Not through io.Copy, which (by os.File.WriteTo and the NAR writer's
+// ReadFrom) took a new 32 KiB buffer for every crate: megabytes of fresh
+// memory on a cold prefetch, each page of it a page fault.
+func copyFileTo(w io.Writer, c *Crate, buf []byte) error {
+	r, err := osfile.Open(c.File)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	n, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, buf)
-	if err == nil && n != size {
-		err = fmt.Errorf("%s changed size (%d bytes, then %d)", path, size, n)
+	n, err := io.CopyBuffer(struct{ io.Writer }{w}, io.NewSectionReader(r, c.offset, c.Size), buf)
+	if err == nil && n != c.Size {
+		err = fmt.Errorf("%s changed size (%d bytes at %d, then %d)", c.File, c.Size, c.offset, n)
 	}
 	return err
 }
@@ -234,21 +234,21 @@ func copyFileTo(w io.Writer, path string, size int64, buf []byte) error {
 // bytes, fewer, or none that can be read.
 var errCacheChanged = errors.New("cached crate changed since it was stored")
 
-// copyChecked copies the first size bytes of the file at path to w through
-// buf, and checks that they have sha256 want: the one read of a cached
-// crate. Other bytes, fewer, or a file that cannot be read are
-// errCacheChanged.
-func copyChecked(w io.Writer, path string, size int64, want, buf []byte) error {
-	r, err := osfile.Open(path)
+// copyChecked copies crate c's bytes to w through buf, and checks that
+// they have sha256 c.unread: the one read of a cached crate. Other bytes,
+// fewer, or a file that cannot be read are errCacheChanged.
+func copyChecked(w io.Writer, c *Crate, buf []byte) error {
+	f, err := osfile.Open(c.File)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errCacheChanged, err)
 	}
-	defer r.Close()
+	defer f.Close()
+	r := io.NewSectionReader(f, c.offset, c.Size)
 	h := sha256.New()
-	for left := size; left > 0; {
+	for left := c.Size; left > 0; {
 		chunk := buf[:min(left, int64(len(buf)))]
 		if _, err := io.ReadFull(r, chunk); err != nil {
-			return fmt.Errorf("%w: %s: %v", errCacheChanged, path, err)
+			return fmt.Errorf("%w: %s: %v", errCacheChanged, c.File, err)
 		}
 		h.Write(chunk)
 		if _, err := w.Write(chunk); err != nil {
@@ -256,8 +256,8 @@ func copyChecked(w io.Writer, path string, size int64, want, buf []byte) error {
 		}
 		left -= int64(len(chunk))
 	}
-	if got := h.Sum(nil); string(got) != string(want) {
-		return fmt.Errorf("%w: %s (sha256 %x)", errCacheChanged, path, got)
+	if got := h.Sum(nil); string(got) != string(c.unread) {
+		return fmt.Errorf("%w: %s (sha256 %x)", errCacheChanged, c.File, got)
 	}
 	return nil
 }

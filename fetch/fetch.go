@@ -8,10 +8,12 @@
 // renamed into place, so a failed or mismatched download never leaves a file
 // behind.
 //
-// Where a crate comes from, in order: the content-addressed cache
-// (<CacheDir>/crates/<hex sha2-256 multihash of the checksum>, re-verified on
-// every read; a damaged entry is fetched again, one line on the log, and
-// replaced by the new file's rename), cargo's own download cache
+// Where a crate comes from, in order: the content-addressed cache (a pack
+// of many crates, <CacheDir>/packs/RANDOM.pack, see pack.go, or a file of
+// its own, <CacheDir>/crates/<hex sha2-256 multihash of the checksum>;
+// re-verified on every read; a damaged entry is fetched again, one line on
+// the log, and dropped or replaced by the new file's rename), cargo's own
+// download cache
 // ($CARGO_HOME/registry/cache/*/NAME-VERSION.crate, used when its sha256
 // matches), then the registry's download URL (see DownloadURL), which may be
 // an http(s) URL or a file:// mirror.
@@ -41,6 +43,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/internal/redact"
 	"github.com/cargohash/cargohash/lockfile"
 )
@@ -49,7 +52,8 @@ import (
 // Crate from an errgroup with SetLimit(Jobs). Close it when done.
 type Fetcher struct {
 	opts      Options
-	dir       string // where verified crates are stored
+	dir       string // where verified crates are stored, a file each
+	packs     *packs // and where they are stored many to a file
 	tempDir   string // "" unless NoCache: removed by Close
 	cargoHome string // "" if not used
 	userAgent string
@@ -127,49 +131,77 @@ func New(opts Options) (*Fetcher, error) {
 			return nil, err
 		}
 		f.dir = f.tempDir
+		f.packs = newPacks(f.tempDir, f.log)
 	} else {
 		f.dir = filepath.Join(opts.CacheDir, "crates")
-		if err := f.storeDir(f.dir); err != nil {
-			return nil, fmt.Errorf("cache: %w", err)
+		packDir := filepath.Join(opts.CacheDir, "packs")
+		for _, dir := range []string{f.dir, packDir} {
+			if err := f.storeDir(dir); err != nil {
+				return nil, fmt.Errorf("cache: %w", err)
+			}
 		}
+		f.packs = newPacks(packDir, f.log)
 	}
 	return f, nil
 }
 
-// Close removes the temporary directory (with NoCache: the crates whose
-// paths Crate returned) and closes idle connections.
+// Close puts the crates this Fetcher downloaded into a pack (Packed) in
+// the cache, removes the temporary directory (with NoCache: the crates
+// whose files CrateFile returned) and closes idle connections.
 func (f *Fetcher) Close() error {
 	f.base.CloseIdleConnections()
+	err := f.packs.close(f.tempDir != "")
 	if f.tempDir != "" {
 		return os.RemoveAll(f.tempDir)
 	}
-	return nil
+	return err
 }
 
 // Crate returns the path of the verified .crate file of a registry package,
-// fetching it if needed. The file must not be modified; with a cache it
-// stays after Close.
+// fetching it if needed: a file of its own. The file must not be modified;
+// with a cache it stays after Close.
 func (f *Fetcher) Crate(ctx context.Context, pkg lockfile.Package) (path string, err error) {
-	file, err := f.CrateFile(ctx, pkg, false)
+	file, err := f.CrateFile(ctx, pkg, 0)
 	return file.Path, err
 }
 
-// A File is a crate's .crate file in the store.
+// A File is where a crate's .crate bytes are: Size bytes at Offset in the
+// file Path (Offset 0 and Path the crate's alone unless CrateFile was
+// asked for Packed).
 type File struct {
-	Path string
-	Size int64
-	// Unverified is nil, or the sha256 the file must have if CrateFile
-	// handed over a cached file unread: a caller who reads the crate
+	Path   string
+	Offset int64
+	Size   int64
+	// Unverified is nil, or the sha256 the bytes must have if CrateFile
+	// handed over a cached crate unread: a caller who reads the crate
 	// anyway verifies it in that one read, and one who finds other bytes
-	// must not use them and calls Crate, which verifies the entry,
-	// replaces it and fetches the crate again.
+	// must not use them and calls CrateFile without Unread, which
+	// verifies the entry, drops it and fetches the crate again.
 	Unverified []byte
 }
 
-// CrateFile is Crate, with the file's size. With unread, a regular file
-// in the cache is handed over without being read (File.Unverified).
-func (f *Fetcher) CrateFile(ctx context.Context, pkg lockfile.Package, unread bool) (File, error) {
-	file, err := f.crate(ctx, pkg, unread)
+// Open opens the crate's bytes for reading.
+func (file File) Open() (io.ReadCloser, error) {
+	return openEntry(packEntry{pack: &packFile{path: file.Path}, off: file.Offset, size: file.Size})
+}
+
+// Handover says how CrateFile may hand a crate over.
+type Handover uint8
+
+const (
+	// Unread: a crate in the cache is handed over without being read
+	// (File.Unverified).
+	Unread Handover = 1 << iota
+	// Packed: the crate may be a region of a cache pack (File.Offset),
+	// and a download of known size goes into this Fetcher's pack, which
+	// Close puts in the cache, instead of into a file of its own. Much
+	// cheaper than a file per crate; the files are valid until Close.
+	Packed
+)
+
+// CrateFile is Crate, with the file's size, handed over as how says.
+func (f *Fetcher) CrateFile(ctx context.Context, pkg lockfile.Package, how Handover) (File, error) {
+	file, err := f.crate(ctx, pkg, how)
 	if err != nil {
 		if ce := (*CrateError)(nil); !errors.As(err, &ce) {
 			err = &CrateError{Crate: pkg.ID(), Err: err}
@@ -181,18 +213,18 @@ func (f *Fetcher) CrateFile(ctx context.Context, pkg lockfile.Package, unread bo
 
 // Open returns the verified .crate file of a registry package and its size.
 func (f *Fetcher) Open(ctx context.Context, pkg lockfile.Package) (io.ReadCloser, int64, error) {
-	crate, err := f.CrateFile(ctx, pkg, false)
+	crate, err := f.CrateFile(ctx, pkg, Packed)
 	if err != nil {
 		return nil, 0, err
 	}
-	file, err := os.Open(crate.Path)
+	file, err := crate.Open()
 	if err != nil {
 		return nil, 0, &CrateError{Crate: pkg.ID(), Err: err}
 	}
 	return file, crate.Size, nil
 }
 
-func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package, unread bool) (File, error) {
+func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package, how Handover) (File, error) {
 	id := pkg.ID()
 	if pkg.Source.Kind != lockfile.Registry && pkg.Source.Kind != lockfile.Sparse {
 		return File{}, fmt.Errorf("%w: %q is not a registry source", ErrSource, pkg.Source.Raw)
@@ -201,32 +233,46 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package, unread bool) 
 	if err != nil {
 		return File{}, err
 	}
-	dst := filepath.Join(f.dir, cacheKey(want))
+	to := sink{dst: filepath.Join(f.dir, cacheKey(want)), packed: how&Packed != 0}
+	cached := func(file File) (File, error) {
+		f.emit(Event{Kind: Done, Crate: id, From: FromCache, Bytes: file.Size, Size: file.Size})
+		return file, nil
+	}
 
-	// The cache: one lstat says whether there is anything to verify.
-	fi, err := os.Lstat(dst)
+	// The cache: a pack, then a file of its own.
+	if to.packed {
+		if file, ok := f.fromPack(id, want, how&Unread != 0); ok {
+			return cached(file)
+		}
+	}
+	fi, err := os.Lstat(to.dst)
 	switch {
-	case err == nil && unread && fi.Mode().IsRegular():
-		f.emit(Event{Kind: Done, Crate: id, From: FromCache, Bytes: fi.Size(), Size: fi.Size()})
-		return File{Path: dst, Size: fi.Size(), Unverified: want}, nil
+	case err == nil && how&Unread != 0 && fi.Mode().IsRegular():
+		return cached(File{Path: to.dst, Size: fi.Size(), Unverified: want})
 	case err == nil:
-		if size, ok, err := f.verifyFile(id, dst, fi, want); err != nil {
+		if size, ok, err := f.verifyFile(id, to.dst, fi, want); err != nil {
 			return File{}, fmt.Errorf("cache: %w", err)
 		} else if ok {
-			f.emit(Event{Kind: Done, Crate: id, From: FromCache, Bytes: size, Size: size})
-			return File{Path: dst, Size: size}, nil
+			return cached(File{Path: to.dst, Size: size})
+		} else if to.packed {
+			publish.Discard(to.dst) // the fetch that follows goes to a pack, not over it
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return File{}, fmt.Errorf("cache: %w", err)
+	}
+	if !to.packed {
+		if file, ok := f.unpack(ctx, id, want, to.dst); ok {
+			return cached(file)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return File{}, err
 	}
 
 	// Cargo's download cache.
-	if size, ok := f.fromCargoHome(ctx, pkg, want, dst); ok {
-		f.emit(Event{Kind: Done, Crate: id, From: FromCargoHome, Bytes: size, Size: size})
-		return File{Path: dst, Size: size}, nil
+	if file, ok := f.fromCargoHome(ctx, pkg, want, to); ok {
+		f.emit(Event{Kind: Done, Crate: id, From: FromCargoHome, Bytes: file.Size, Size: file.Size})
+		return file, nil
 	}
 
 	// The registry.
@@ -239,17 +285,17 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package, unread bool) 
 	if err != nil {
 		return File{}, fmt.Errorf("%w: download URL %s: %v", ErrSource, redact.URL(rawURL), err)
 	}
-	var size int64
+	var file File
 	from := FromNetwork
 	switch u.Scheme {
 	case "file":
 		from = FromMirror
-		size, err = f.fromFile(ctx, pkg, u, want, dst)
+		file, err = f.fromFile(ctx, pkg, u, want, to)
 	case "http", "https":
 		if f.opts.Offline {
 			return File{}, fmt.Errorf("GET %s: %w", redact.Parsed(u), ErrOffline)
 		}
-		size, err = f.download(withCredential(ctx, auth.credential(), rawURL), pkg, rawURL, f.gates.of(u), want, dst)
+		file, err = f.download(withCredential(ctx, auth.credential(), rawURL), pkg, rawURL, f.gates.of(u), want, to)
 		err = auth.check(err)
 	default:
 		return File{}, fmt.Errorf("%w: download URL %s: scheme %q", ErrSource, redact.Parsed(u), u.Scheme)
@@ -261,19 +307,19 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package, unread bool) 
 		}
 		return File{}, err
 	}
-	f.emit(Event{Kind: Done, Crate: id, From: from, Bytes: size, Size: size})
-	return File{Path: dst, Size: size}, nil
+	f.emit(Event{Kind: Done, Crate: id, From: from, Bytes: file.Size, Size: file.Size})
+	return file, nil
 }
 
 // download GETs rawURL into dst, verifying it against want, when the gate
 // of its host gives it a turn. A complete body with the wrong checksum is
 // retried once.
-func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL string, gate *gate, want []byte, dst string) (int64, error) {
+func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL string, gate *gate, want []byte, to sink) (File, error) {
 	if err := gate.acquire(ctx); err != nil {
-		return 0, err
+		return File{}, err
 	}
 	defer gate.release()
-	var size int64
+	var file File
 	mismatches := 0
 	ctx = context.WithValue(gate.trace(ctx), attemptKey{}, &attemptState{crate: pkg.ID()})
 	err := f.get(ctx, rawURL, func(b *httpBody) error {
@@ -283,7 +329,7 @@ func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL str
 		progress := func(n int64) {
 			f.emit(Event{Kind: Progress, Crate: id, Bytes: n, Size: total})
 		}
-		n, err := f.store(ctx, b, want, dst, progress)
+		got, err := f.put(ctx, b, total, want, to, progress)
 		if err != nil {
 			var ce *ChecksumError
 			if errors.As(err, &ce) {
@@ -296,33 +342,33 @@ func (f *Fetcher) download(ctx context.Context, pkg lockfile.Package, rawURL str
 			// the caller's.
 			return err
 		}
-		size = n
+		file = got
 		return nil
 	})
-	return size, err
+	return file, err
 }
 
-// fromFile copies a file:// mirror's crate into dst, verifying it.
-func (f *Fetcher) fromFile(ctx context.Context, pkg lockfile.Package, u *url.URL, want []byte, dst string) (int64, error) {
+// fromFile copies a file:// mirror's crate to to, verifying it.
+func (f *Fetcher) fromFile(ctx context.Context, pkg lockfile.Package, u *url.URL, want []byte, to sink) (File, error) {
 	file, err := os.Open(u.Path)
 	if err != nil {
-		return 0, &NetError{Op: "open", URL: redact.Parsed(u), Err: unwrapPathError(err)}
+		return File{}, &NetError{Op: "open", URL: redact.Parsed(u), Err: unwrapPathError(err)}
 	}
 	defer file.Close()
 	total := int64(-1)
-	if fi, err := file.Stat(); err == nil {
+	if fi, err := file.Stat(); err == nil && fi.Mode().IsRegular() {
 		total = fi.Size()
 	}
 	r := &ctxReader{ctx: ctx, r: file, op: "read", url: redact.Parsed(u)}
-	return f.store(ctx, r, want, dst, func(n int64) {
+	return f.put(ctx, r, total, want, to, func(n int64) {
 		f.emit(Event{Kind: Progress, Crate: pkg.ID(), Bytes: n, Size: total})
 	})
 }
 
 // fromCargoHome looks for NAME-VERSION.crate in every registry directory of
 // cargo's download cache and copies the first one with the right checksum to
-// dst.
-func (f *Fetcher) fromCargoHome(ctx context.Context, pkg lockfile.Package, want []byte, dst string) (int64, bool) {
+// to.
+func (f *Fetcher) fromCargoHome(ctx context.Context, pkg lockfile.Package, want []byte, to sink) (File, bool) {
 	name := pkg.Name + "-" + pkg.Version + ".crate"
 	for _, dir := range f.cargoCaches() {
 		p := filepath.Join(dir, name)
@@ -330,14 +376,18 @@ func (f *Fetcher) fromCargoHome(ctx context.Context, pkg lockfile.Package, want 
 		if err != nil {
 			continue
 		}
-		n, err := f.store(ctx, file, want, dst, nil)
+		size := int64(-1)
+		if fi, err := file.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		got, err := f.put(ctx, file, size, want, to, nil)
 		file.Close()
 		if err == nil {
-			return n, true
+			return got, true
 		}
 		f.log.Printf("%s: not using %s: %v", pkg.ID(), p, err)
 	}
-	return 0, false
+	return File{}, false
 }
 
 // cargoRegistryCaches lists the registry directories of cargo's download

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +16,39 @@ import (
 	"github.com/cargohash/cargohash/internal/publish"
 )
 
+// A sink is where a crate fetched goes: a file of its own at dst, or with
+// packed, when its size is known, this Fetcher's pack.
+type sink struct {
+	dst    string
+	packed bool
+}
+
+// put streams r, size bytes (-1: unknown), to to while hashing it and
+// checks it against want; progress, if not nil, sees the bytes so far. On
+// any failure nothing is kept.
+func (f *Fetcher) put(ctx context.Context, r io.Reader, size int64, want []byte, to sink, progress func(int64)) (File, error) {
+	if !to.packed || size < 0 {
+		n, err := f.store(ctx, r, want, to.dst, progress)
+		return File{Path: to.dst, Size: n}, err
+	}
+	if size > f.opts.MaxSize {
+		return File{}, fmt.Errorf("larger than %d bytes", f.opts.MaxSize)
+	}
+	w, pf, off, err := f.packs.reserve(size)
+	if err != nil {
+		return File{}, fmt.Errorf("cache: %w", err)
+	}
+	n, err := f.copyVerified(&regionWriter{f: w, off: off, end: off + size}, r, want, progress)
+	if err == nil && n != size {
+		err = fmt.Errorf("%d bytes, announced %d", n, size)
+	}
+	if err != nil {
+		return File{}, err // the region stays unused
+	}
+	f.packs.add(want, pf, off, size)
+	return File{Path: pf.path, Offset: off, Size: size}, nil
+}
+
 // store streams r into a temporary file next to dst while hashing it,
 // compares the hash with want and renames the file to dst (replacing a
 // damaged file there), through the one publish policy. On any failure no
@@ -23,24 +57,110 @@ import (
 // again, and a sync per crate cost more than the download on a fast link.
 func (f *Fetcher) store(ctx context.Context, r io.Reader, want []byte, dst string, progress func(int64)) (n int64, err error) {
 	err = publish.File(ctx, dst, 0o644, publish.Options{NoSync: true}, func(file io.Writer) error {
-		h := sha256.New()
-		w := io.MultiWriter(file, h)
-		if progress != nil {
-			w = &progressWriter{w: w, fn: progress}
-		}
-		var err error
-		n, err = copyBody(w, io.LimitReader(r, f.opts.MaxSize+1))
-		if err != nil {
-			return err
-		}
-		if n > f.opts.MaxSize {
-			return fmt.Errorf("larger than %d bytes", f.opts.MaxSize)
-		}
-		if got := h.Sum(nil); !equalBytes(got, want) {
-			return &ChecksumError{Downloaded: hex.EncodeToString(got), Want: hex.EncodeToString(want)}
-		}
-		return nil
+		n, err = f.copyVerified(file, r, want, progress)
+		return err
 	})
+	return n, err
+}
+
+// copyVerified copies r to w (at most MaxSize bytes) while hashing it, and
+// checks the hash against want.
+func (f *Fetcher) copyVerified(w io.Writer, r io.Reader, want []byte, progress func(int64)) (int64, error) {
+	h := sha256.New()
+	w = io.MultiWriter(w, h)
+	if progress != nil {
+		w = &progressWriter{w: w, fn: progress}
+	}
+	n, err := copyBody(w, io.LimitReader(r, f.opts.MaxSize+1))
+	if err != nil {
+		return n, err
+	}
+	if n > f.opts.MaxSize {
+		return n, fmt.Errorf("larger than %d bytes", f.opts.MaxSize)
+	}
+	if got := h.Sum(nil); !equalBytes(got, want) {
+		return n, &ChecksumError{Downloaded: hex.EncodeToString(got), Want: hex.EncodeToString(want)}
+	}
+	return n, nil
+}
+
+// fromPack returns the crate with sha256 want from a pack, verified unless
+// unread. A damaged entry costs one line on the log and is dropped.
+func (f *Fetcher) fromPack(id string, want []byte, unread bool) (File, bool) {
+	e, ok := f.packs.lookup(want)
+	if !ok {
+		return File{}, false
+	}
+	file := File{Path: e.pack.path, Offset: e.off, Size: e.size}
+	if unread {
+		file.Unverified = want
+		return file, true
+	}
+	if err := f.verifyEntry(id, e, want, io.Discard); err != nil {
+		return File{}, false
+	}
+	return file, true
+}
+
+// unpack copies the crate with sha256 want from a pack to a file of its
+// own at dst, verifying it. A damaged entry costs one line on the log and
+// is dropped.
+func (f *Fetcher) unpack(ctx context.Context, id string, want []byte, dst string) (File, bool) {
+	e, ok := f.packs.lookup(want)
+	if !ok {
+		return File{}, false
+	}
+	err := publish.File(ctx, dst, 0o644, publish.Options{NoSync: true}, func(w io.Writer) error {
+		return f.verifyEntry(id, e, want, w)
+	})
+	if err != nil {
+		return File{}, false
+	}
+	return File{Path: dst, Size: e.size}, true
+}
+
+// verifyEntry copies the crate at e to w and checks it against want; other
+// bytes, fewer, or a pack that cannot be read are damage: one line on the
+// log, and the entry is dropped.
+func (f *Fetcher) verifyEntry(id string, e packEntry, want []byte, w io.Writer) error {
+	r, err := openEntry(e)
+	if err != nil {
+		f.log.Printf("%s: damaged cache entry %s at %d (unreadable: %v); fetching it again", id, e.pack.path, e.off, unwrapPathError(err))
+		f.packs.drop(want, e)
+		return err
+	}
+	defer r.Close()
+	h := sha256.New()
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	rr := &readErrs{r: r}
+	n, err := io.CopyBuffer(io.MultiWriter(w, h), rr, *buf)
+	if rr.err != nil {
+		f.log.Printf("%s: damaged cache entry %s at %d (unreadable: %v); fetching it again", id, e.pack.path, e.off, unwrapPathError(rr.err))
+		f.packs.drop(want, e)
+		return rr.err
+	} else if err != nil {
+		return err // writing w
+	}
+	if got := h.Sum(nil); n != e.size || !equalBytes(got, want) {
+		f.log.Printf("%s: damaged cache entry %s at %d (%d bytes, sha256 %x); fetching it again", id, e.pack.path, e.off, n, got)
+		f.packs.drop(want, e)
+		return errors.New("damaged")
+	}
+	return nil
+}
+
+// readErrs keeps the read error of r, apart from those of a writer.
+type readErrs struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrs) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
 	return n, err
 }
 

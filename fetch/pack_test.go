@@ -1,0 +1,239 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cargohash/cargohash/internal/fetchtest"
+	"github.com/cargohash/cargohash/internal/reftest"
+	"github.com/cargohash/cargohash/lockfile"
+)
+
+// packWorld is a registry of n crates and their bytes.
+func packWorld(t *testing.T, n int) (*fetchtest.Registry, []lockfile.Package, map[string][]byte) {
+	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	var pkgs []lockfile.Package
+	data := map[string][]byte{}
+	for i := range n {
+		name := fmt.Sprintf("c%03d", i)
+		// Sizes from a few hundred bytes to ~100 KiB, so regions cross
+		// copy buffers.
+		body := strings.Repeat(fmt.Sprintf("// %s %d\n", name, i*i), 1+i*i*37%4000)
+		d := fetchtest.Crate(name, "1.0.0", map[string]string{"src/lib.rs": body})
+		pkgs = append(pkgs, reg.Add(name, "1.0.0", d))
+		data[pkgs[i].ID()] = d
+	}
+	return reg, pkgs, data
+}
+
+// readFile reads a File's bytes.
+func readFile(t *testing.T, file File) []byte {
+	t.Helper()
+	r, err := file.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPack: Packed downloads, many at once, land in one pack that Close
+// puts in the cache; the next Fetcher finds every crate there without a
+// request, in a pack (Packed) or as a file of its own (Crate).
+func TestPack(t *testing.T) {
+	reg, pkgs, data := packWorld(t, 60)
+	cache := t.TempDir()
+	f, err := New(Options{CacheDir: cache, NoCargoHome: true, Log: testLog{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := make([]File, len(pkgs))
+	errs := make(chan error, len(pkgs))
+	for i, p := range pkgs {
+		go func() {
+			var err error
+			files[i], err = f.CrateFile(context.Background(), p, Packed)
+			errs <- err
+		}()
+	}
+	for range pkgs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, p := range pkgs {
+		if files[i].Path != files[0].Path || files[i].Unverified != nil {
+			t.Errorf("%s: %+v, want in the pack %s, verified", p.ID(), files[i], files[0].Path)
+		}
+		if got := readFile(t, files[i]); !bytes.Equal(got, data[p.ID()]) {
+			t.Errorf("%s: %d bytes in the pack differ from the crate's %d", p.ID(), len(got), len(data[p.ID()]))
+		}
+	}
+	onlyEntries(t, filepath.Join(cache, "crates")) // no file per crate
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := os.ReadDir(filepath.Join(cache, "packs"))
+	if len(packs) != 1 || !strings.HasSuffix(packs[0].Name(), ".pack") {
+		t.Fatalf("packs %v, want one NAME.pack (no temporary name left)", packs)
+	}
+	if fi, _ := packs[0].Info(); fi.Mode().Perm() != 0o644 {
+		t.Errorf("pack mode %v, want 0644", fi.Mode())
+	}
+
+	requests := reg.TotalRequests()
+	for _, how := range []Handover{Packed, Packed | Unread} {
+		g := newTestFetcher(t, Options{CacheDir: cache})
+		for _, p := range pkgs {
+			file, err := g.CrateFile(context.Background(), p, how)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if filepath.Dir(file.Path) != filepath.Join(cache, "packs") || (file.Unverified != nil) != (how&Unread != 0) {
+				t.Errorf("%s with %d: %+v", p.ID(), how, file)
+			}
+			if got := readFile(t, file); !bytes.Equal(got, data[p.ID()]) {
+				t.Errorf("%s: the pack's bytes differ from the crate's", p.ID())
+			}
+		}
+		g.Close()
+	}
+	// A file of its own, taken out of the pack.
+	g := newTestFetcher(t, Options{CacheDir: cache})
+	path, err := g.Crate(context.Background(), pkgs[7])
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, path, data[pkgs[7].ID()])
+	if n := reg.TotalRequests() - requests; n != 0 {
+		t.Errorf("%d requests from a warm cache, want 0", n)
+	}
+	g.Close()
+	if packs, _ := os.ReadDir(filepath.Join(cache, "packs")); len(packs) != 1 {
+		t.Errorf("packs %v after runs that downloaded nothing, want the one", packs)
+	}
+}
+
+// TestPackDamage: a damaged crate in this run's pack or in the cache's is
+// reported once, fetched again and not found again; the next run reports
+// nothing.
+func TestPackDamage(t *testing.T) {
+	reg, pkgs, data := packWorld(t, 5)
+	cache := t.TempDir()
+	var log bytes.Buffer
+	f := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+	var files []File
+	for _, p := range pkgs {
+		file, err := f.CrateFile(context.Background(), p, Packed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file)
+	}
+	// This run's own pack, damaged under it.
+	reftest.FlipByte(t, files[1].Path, files[1].Offset+files[1].Size/2)
+	file, err := f.CrateFile(context.Background(), pkgs[1], Packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, file); !bytes.Equal(got, data[pkgs[1].ID()]) || file.Offset == files[1].Offset {
+		t.Errorf("damaged entry not fetched again: %+v", file)
+	}
+	if n := strings.Count(log.String(), "damaged"); n != 1 {
+		t.Errorf("%d notes, want 1:\n%s", n, &log)
+	}
+	f.Close()
+
+	// The cache's pack, damaged in another crate.
+	packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("packs %v", packs)
+	}
+	pack := packs[0]
+	whole, _ := os.ReadFile(pack)
+	at := bytes.Index(whole, data[pkgs[3].ID()])
+	if at < 0 {
+		t.Fatal("crate 3 not in the pack")
+	}
+	reftest.FlipByte(t, pack, int64(at+10))
+	for run, want := range []int{1, 0} {
+		log.Reset()
+		before := reg.Requests(reg.CratePath("c003", "1.0.0"))
+		g := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+		for _, p := range pkgs {
+			file, err := g.CrateFile(context.Background(), p, Packed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, file); !bytes.Equal(got, data[p.ID()]) {
+				t.Errorf("run %d: %s: bytes differ", run, p.ID())
+			}
+		}
+		g.Close()
+		if n := strings.Count(log.String(), "damaged"); n != want {
+			t.Errorf("run %d: %d notes, want %d:\n%s", run, n, want, &log)
+		}
+		if n := reg.Requests(reg.CratePath("c003", "1.0.0")) - before; n != want {
+			t.Errorf("run %d: %d requests of the damaged crate, want %d", run, n, want)
+		}
+	}
+}
+
+// TestPackUnknownSize: a download without a Content-Length cannot have a
+// region of the pack reserved for it; it goes to a file of its own.
+func TestPackUnknownSize(t *testing.T) {
+	data := fetchtest.Crate("chunked", "1.0.0", map[string]string{"src/lib.rs": strings.Repeat("// x\n", 3000)})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(data[:100])
+		w.(http.Flusher).Flush() // chunked: no Content-Length
+		w.Write(data[100:])
+	}))
+	t.Cleanup(srv.Close)
+	pkg := lockfile.Package{Name: "chunked", Version: "1.0.0", Checksum: fetchtest.Checksum(data)}
+	pkg.Source, _ = lockfile.ParseSource(lockfile.CratesIORegistry)
+	cache := t.TempDir()
+	f := newTestFetcher(t, Options{CacheDir: cache, DL: map[string]string{CratesIOAlias: srv.URL + "/{crate}"}})
+	file, err := f.CrateFile(context.Background(), pkg, Packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(cache, "crates", "1220"+pkg.Checksum); file.Path != want || file.Offset != 0 || file.Size != int64(len(data)) {
+		t.Errorf("%+v, want the file %s", file, want)
+	}
+	checkFile(t, file.Path, data)
+}
+
+// TestPackNoCache: without a cache the pack lives in the temporary
+// directory, and Close leaves nothing.
+func TestPackNoCache(t *testing.T) {
+	_, pkgs, data := packWorld(t, 3)
+	f := newTestFetcher(t, Options{NoCache: true})
+	var file File
+	for _, p := range pkgs {
+		var err error
+		if file, err = f.CrateFile(context.Background(), p, Packed); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, file); !bytes.Equal(got, data[p.ID()]) {
+			t.Errorf("%s: bytes differ", p.ID())
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(file.Path)); !os.IsNotExist(err) {
+		t.Errorf("%s left after Close", filepath.Dir(file.Path))
+	}
+}
