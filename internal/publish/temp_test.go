@@ -98,3 +98,43 @@ func TestIsTemp(t *testing.T) {
 		}
 	}
 }
+
+// TestTemp: a Temp is invisible at its destination until Commit, survives
+// a sweep while open, and leaves nothing after Abort.
+func TestTemp(t *testing.T) {
+	defer func(age time.Duration) { sweepAge = age }(sweepAge)
+	sweepAge = 0
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "a.pack")
+	tmp, err := CreateTemp(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmp.WriteAt([]byte("packed"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("%s exists before Commit", dst)
+	}
+	swept.Delete(dir)
+	sweep(dir) // another process's sweep: the name is locked
+	if err := tmp.Commit(0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(dst); err != nil || string(b) != "packed" {
+		t.Fatalf("after Commit: %q, %v", b, err)
+	}
+	if fi, _ := os.Stat(dst); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", fi.Mode())
+	}
+
+	other, err := CreateTemp(filepath.Join(dir, "b.pack"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Abort()
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "a.pack" {
+		t.Errorf("left %v, want only a.pack", entries)
+	}
+}
