@@ -35,6 +35,22 @@ func (w *world) cacheOptions(dir string, log io.Writer) cargohash.Options {
 	return o
 }
 
+// mustPrefetch runs Prefetch of lock in a session of its own with opts,
+// closed before it returns (which puts its downloads in the cache).
+func mustPrefetch(t *testing.T, opts cargohash.Options, lock *lockfile.File) *cargohash.Result {
+	t.Helper()
+	s, err := cargohash.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	res, err := s.Prefetch(context.Background(), lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // prefetchIn runs Prefetch of lock with opts and returns the cargoHash and
 // the log.
 func prefetchIn(t *testing.T, opts cargohash.Options, lock *lockfile.File) (string, string) {
@@ -267,7 +283,7 @@ func TestHelperPrefetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := cargohash.Open(cargohash.Options{
+	res := mustPrefetch(t, cargohash.Options{
 		Fetch: fetch.Options{CacheDir: a.Cache, NoCargoHome: true, DL: a.DL, Progress: func(e fetch.Event) {
 			if e.Kind == fetch.Done || e.Kind == fetch.Started {
 				fmt.Fprintf(os.Stderr, "crate %s %d\n", e.Crate, e.Kind)
@@ -275,15 +291,7 @@ func TestHelperPrefetch(t *testing.T) {
 		}},
 		GitCacheDir: filepath.Join(a.Cache, "git"),
 		Log:         os.Stderr,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	res, err := s.Prefetch(context.Background(), lock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, lock)
 	fmt.Println(res.CargoHash)
 }
 

@@ -47,18 +47,10 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := cargohash.Open(cargohash.Options{Fetch: fetch.Options{
+	res := mustPrefetch(t, cargohash.Options{Fetch: fetch.Options{
 		NoCache: true, Offline: true, NoCargoHome: true,
 		DL: map[string]string{fetch.CratesIOAlias: demoDL(t)},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	res, err := s.Prefetch(context.Background(), lock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	}}, lock)
 	gold, err := os.ReadFile(demoGold)
 	if err != nil {
 		t.Fatal(err)

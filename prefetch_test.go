@@ -2,7 +2,6 @@ package cargohash_test
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -74,19 +73,10 @@ func TestPrefetchChangedCache(t *testing.T) {
 			lock := writeLock(t, fetchtest.Lock(pkgs...))
 			prefetch := func() *cargohash.Result {
 				t.Helper()
-				s, err := cargohash.Open(cargohash.Options{Fetch: fetch.Options{
+				return mustPrefetch(t, cargohash.Options{Fetch: fetch.Options{
 					CacheDir: cache, NoCargoHome: true,
 					DL: map[string]string{fetch.CratesIOAlias: reg.DL()},
-				}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
-				res, err := s.Prefetch(context.Background(), lock)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return res
+				}}, lock)
 			}
 			cold := prefetch()
 			if tc.inFiles {
