@@ -45,6 +45,10 @@ import (
 // the record becomes a tombstone and the crate is fetched again. A damaged
 // index record is dropped the same way; a pack without a valid trailer is
 // discarded whole, with one line.
+//
+// A Fetcher holds a shared lock (flock) on every pack it loaded until it
+// closes; the last to close after loading compactAt packs merges the small
+// ones nobody else holds (see compact).
 const (
 	packSuffix    = ".pack"
 	packMagic     = "CHPACK01"
@@ -64,6 +68,11 @@ type packEntry struct {
 type packFile struct {
 	path     string
 	indexOff int64
+	// f holds a shared lock on a loaded pack for as long as the Fetcher
+	// is open, so that no other process's compaction removes it under
+	// this one (nil for this run's pack).
+	f    *os.File
+	size int64
 }
 
 // packs is a Fetcher's view of the packs in one directory, loaded on first
@@ -72,9 +81,10 @@ type packs struct {
 	dir string
 	log *log.Logger
 
-	load  sync.Once
-	mu    sync.Mutex
-	index map[[sha256.Size]byte]packEntry
+	load   sync.Once
+	mu     sync.Mutex
+	index  map[[sha256.Size]byte]packEntry
+	loaded []*packFile
 
 	w    *publish.Temp
 	wp   *packFile
@@ -127,17 +137,34 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 		p.log.Printf("cache: not using pack %s: %v", path, unwrapPathError(err))
 		return
 	}
-	defer f.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+		}
+	}()
+	// A compaction holds its packs' locks exclusively until it has
+	// removed them: wait, then skip a pack that is gone.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		p.log.Printf("cache: not using pack %s: %v", path, err)
+		return
+	}
 	fi, err := f.Stat()
+	if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && st.Nlink == 0 {
+		return // compacted away
+	}
 	switch {
 	case err != nil:
 		p.log.Printf("cache: not using pack %s: %v", path, err)
 		return
 	case !fi.Mode().IsRegular():
 		f.Close()
+		keep = true // closed
 		damaged("a %s", fileKind(fi.Mode()))
 		return
 	case fi.Size() < trailerSize:
+		f.Close()
+		keep = true
 		damaged("%d bytes", fi.Size())
 		return
 	}
@@ -150,9 +177,13 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 	count := binary.LittleEndian.Uint64(tr[16:])
 	switch {
 	case string(tr[:8]) != packMagic || !checked(tr[:]):
+		f.Close()
+		keep = true
 		damaged("no pack trailer")
 		return
 	case count > maxPackRecord || indexOff < 0 || indexOff+int64(count)*recordSize != fi.Size()-trailerSize:
+		f.Close()
+		keep = true
 		damaged("index of %d records at %d does not fit %d bytes", count, indexOff, fi.Size())
 		return
 	}
@@ -161,9 +192,11 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 		p.log.Printf("cache: not using pack %s: %v", path, unwrapPathError(err))
 		return
 	}
-	pf := &packFile{path: path, indexOff: indexOff}
+	pf := &packFile{path: path, indexOff: indexOff, f: f, size: fi.Size()}
+	keep = true
 	var bad []int
 	p.mu.Lock()
+	p.loaded = append(p.loaded, pf)
 	for i := range int(count) {
 		rec := index[i*recordSize : (i+1)*recordSize]
 		if isZero(rec) {
@@ -251,10 +284,25 @@ func (p *packs) add(sum []byte, pf *packFile, off, size int64) {
 }
 
 // close writes this run's index and trailer and renames its pack into
-// place; with discard, or when nothing was added, it removes it.
+// place; with discard, or when nothing was added, it removes it. Then it
+// compacts the packs it loaded if there are many (see compact) and lets
+// go of them.
 func (p *packs) close(discard bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	err := p.commit(discard)
+	if !discard && len(p.loaded) >= compactAt {
+		p.compact()
+	}
+	for _, pf := range p.loaded {
+		pf.f.Close()
+	}
+	p.loaded = nil
+	return err
+}
+
+// commit writes this run's pack (see close); p.mu is held.
+func (p *packs) commit(discard bool) error {
 	if p.w == nil {
 		return nil
 	}
@@ -264,15 +312,29 @@ func (p *packs) close(discard bool) error {
 		t.Abort()
 		return nil
 	}
-	type keyed struct {
-		sum [sha256.Size]byte
-		packEntry
-	}
-	entries := make([]keyed, 0, len(p.own))
+	entries := make([]keyedEntry, 0, len(p.own))
 	for k, e := range p.own {
-		entries = append(entries, keyed{k, e})
+		entries = append(entries, keyedEntry{k, e})
 	}
-	slices.SortFunc(entries, func(a, b keyed) int { return cmp.Compare(a.off, b.off) })
+	if err := writeIndex(t.File, p.end, entries); err != nil {
+		t.Abort()
+		return fmt.Errorf("cache: %w", err)
+	}
+	if err := t.Commit(0o644); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	return nil
+}
+
+type keyedEntry struct {
+	sum [sha256.Size]byte
+	packEntry
+}
+
+// writeIndex writes the index of entries (which lie before end) and the
+// trailer at end of f.
+func writeIndex(f *os.File, end int64, entries []keyedEntry) error {
+	slices.SortFunc(entries, func(a, b keyedEntry) int { return cmp.Compare(a.off, b.off) })
 	var buf bytes.Buffer
 	for _, e := range entries {
 		rec := make([]byte, recordSize)
@@ -284,18 +346,88 @@ func (p *packs) close(discard bool) error {
 	}
 	tr := make([]byte, trailerSize)
 	copy(tr, packMagic)
-	binary.LittleEndian.PutUint64(tr[8:], uint64(p.end))
+	binary.LittleEndian.PutUint64(tr[8:], uint64(end))
 	binary.LittleEndian.PutUint64(tr[16:], uint64(len(entries)))
 	seal(tr)
 	buf.Write(tr)
-	if _, err := t.WriteAt(buf.Bytes(), p.end); err != nil {
+	_, err := f.WriteAt(buf.Bytes(), end)
+	return err
+}
+
+// Compaction: each run that downloads adds a pack, and every run reads
+// the index of every pack (an open, a lock and two reads each). When a
+// run closes having loaded compactAt packs or more, it merges those under
+// compactBelow bytes that no other process has open into one, so that
+// their number stays small and the large ones are not copied again and
+// again.
+const (
+	compactAt    = 16
+	compactBelow = 256 << 20
+)
+
+// compact merges the small loaded packs that it can lock exclusively
+// (nobody else has them open) into a new pack, renamed into place before
+// they are removed; their crates are verified as they are copied, and a
+// damaged one is left out with one line. Best effort: on any failure the
+// packs stay as they are. p.mu is held.
+func (p *packs) compact() {
+	var merge []*packFile
+	for _, pf := range p.loaded {
+		if pf.size < compactBelow && syscall.Flock(int(pf.f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			merge = append(merge, pf)
+		}
+	}
+	if len(merge) < 2 {
+		return
+	}
+	from := map[*packFile]bool{}
+	for _, pf := range merge {
+		from[pf] = true
+	}
+	var entries []keyedEntry
+	for k, e := range p.index {
+		if from[e.pack] {
+			entries = append(entries, keyedEntry{k, e})
+		}
+	}
+	slices.SortFunc(entries, func(a, b keyedEntry) int {
+		return cmp.Or(strings.Compare(a.pack.path, b.pack.path), cmp.Compare(a.off, b.off))
+	})
+	t, err := publish.CreateTemp(filepath.Join(p.dir, fmt.Sprintf("%016x%s", rand.Uint64(), packSuffix)))
+	if err != nil {
+		return
+	}
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	var end int64
+	kept := entries[:0]
+	for _, e := range entries {
+		h := sha256.New()
+		r := &readErrs{r: io.NewSectionReader(e.pack.f, e.off, e.size)}
+		n, err := io.CopyBuffer(io.MultiWriter(&regionWriter{f: t.File, off: end, end: end + e.size}, h), r, *buf)
+		if err != nil && r.err == nil {
+			t.Abort() // writing the new pack failed: leave everything as it is
+			return
+		}
+		if got := h.Sum(nil); err != nil || n != e.size || !bytes.Equal(got, e.sum[:]) {
+			p.log.Printf("cache: damaged cache entry %s at %d (%d bytes, sha256 %x); leaving it out of the compacted pack", e.pack.path, e.off, n, got)
+			continue
+		}
+		kept = append(kept, keyedEntry{e.sum, packEntry{off: end, size: e.size}})
+		end += e.size
+	}
+	if err := writeIndex(t.File, end, kept); err != nil {
 		t.Abort()
-		return fmt.Errorf("cache: %w", err)
+		return
 	}
 	if err := t.Commit(0o644); err != nil {
-		return fmt.Errorf("cache: %w", err)
+		return
 	}
-	return nil
+	for _, pf := range merge {
+		// Still locked: a reader that opens it now waits for the lock,
+		// then finds it removed (loadPack) and reads the new pack.
+		os.Remove(pf.path)
+	}
 }
 
 // seal writes the check of b (its last checkSize bytes) over what comes before.

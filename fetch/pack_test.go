@@ -237,3 +237,75 @@ func TestPackNoCache(t *testing.T) {
 		t.Errorf("%s left after Close", filepath.Dir(file.Path))
 	}
 }
+
+// TestPackCompaction: a run that loads compactAt packs merges them into
+// one as it closes, verifying every crate; a pack another Fetcher has open
+// is left alone; the next run finds every crate without a request.
+func TestPackCompaction(t *testing.T) {
+	reg, pkgs, data := packWorld(t, compactAt+3)
+	cache := t.TempDir()
+	var log bytes.Buffer
+	fetchOne := func(f *Fetcher, p lockfile.Package) {
+		t.Helper()
+		file, err := f.CrateFile(context.Background(), p, Packed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, file); !bytes.Equal(got, data[p.ID()]) {
+			t.Fatalf("%s: bytes differ", p.ID())
+		}
+	}
+	packsNow := func() []string {
+		packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
+		return packs
+	}
+	// compactAt runs, a pack each.
+	for _, p := range pkgs[:compactAt] {
+		f := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+		fetchOne(f, p)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(packsNow()); n != compactAt {
+		t.Fatalf("%d packs, want %d", n, compactAt)
+	}
+	// One of them is damaged; another Fetcher holds them all open.
+	for _, pack := range packsNow() {
+		whole, _ := os.ReadFile(pack)
+		if at := bytes.Index(whole, data[pkgs[5].ID()]); at >= 0 {
+			reftest.FlipByte(t, pack, int64(at+100))
+		}
+	}
+	holder := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+	fetchOne(holder, pkgs[0])
+	f := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+	fetchOne(f, pkgs[compactAt])
+	f.Close()
+	if n := len(packsNow()); n != compactAt+1 {
+		t.Errorf("%d packs with another Fetcher holding them, want %d (none merged)", n, compactAt+1)
+	}
+	log.Reset()
+	holder.Close() // the last to close compacts
+	f = newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+	fetchOne(f, pkgs[compactAt+1])
+	f.Close()
+	if n := len(packsNow()); n != 3 { // the merged one, and the last two runs'
+		t.Errorf("%d packs after compaction, want 3", n)
+	}
+	if n := strings.Count(log.String(), "damaged"); n != 1 {
+		t.Errorf("%d notes, want 1 (the damaged crate, left out):\n%s", n, log.String())
+	}
+	log.Reset()
+	g := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+	for _, p := range pkgs[:compactAt+2] {
+		fetchOne(g, p)
+	}
+	g.Close()
+	if n := reg.Requests(reg.CratePath(pkgs[5].Name, pkgs[5].Version)); n != 2 { // the crate left out, again
+		t.Errorf("%d requests of the crate left out, want 2", n)
+	}
+	if log.Len() != 0 {
+		t.Errorf("log after compaction:\n%s", &log)
+	}
+}
