@@ -203,6 +203,15 @@ func TestPrefetchHealsDamagedCache(t *testing.T) {
 		damage{"packs-is-a-file", replace("packs", false), 1, true},
 		damage{"no-packs", replace("packs", true), 0, false},
 		damage{"pack-is-a-directory", replace(pack, true), 1, true},
+		damage{"crate-file-is-a-directory", func(t *testing.T, c string) {
+			// A crate in a file of its own (vendor's, or an older
+			// version's), and no pack.
+			os.RemoveAll(filepath.Join(c, "packs"))
+			for _, data := range w.crates {
+				os.MkdirAll(filepath.Join(c, "crates", "1220"+fetchtest.Checksum(data), "x"), 0o755)
+				break
+			}
+		}, 1, true},
 		damage{"pack-is-a-symlink", func(t *testing.T, c string) {
 			p := filepath.Join(c, pack)
 			os.Rename(p, p+".moved")

@@ -43,7 +43,6 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 
-	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/internal/redact"
 	"github.com/cargohash/cargohash/lockfile"
 )
@@ -254,9 +253,11 @@ func (f *Fetcher) crate(ctx context.Context, pkg lockfile.Package, how Handover)
 			return File{}, fmt.Errorf("cache: %w", err)
 		} else if ok {
 			return cached(File{Path: to.dst, Size: size})
-		} else if to.packed {
-			publish.Discard(to.dst) // the fetch that follows goes to a pack, not over it
 		}
+		// Damaged: with Packed, the fetch that follows goes to a pack,
+		// which later runs look at first; otherwise its rename replaces
+		// the file. (Not removed here: another process may have replaced
+		// it with good bytes meanwhile and handed them out.)
 	case !errors.Is(err, fs.ErrNotExist):
 		return File{}, fmt.Errorf("cache: %w", err)
 	}

@@ -71,8 +71,9 @@ type packFile struct {
 	// f holds a shared lock on a loaded pack for as long as the Fetcher
 	// is open, so that no other process's compaction removes it under
 	// this one (nil for this run's pack).
-	f    *os.File
-	size int64
+	f     *os.File
+	size  int64
+	mtime int64 // of a loaded pack: of two with one crate, the newer wins
 }
 
 // packs is a Fetcher's view of the packs in one directory, loaded on first
@@ -90,8 +91,12 @@ type packs struct {
 	wp   *packFile
 	end  int64
 	own  map[[sha256.Size]byte]packEntry // this run's entries, written at close
-	werr error
+	free []region                        // of this run's pack: failed downloads'
+	werr error                           // once closed
 }
+
+// region is size bytes at off.
+type region struct{ off, size int64 }
 
 func newPacks(dir string, logger *log.Logger) *packs {
 	return &packs{dir: dir, log: logger, index: map[[sha256.Size]byte]packEntry{}, own: map[[sha256.Size]byte]packEntry{}}
@@ -176,6 +181,8 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 	indexOff := int64(binary.LittleEndian.Uint64(tr[8:]))
 	count := binary.LittleEndian.Uint64(tr[16:])
 	switch {
+	case string(tr[:6]) == packMagic[:6] && string(tr[:8]) != packMagic && checked(tr[:]):
+		return // another version's pack: not this one's to read, nor to remove
 	case string(tr[:8]) != packMagic || !checked(tr[:]):
 		f.Close()
 		keep = true
@@ -192,7 +199,7 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 		p.log.Printf("cache: not using pack %s: %v", path, unwrapPathError(err))
 		return
 	}
-	pf := &packFile{path: path, indexOff: indexOff, f: f, size: fi.Size()}
+	pf := &packFile{path: path, indexOff: indexOff, f: f, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	keep = true
 	var bad []int
 	p.mu.Lock()
@@ -208,8 +215,11 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 			bad = append(bad, i)
 			continue
 		}
+		// Of two packs with one crate, the newer: if the older's copy was
+		// found damaged and its record could not be made a tombstone (a
+		// pack this user cannot write), the newer holds the good copy.
 		key := [sha256.Size]byte(rec[:32])
-		if _, dup := p.index[key]; !dup {
+		if old, dup := p.index[key]; !dup || old.pack.mtime < pf.mtime {
 			p.index[key] = packEntry{pack: pf, rec: i, off: off, size: size}
 		}
 	}
@@ -223,24 +233,31 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 // drop forgets a damaged entry and, in a pack already written, makes its
 // record a tombstone, so that the next run neither reads nor reports it.
 func (p *packs) drop(sum []byte, e packEntry) {
+	p.forget(sum, e)
+	if e.rec >= 0 {
+		tombstone(e.pack, e.rec)
+	}
+}
+
+// forget forgets an entry for this run.
+func (p *packs) forget(sum []byte, e packEntry) {
 	key := [sha256.Size]byte(sum)
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.index[key] == e {
 		delete(p.index, key)
 	}
 	if p.own[key] == e {
 		delete(p.own, key)
 	}
-	p.mu.Unlock()
-	if e.rec >= 0 {
-		tombstone(e.pack, e.rec)
-	}
 }
 
-// tombstone zeroes records of pf's index (best effort: a pack that cannot
-// be written is read, and reported, again next time).
+// tombstone zeroes records of pf's index (best effort: where the pack
+// cannot be written, the newer pack with the crate fetched again wins;
+// see loadPack). Opened non-blocking: a FIFO put in its place must not
+// hang the run.
 func tombstone(pf *packFile, recs ...int) {
-	f, err := osfile.OpenFile(pf.path, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(pf.path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}
@@ -256,20 +273,34 @@ func tombstone(pf *packFile, recs ...int) {
 func (p *packs) reserve(size int64) (*os.File, *packFile, int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.werr != nil {
+		return nil, nil, 0, p.werr
+	}
 	if p.w == nil {
-		if p.werr != nil {
-			return nil, nil, 0, p.werr
-		}
 		t, err := publish.CreateTemp(filepath.Join(p.dir, fmt.Sprintf("%016x%s", rand.Uint64(), packSuffix)))
 		if err != nil {
-			p.werr = err
-			return nil, nil, 0, err
+			return nil, nil, 0, err // the next download tries again
 		}
-		p.w, p.wp = t, &packFile{path: t.Name(), indexOff: -1}
+		p.w, p.wp = t, &packFile{path: t.Name(), indexOff: -1, f: t.File}
+	}
+	for i, r := range p.free { // a failed download's region (a retry's, often)
+		if r.size >= size {
+			p.free[i] = region{r.off + size, r.size - size}
+			return p.w.File, p.wp, r.off, nil
+		}
 	}
 	off := p.end
 	p.end += size
 	return p.w.File, p.wp, off, nil
+}
+
+// release gives back a region whose download failed: the next download
+// that fits reuses it, and what is left unused when the pack is written
+// holds zeros, or is cut off at its end.
+func (p *packs) release(off, size int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = append(p.free, region{off, size})
 }
 
 // add makes the verified crate with sha256 sum at off in this run's pack
@@ -316,6 +347,10 @@ func (p *packs) commit(discard bool) error {
 	for k, e := range p.own {
 		entries = append(entries, keyedEntry{k, e})
 	}
+	if err := p.clearFree(t.File); err != nil {
+		t.Abort()
+		return fmt.Errorf("cache: %w", err)
+	}
 	if err := writeIndex(t.File, p.end, entries); err != nil {
 		t.Abort()
 		return fmt.Errorf("cache: %w", err)
@@ -324,6 +359,30 @@ func (p *packs) commit(discard bool) error {
 		return fmt.Errorf("cache: %w", err)
 	}
 	return nil
+}
+
+// clearFree cuts the unused regions at the end of this run's pack off and
+// overwrites the others with zeros: no rejected byte stays in the cache.
+// p.mu is held.
+func (p *packs) clearFree(f *os.File) error {
+	slices.SortFunc(p.free, func(a, b region) int { return cmp.Compare(b.off, a.off) }) // last first
+	zeros := make([]byte, 32<<10)
+	for _, r := range p.free {
+		if r.size == 0 {
+			continue
+		}
+		if r.off+r.size == p.end {
+			p.end = r.off
+			continue
+		}
+		for off := r.off; off < r.off+r.size; off += int64(len(zeros)) {
+			if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), r.off+r.size-off)], off); err != nil {
+				return err
+			}
+		}
+	}
+	p.free = nil
+	return f.Truncate(p.end)
 }
 
 type keyedEntry struct {
@@ -472,8 +531,12 @@ type sectionReadCloser struct {
 	io.Closer
 }
 
-// openEntry opens the crate at e.
+// openEntry opens the crate at e, through the pack's descriptor if the
+// Fetcher holds one.
 func openEntry(e packEntry) (io.ReadCloser, error) {
+	if e.pack.f != nil {
+		return sectionReadCloser{io.NewSectionReader(e.pack.f, e.off, e.size), io.NopCloser(nil)}, nil
+	}
 	f, err := osfile.OpenFile(e.pack.path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err

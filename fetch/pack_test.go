@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cargohash/cargohash/internal/fetchtest"
 	"github.com/cargohash/cargohash/internal/reftest"
@@ -307,5 +308,106 @@ func TestPackCompaction(t *testing.T) {
 	}
 	if log.Len() != 0 {
 		t.Errorf("log after compaction:\n%s", &log)
+	}
+}
+
+// TestPackRejectedBytes: the bytes of a download that fails (other bytes
+// than the lock pins, a body cut short) do not stay in the pack: a retry
+// reuses the region, and what is left unused is cut off or zeroed.
+func TestPackRejectedBytes(t *testing.T) {
+	reg, pkgs, data := packWorld(t, 4)
+	reg.Inject(reg.CratePath("c001", "1.0.0"), fetchtest.Fault{Kind: fetchtest.WrongBytes, Times: -1})
+	reg.Inject(reg.CratePath("c002", "1.0.0"), fetchtest.Fault{Kind: fetchtest.Truncate})
+	cache := t.TempDir()
+	f := newTestFetcher(t, Options{CacheDir: cache})
+	for i, p := range pkgs {
+		_, err := f.CrateFile(context.Background(), p, Packed)
+		if (err != nil) != (i == 1) {
+			t.Fatalf("%s: %v", p.ID(), err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("packs %v", packs)
+	}
+	whole, _ := os.ReadFile(packs[0])
+	var kept int
+	for i, p := range pkgs {
+		if i != 1 {
+			kept += len(data[p.ID()])
+		}
+	}
+	// At most one hole, of zeros, where a failed download was.
+	if want := kept + 3*recordSize + trailerSize; len(whole) < want || len(whole) > want+len(data[pkgs[1].ID()]) {
+		t.Errorf("pack of %d bytes, want %d (the three good crates, their index and trailer) and at most one hole", len(whole), want)
+	}
+	wrong := bytes.Clone(data[pkgs[1].ID()])
+	if bytes.Contains(whole, wrong[:len(wrong)/2-1]) {
+		t.Error("the rejected crate's bytes are in the pack")
+	}
+}
+
+// TestPackForeignVersion: a pack another version of cargohash wrote (a
+// sealed trailer with another version) is neither read nor removed.
+func TestPackForeignVersion(t *testing.T) {
+	_, pkgs, _ := packWorld(t, 1)
+	cache := t.TempDir()
+	f := newTestFetcher(t, Options{CacheDir: cache})
+	if _, err := f.CrateFile(context.Background(), pkgs[0], Packed); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
+	whole, _ := os.ReadFile(packs[0])
+	tr := whole[len(whole)-trailerSize:]
+	copy(tr, "CHPACK02")
+	seal(tr)
+	os.WriteFile(packs[0], whole, 0o644)
+	var log bytes.Buffer
+	g := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+	if _, err := g.CrateFile(context.Background(), pkgs[0], Packed); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	if _, err := os.Stat(packs[0]); err != nil || log.Len() != 0 {
+		t.Errorf("the other version's pack: %v; log:\n%s", err, &log)
+	}
+}
+
+// TestPackNewerWins: of two packs with one crate, the newer is read, so
+// that a damaged copy whose record could not be made a tombstone (a pack
+// this user cannot write) is not read, nor reported, again once the crate
+// was fetched into a newer pack.
+func TestPackNewerWins(t *testing.T) {
+	reg, pkgs, data := packWorld(t, 1)
+	cache := t.TempDir()
+	f := newTestFetcher(t, Options{CacheDir: cache})
+	if _, err := f.CrateFile(context.Background(), pkgs[0], Packed); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
+	older, newer := packs[0], filepath.Join(cache, "packs", "0000000000000000.pack") // listed first
+	whole, _ := os.ReadFile(older)
+	if err := os.WriteFile(newer, whole, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour)
+	os.Chtimes(older, past, past)
+	reftest.FlipByte(t, older, int64(bytes.Index(whole, data[pkgs[0].ID()])+50))
+	os.Chtimes(older, past, past)
+	var log bytes.Buffer
+	g := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+	before := reg.TotalRequests()
+	file, err := g.CrateFile(context.Background(), pkgs[0], Packed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	if file.Path != newer || log.Len() != 0 || reg.TotalRequests() != before {
+		t.Errorf("read %s, want the newer pack %s; log:\n%s", file.Path, newer, &log)
 	}
 }

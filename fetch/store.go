@@ -43,7 +43,8 @@ func (f *Fetcher) put(ctx context.Context, r io.Reader, size int64, want []byte,
 		err = fmt.Errorf("%d bytes, announced %d", n, size)
 	}
 	if err != nil {
-		return File{}, err // the region stays unused
+		f.packs.release(off, size)
+		return File{}, err
 	}
 	f.packs.add(want, pf, off, size)
 	return File{Path: pf.path, Offset: off, Size: size}, nil
@@ -119,15 +120,19 @@ func (f *Fetcher) unpack(ctx context.Context, id string, want []byte, dst string
 	return File{Path: dst, Size: e.size}, true
 }
 
-// verifyEntry copies the crate at e to w and checks it against want; other
-// bytes, fewer, or a pack that cannot be read are damage: one line on the
-// log, and the entry is dropped.
+// verifyEntry copies the crate at e to w and checks it against want.
+// Other bytes or fewer are damage: one line on the log, and the entry is
+// dropped for good (see packs.drop). A pack that cannot be read now is
+// reported too, but only forgotten for this run: the error may pass.
 func (f *Fetcher) verifyEntry(id string, e packEntry, want []byte, w io.Writer) error {
+	unreadable := func(err error) error {
+		f.log.Printf("%s: damaged cache entry %s at %d (unreadable: %v); fetching it again", id, e.pack.path, e.off, unwrapPathError(err))
+		f.packs.forget(want, e)
+		return err
+	}
 	r, err := openEntry(e)
 	if err != nil {
-		f.log.Printf("%s: damaged cache entry %s at %d (unreadable: %v); fetching it again", id, e.pack.path, e.off, unwrapPathError(err))
-		f.packs.drop(want, e)
-		return err
+		return unreadable(err)
 	}
 	defer r.Close()
 	h := sha256.New()
@@ -136,9 +141,7 @@ func (f *Fetcher) verifyEntry(id string, e packEntry, want []byte, w io.Writer) 
 	rr := &readErrs{r: r}
 	n, err := io.CopyBuffer(io.MultiWriter(w, h), rr, *buf)
 	if rr.err != nil {
-		f.log.Printf("%s: damaged cache entry %s at %d (unreadable: %v); fetching it again", id, e.pack.path, e.off, unwrapPathError(rr.err))
-		f.packs.drop(want, e)
-		return rr.err
+		return unreadable(rr.err)
 	} else if err != nil {
 		return err // writing w
 	}

@@ -105,7 +105,13 @@ func withProgress(c *cli.Context, p *progress, fn func(*cargohash.Session) error
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer func() {
+		// Close puts this run's downloads in the cache: a failure there
+		// costs the next run, not this one's result.
+		if cerr := s.Close(); cerr != nil {
+			fmt.Fprintf(c.App.ErrWriter, "cargohash: warning: %v\n", cerr)
+		}
+	}()
 	err = fn(s)
 	p.finish(err == nil)
 	return err
