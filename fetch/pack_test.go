@@ -350,29 +350,41 @@ func TestPackRejectedBytes(t *testing.T) {
 	}
 }
 
-// TestPackForeignVersion: a pack another version of cargohash wrote (a
-// sealed trailer with another version) is neither read nor removed.
-func TestPackForeignVersion(t *testing.T) {
-	_, pkgs, _ := packWorld(t, 1)
-	cache := t.TempDir()
+// onePack is a cache holding one crate, in one pack.
+func onePack(t *testing.T) (reg *fetchtest.Registry, pkgs []lockfile.Package, data map[string][]byte, cache, pack string) {
+	t.Helper()
+	reg, pkgs, data = packWorld(t, 1)
+	cache = t.TempDir()
 	f := newTestFetcher(t, Options{CacheDir: cache})
 	if _, err := f.CrateFile(context.Background(), pkgs[0], Packed); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
-	whole, _ := os.ReadFile(packs[0])
+	if len(packs) != 1 {
+		t.Fatalf("packs %v, want one", packs)
+	}
+	return reg, pkgs, data, cache, packs[0]
+}
+
+// TestPackForeignVersion: a pack another version of cargohash wrote (a
+// sealed trailer with another version) is neither read nor removed.
+func TestPackForeignVersion(t *testing.T) {
+	_, pkgs, _, cache, pack := onePack(t)
+	whole, _ := os.ReadFile(pack)
 	tr := whole[len(whole)-trailerSize:]
 	copy(tr, "CHPACK02")
 	seal(tr)
-	os.WriteFile(packs[0], whole, 0o644)
+	os.WriteFile(pack, whole, 0o644)
 	var log bytes.Buffer
 	g := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
 	if _, err := g.CrateFile(context.Background(), pkgs[0], Packed); err != nil {
 		t.Fatal(err)
 	}
 	g.Close()
-	if _, err := os.Stat(packs[0]); err != nil || log.Len() != 0 {
+	if _, err := os.Stat(pack); err != nil || log.Len() != 0 {
 		t.Errorf("the other version's pack: %v; log:\n%s", err, &log)
 	}
 }
@@ -382,15 +394,8 @@ func TestPackForeignVersion(t *testing.T) {
 // this user cannot write) is not read, nor reported, again once the crate
 // was fetched into a newer pack.
 func TestPackNewerWins(t *testing.T) {
-	reg, pkgs, data := packWorld(t, 1)
-	cache := t.TempDir()
-	f := newTestFetcher(t, Options{CacheDir: cache})
-	if _, err := f.CrateFile(context.Background(), pkgs[0], Packed); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
-	older, newer := packs[0], filepath.Join(cache, "packs", "0000000000000000.pack") // listed first
+	reg, pkgs, data, cache, older := onePack(t)
+	newer := filepath.Join(cache, "packs", "0000000000000000.pack") // listed first
 	whole, _ := os.ReadFile(older)
 	if err := os.WriteFile(newer, whole, 0o644); err != nil {
 		t.Fatal(err)
