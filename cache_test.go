@@ -418,13 +418,36 @@ func TestPrefetchConcurrentProcesses(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	// A cache of many packs, which the processes compact as they close
+	// while the other may still read them.
+	packed := t.TempDir()
+	prefetchIn(t, w.cacheOptions(packed, nil), full)
+	packs, _ := filepath.Glob(filepath.Join(packed, "packs", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("packs %v, want one", packs)
+	}
+	data, err := os.ReadFile(packs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := os.WriteFile(filepath.Join(packed, "packs", fmt.Sprintf("%016x.pack", i)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, pair := range []struct {
 		name string
 		a, b *lockfile.File
-	}{{"same-lock", full, full}, {"overlapping-locks", full, part}} {
+		from string // the cache to start from: a copy of it
+	}{{"same-lock", full, full, ""}, {"overlapping-locks", full, part, ""}, {"compacting", full, part, packed}} {
 		for round := range 3 {
 			t.Run(fmt.Sprintf("%s/%d", pair.name, round), func(t *testing.T) {
 				cache := t.TempDir()
+				if pair.from != "" {
+					if err := os.CopyFS(cache, os.DirFS(pair.from)); err != nil {
+						t.Fatal(err)
+					}
+				}
 				var wg sync.WaitGroup
 				hashes, errs := make([]string, 2), make([]error, 2)
 				for i, l := range []*lockfile.File{pair.a, pair.b} {
@@ -436,6 +459,13 @@ func TestPrefetchConcurrentProcesses(t *testing.T) {
 						t.Errorf("process %d: %v", i, errs[i])
 					} else if hashes[i] != goldens[l] {
 						t.Errorf("process %d: cargoHash %s, want %s", i, hashes[i], goldens[l])
+					}
+				}
+				if pair.from != "" {
+					// Each pack merged or left for a holder: never one lost.
+					got, _ := prefetchIn(t, w.cacheOptions(cache, nil), full)
+					if packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack")); got != goldens[full] || len(packs) > 3 {
+						t.Errorf("after: cargoHash %s, %d packs (want at most 3)", got, len(packs))
 					}
 				}
 			})
