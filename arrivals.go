@@ -29,14 +29,12 @@ func newArrivals(checkAsRead bool) *arrivals {
 	return &arrivals{planned: make(chan struct{}), checkAsRead: checkAsRead}
 }
 
-// handover is how Fetch takes crates: the hasher reads from a pack as
-// well as from a file, so a Fetch it follows downloads into a pack (see
-// fetch.Packed); one nobody follows (vendoring) wants each crate in a file
-// of its own.
+// handover is how a fetch the hasher follows takes crates: into and from
+// packs (see fetch.Packed), and, with checkAsRead, cached ones unread.
 func (a *arrivals) handover() fetch.Handover {
 	switch {
 	case a == nil:
-		return 0
+		return fetch.Packed
 	case a.checkAsRead:
 		return fetch.Packed | fetch.Unread
 	}

@@ -123,13 +123,18 @@ type Crate struct {
 	File string // the verified .crate file (in the cache: read only)
 	Size int64
 	// offset is where the crate's bytes start in File: not 0 for a crate
-	// in a cache pack, which only the hashing path asks for (see
-	// fetch.Packed); File is then the crate's alone no longer.
+	// in a cache pack, which only the session's own commands ask for (see
+	// fetch.Packed; Fetch keeps File the crate's alone).
 	offset int64
 	// unread is, for a cached crate taken without reading it, the sha256
 	// its bytes must have: whoever reads File checks it as it reads (see
 	// copyChecked). nil once File is verified.
 	unread []byte
+}
+
+// open opens the crate's bytes.
+func (c Crate) open() (io.ReadCloser, error) {
+	return fetch.File{Path: c.File, Offset: c.offset, Size: c.Size}.Open()
 }
 
 // Tarball is where the crate lives in a staging tree:
@@ -158,16 +163,16 @@ type Fetched struct {
 // a time (git sources at most maxGitFetches), the repositories first; the
 // first failure cancels the rest.
 func (s *Session) Fetch(ctx context.Context, lock *lockfile.File, gitDir string) (*Fetched, error) {
-	return s.fetch(ctx, lock, gitDir, nil)
+	return s.fetch(ctx, lock, gitDir, nil, 0)
 }
 
 // maxGitFetches bounds the git sources fetched at once: each is a few git
 // processes, not a stream.
 const maxGitFetches = 16
 
-// fetch is Fetch, telling arrived (if not nil) what is on disk as it
-// arrives.
-func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string, arrived *arrivals) (*Fetched, error) {
+// fetch is Fetch, taking the crates as how says (see fetch.Handover) and
+// telling arrived (if not nil) what is on disk as it arrives.
+func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string, arrived *arrivals, how fetch.Handover) (*Fetched, error) {
 	out := &Fetched{Lock: lock}
 	byTarball := map[string]lockfile.Package{}
 	trees := map[string]*GitTree{}
@@ -230,7 +235,7 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 	for i := range out.Crates {
 		c := &out.Crates[i]
 		g.Go(func() error {
-			file, err := s.crates.CrateFile(ctx, c.Package, arrived.handover())
+			file, err := s.crates.CrateFile(ctx, c.Package, how)
 			if err != nil {
 				if ctx.Err() == nil && isCrateFault(err) {
 					crateErrs[i] = err

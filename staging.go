@@ -83,7 +83,7 @@ func (s *Session) fetchHashing(ctx context.Context, lock *lockfile.File, gitDir 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
-		f, err = s.fetch(gctx, lock, gitDir, arrived)
+		f, err = s.fetch(gctx, lock, gitDir, arrived, arrived.handover())
 		return err
 	})
 	g.Go(func() error {

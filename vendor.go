@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 
+	"github.com/cargohash/cargohash/fetch"
 	"github.com/cargohash/cargohash/hash/gnutar"
 	"github.com/cargohash/cargohash/hash/nixhash"
 	"github.com/cargohash/cargohash/internal/publish"
@@ -40,7 +41,7 @@ func (s *Session) Vendor(ctx context.Context, lock *lockfile.File, out string, o
 	}
 	defer release()
 	defer os.RemoveAll(tmp)
-	f, err := s.Fetch(ctx, lock, tmp)
+	f, err := s.fetch(ctx, lock, tmp, nil, fetch.Packed)
 	if err != nil {
 		return err
 	}
@@ -53,17 +54,27 @@ func (s *Session) Vendor(ctx context.Context, lock *lockfile.File, out string, o
 // staged describes the fetched files as vendortree's input; git checkouts
 // are in gitDir.
 func (f *Fetched) staged(gitDir string) vendortree.Staged {
-	crates := map[string]string{}
+	crates := map[string]Crate{}
 	for _, c := range f.Crates {
-		crates[c.Tarball()] = c.File
+		crates[c.Tarball()] = c
 	}
 	return vendortree.Staged{
 		Lock: f.Lock,
 		Tarball: func(p lockfile.Package) string {
-			if file, ok := crates[Crate{Package: p}.Tarball()]; ok {
-				return file
+			c, ok := crates[Crate{Package: p}.Tarball()]
+			switch {
+			case !ok:
+				return filepath.Join(gitDir, "not-fetched", Crate{Package: p}.Tarball())
+			case c.offset != 0:
+				return fmt.Sprintf("%s (at %d)", c.File, c.offset) // in a pack
 			}
-			return filepath.Join(gitDir, "not-fetched", Crate{Package: p}.Tarball())
+			return c.File
+		},
+		Open: func(p lockfile.Package) (io.ReadCloser, error) {
+			if c, ok := crates[Crate{Package: p}.Tarball()]; ok {
+				return c.open()
+			}
+			return nil, fmt.Errorf("%s: %w", p.ID(), fs.ErrNotExist)
 		},
 		Checkout: func(commit string) string { return filepath.Join(gitDir, commit) },
 	}
@@ -124,7 +135,7 @@ func (s *Session) Tarball(ctx context.Context, lock *lockfile.File, out, name st
 	defer release()
 	defer os.RemoveAll(tmp)
 	gitDir := filepath.Join(tmp, "git")
-	f, err := s.Fetch(ctx, lock, gitDir)
+	f, err := s.fetch(ctx, lock, gitDir, nil, fetch.Packed)
 	if err != nil {
 		return nixhash.Hash{}, err
 	}

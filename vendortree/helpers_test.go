@@ -126,7 +126,7 @@ func stampTree(t testing.TB, dir string) {
 func unpackCrateTo(ctx context.Context, tarball, crate, dst string, opt unpackOptions) (map[string]string, error) {
 	m := newMemCrate(MaxMemCrate, "")
 	defer m.release()
-	files, err := unpackCrate(ctx, tarball, crate, m, opt)
+	files, err := unpackCrate(ctx, tarball, nil, crate, m, opt)
 	if err != nil {
 		return nil, err
 	}

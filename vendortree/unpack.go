@@ -47,8 +47,9 @@ type unpackOptions struct {
 	linksOut bool
 }
 
-// unpackCrate unpacks the .crate (gzip'd tar) at tarball into m, an empty
-// crate, as `tar xf tarball --strip-components=1` would, refusing anything
+// unpackCrate unpacks the .crate (gzip'd tar) at tarball (read through
+// open if it is not nil) into m, an empty crate, as `tar xf tarball
+// --strip-components=1` would, refusing anything
 // that could land or point outside the crate. crate is "NAME-VERSION":
 // every entry must sit under "NAME-VERSION/". The whole archive, gzip
 // trailer included, is read, so a corrupt or truncated tarball fails even
@@ -58,16 +59,19 @@ type unpackOptions struct {
 // components, entries outside the crate prefix, entries below a symlink,
 // hard links, devices, FIFOs and other special files, symlinks that are
 // absolute or resolve outside the crate, and more than MaxCrateSize bytes.
-func unpackCrate(ctx context.Context, tarball, crate string, m *memCrate, opt unpackOptions) (map[string]string, error) {
-	files, err := unpack(ctx, tarball, crate, m, opt)
+func unpackCrate(ctx context.Context, tarball string, open func() (io.ReadCloser, error), crate string, m *memCrate, opt unpackOptions) (map[string]string, error) {
+	files, err := unpack(ctx, tarball, open, crate, m, opt)
 	if err != nil {
 		return nil, fmt.Errorf("unpacking %s: %w", crate, err)
 	}
 	return files, nil
 }
 
-func unpack(ctx context.Context, tarball, crate string, root *memCrate, opt unpackOptions) (map[string]string, error) {
-	f, err := os.Open(tarball)
+func unpack(ctx context.Context, tarball string, open func() (io.ReadCloser, error), crate string, root *memCrate, opt unpackOptions) (map[string]string, error) {
+	if open == nil {
+		open = func() (io.ReadCloser, error) { return os.Open(tarball) }
+	}
+	f, err := open()
 	if err != nil {
 		return nil, err
 	}

@@ -194,6 +194,10 @@ type Staged struct {
 	// Tarball names the .crate file of a registry crate of Lock (verified
 	// again against its lock checksum when unpacked).
 	Tarball func(p lockfile.Package) string
+	// Open, if set, opens the .crate bytes of a registry crate of Lock
+	// (which may be part of a larger file: Tarball then only names them
+	// in messages); if nil, the file Tarball names is read.
+	Open func(p lockfile.Package) (io.ReadCloser, error)
 	// Checkout names the checkout of a git commit (a directory, or a
 	// symlink to one).
 	Checkout func(commit string) string
@@ -381,15 +385,19 @@ func (b *builder) build(ctx context.Context, p lockfile.Package, w *memCrate) er
 		}
 		return nil
 	}
-	return registryCrate(ctx, b.in.Tarball(p), p, w, b.layout)
+	return registryCrate(ctx, b.in, p, w, b.layout)
 }
 
-func registryCrate(ctx context.Context, tarball string, p lockfile.Package, w *memCrate, layout Kind) error {
+func registryCrate(ctx context.Context, in Staged, p lockfile.Package, w *memCrate, layout Kind) error {
 	opt := unpackOptions{checksum: p.Checksum}
 	if layout == Cargo {
 		opt.skip, opt.hash = cargoSkips, true
 	}
-	files, err := unpackCrate(ctx, tarball, p.Name+"-"+p.Version, w, opt)
+	var open func() (io.ReadCloser, error) // nil: the file Tarball names
+	if in.Open != nil {
+		open = func() (io.ReadCloser, error) { return in.Open(p) }
+	}
+	files, err := unpackCrate(ctx, in.Tarball(p), open, p.Name+"-"+p.Version, w, opt)
 	if err != nil {
 		return err
 	}
