@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/cargohash/cargohash/internal/osfile"
 	"github.com/cargohash/cargohash/internal/publish"
@@ -149,8 +150,10 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 		}
 	}()
 	// A compaction holds its packs' locks exclusively until it has
-	// removed them: wait, then skip a pack that is gone.
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+	// removed them: wait (a while at most), then skip a pack that is gone.
+	if err := lockShared(f, compactWait); errors.Is(err, syscall.EWOULDBLOCK) {
+		return // still being merged: its crates are fetched again, this once
+	} else if err != nil {
 		p.log.Printf("cache: not using pack %s: %v", path, err)
 		return
 	}
@@ -227,6 +230,19 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 	if len(bad) > 0 {
 		p.log.Printf("cache: damaged pack %s (%d of %d index records); fetching those crates again", path, len(bad), count)
 		tombstone(pf, bad...)
+	}
+}
+
+// lockShared takes a shared lock on f, waiting at most wait for an
+// exclusive holder (EWOULDBLOCK after that).
+func lockShared(f *os.File, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -421,8 +437,13 @@ func writeIndex(f *os.File, end int64, entries []keyedEntry) error {
 // again.
 const (
 	compactAt    = 16
-	compactBelow = 256 << 20
+	compactBelow = 64 << 20
 )
+
+// compactWait bounds how long a run waits for another process's
+// compaction of a pack (at most compactAt × compactBelow bytes copied,
+// about a second) before it does without that pack.
+var compactWait = 3 * time.Second
 
 // compact merges the small loaded packs that it can lock exclusively
 // (nobody else has them open) into a new pack, renamed into place before

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -414,5 +415,31 @@ func TestPackNewerWins(t *testing.T) {
 	g.Close()
 	if file.Path != newer || log.Len() != 0 || reg.TotalRequests() != before {
 		t.Errorf("read %s, want the newer pack %s; log:\n%s", file.Path, newer, &log)
+	}
+}
+
+// TestPackBeingCompacted: a pack another process holds exclusively (a
+// compaction merging it) is waited for a while, then done without: its
+// crate is fetched again, with no line on the log.
+func TestPackBeingCompacted(t *testing.T) {
+	defer func(d time.Duration) { compactWait = d }(compactWait)
+	compactWait = 50 * time.Millisecond
+	reg, pkgs, _, cache, pack := onePack(t)
+	f, err := os.Open(pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	g := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
+	before := reg.Requests(reg.CratePath(pkgs[0].Name, pkgs[0].Version))
+	if _, err := g.CrateFile(context.Background(), pkgs[0], Packed); err != nil {
+		t.Fatal(err)
+	}
+	if n := reg.Requests(reg.CratePath(pkgs[0].Name, pkgs[0].Version)) - before; n != 1 || log.Len() != 0 {
+		t.Errorf("%d requests (want 1), log:\n%s", n, &log)
 	}
 }
