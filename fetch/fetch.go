@@ -356,10 +356,7 @@ func (f *Fetcher) fromFile(ctx context.Context, pkg lockfile.Package, u *url.URL
 		return File{}, &NetError{Op: "open", URL: redact.Parsed(u), Err: unwrapPathError(err)}
 	}
 	defer file.Close()
-	total := int64(-1)
-	if fi, err := file.Stat(); err == nil && fi.Mode().IsRegular() {
-		total = fi.Size()
-	}
+	total := regularSize(file)
 	r := &ctxReader{ctx: ctx, r: file, op: "read", url: redact.Parsed(u)}
 	return f.put(ctx, r, total, want, to, func(n int64) {
 		f.emit(Event{Kind: Progress, Crate: pkg.ID(), Bytes: n, Size: total})
@@ -377,11 +374,7 @@ func (f *Fetcher) fromCargoHome(ctx context.Context, pkg lockfile.Package, want 
 		if err != nil {
 			continue
 		}
-		size := int64(-1)
-		if fi, err := file.Stat(); err == nil && fi.Mode().IsRegular() {
-			size = fi.Size()
-		}
-		got, err := f.put(ctx, file, size, want, to, nil)
+		got, err := f.put(ctx, file, regularSize(file), want, to, nil)
 		file.Close()
 		if err == nil {
 			return got, true
@@ -389,6 +382,15 @@ func (f *Fetcher) fromCargoHome(ctx context.Context, pkg lockfile.Package, want 
 		f.log.Printf("%s: not using %s: %v", pkg.ID(), p, err)
 	}
 	return File{}, false
+}
+
+// regularSize is the size of file if it is a regular file, else -1
+// (unknown: see put).
+func regularSize(file *os.File) int64 {
+	if fi, err := file.Stat(); err == nil && fi.Mode().IsRegular() {
+		return fi.Size()
+	}
+	return -1
 }
 
 // cargoRegistryCaches lists the registry directories of cargo's download

@@ -157,22 +157,20 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 		p.log.Printf("cache: not using pack %s: %v", path, err)
 		return
 	}
+	// A discarded pack is renamed aside while still open here: a rename
+	// does not need it closed.
 	fi, err := f.Stat()
-	if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && st.Nlink == 0 {
-		return // compacted away
-	}
-	switch {
-	case err != nil:
+	if err != nil {
 		p.log.Printf("cache: not using pack %s: %v", path, err)
 		return
+	}
+	switch st, ok := fi.Sys().(*syscall.Stat_t); {
+	case ok && st.Nlink == 0:
+		return // compacted away
 	case !fi.Mode().IsRegular():
-		f.Close()
-		keep = true // closed
 		damaged("a %s", fileKind(fi.Mode()))
 		return
 	case fi.Size() < trailerSize:
-		f.Close()
-		keep = true
 		damaged("%d bytes", fi.Size())
 		return
 	}
@@ -187,13 +185,9 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 	case string(tr[:6]) == packMagic[:6] && string(tr[:8]) != packMagic && checked(tr[:]):
 		return // another version's pack: not this one's to read, nor to remove
 	case string(tr[:8]) != packMagic || !checked(tr[:]):
-		f.Close()
-		keep = true
 		damaged("no pack trailer")
 		return
 	case count > maxPackRecord || indexOff < 0 || indexOff+int64(count)*recordSize != fi.Size()-trailerSize:
-		f.Close()
-		keep = true
 		damaged("index of %d records at %d does not fit %d bytes", count, indexOff, fi.Size())
 		return
 	}
@@ -293,7 +287,7 @@ func (p *packs) reserve(size int64) (*os.File, *packFile, int64, error) {
 		return nil, nil, 0, p.werr
 	}
 	if p.w == nil {
-		t, err := publish.CreateTemp(filepath.Join(p.dir, fmt.Sprintf("%016x%s", rand.Uint64(), packSuffix)))
+		t, err := p.createPack()
 		if err != nil {
 			return nil, nil, 0, err // the next download tries again
 		}
@@ -308,6 +302,11 @@ func (p *packs) reserve(size int64) (*os.File, *packFile, int64, error) {
 	off := p.end
 	p.end += size
 	return p.w.File, p.wp, off, nil
+}
+
+// createPack creates a new pack, under its temporary name until Commit.
+func (p *packs) createPack() (*publish.Temp, error) {
+	return publish.CreateTemp(filepath.Join(p.dir, fmt.Sprintf("%016x%s", rand.Uint64(), packSuffix)))
 }
 
 // release gives back a region whose download failed: the next download
@@ -473,23 +472,19 @@ func (p *packs) compact() {
 	slices.SortFunc(entries, func(a, b keyedEntry) int {
 		return cmp.Or(strings.Compare(a.pack.path, b.pack.path), cmp.Compare(a.off, b.off))
 	})
-	t, err := publish.CreateTemp(filepath.Join(p.dir, fmt.Sprintf("%016x%s", rand.Uint64(), packSuffix)))
+	t, err := p.createPack()
 	if err != nil {
 		return
 	}
-	buf := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(buf)
 	var end int64
 	kept := entries[:0]
 	for _, e := range entries {
-		h := sha256.New()
-		r := &readErrs{r: io.NewSectionReader(e.pack.f, e.off, e.size)}
-		n, err := io.CopyBuffer(io.MultiWriter(&regionWriter{f: t.File, off: end, end: end + e.size}, h), r, *buf)
-		if err != nil && r.err == nil {
+		n, got, rerr, werr := copyEntry(e.packEntry, &regionWriter{f: t.File, off: end, end: end + e.size})
+		if werr != nil {
 			t.Abort() // writing the new pack failed: leave everything as it is
 			return
 		}
-		if got := h.Sum(nil); err != nil || n != e.size || !bytes.Equal(got, e.sum[:]) {
+		if rerr != nil || n != e.size || !bytes.Equal(got, e.sum[:]) {
 			p.log.Printf("cache: damaged cache entry %s at %d (%d bytes, sha256 %x); leaving it out of the compacted pack", e.pack.path, e.off, n, got)
 			continue
 		}
@@ -550,6 +545,26 @@ func (w *regionWriter) Write(b []byte) (int, error) {
 type sectionReadCloser struct {
 	*io.SectionReader
 	io.Closer
+}
+
+// copyEntry copies the crate at e to w and returns the bytes copied and
+// their sha256, and the error of opening or reading the pack (rerr) apart
+// from that of writing w (werr).
+func copyEntry(e packEntry, w io.Writer) (n int64, sum []byte, rerr, werr error) {
+	r, err := openEntry(e)
+	if err != nil {
+		return 0, nil, err, nil
+	}
+	defer r.Close()
+	h := sha256.New()
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	rr := &readErrs{r: r}
+	n, err = io.CopyBuffer(io.MultiWriter(w, h), rr, *buf)
+	if rr.err != nil {
+		return n, nil, rr.err, nil
+	}
+	return n, h.Sum(nil), nil, err
 }
 
 // openEntry opens the crate at e, through the pack's descriptor if the

@@ -125,27 +125,15 @@ func (f *Fetcher) unpack(ctx context.Context, id string, want []byte, dst string
 // dropped for good (see packs.drop). A pack that cannot be read now is
 // reported too, but only forgotten for this run: the error may pass.
 func (f *Fetcher) verifyEntry(id string, e packEntry, want []byte, w io.Writer) error {
-	unreadable := func(err error) error {
-		f.log.Printf("%s: damaged cache entry %s at %d (unreadable: %v); fetching it again", id, e.pack.path, e.off, unwrapPathError(err))
+	n, got, rerr, werr := copyEntry(e, w)
+	if rerr != nil {
+		f.log.Printf("%s: damaged cache entry %s at %d (unreadable: %v); fetching it again", id, e.pack.path, e.off, unwrapPathError(rerr))
 		f.packs.forget(want, e)
-		return err
+		return rerr
+	} else if werr != nil {
+		return werr
 	}
-	r, err := openEntry(e)
-	if err != nil {
-		return unreadable(err)
-	}
-	defer r.Close()
-	h := sha256.New()
-	buf := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(buf)
-	rr := &readErrs{r: r}
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), rr, *buf)
-	if rr.err != nil {
-		return unreadable(rr.err)
-	} else if err != nil {
-		return err // writing w
-	}
-	if got := h.Sum(nil); n != e.size || !equalBytes(got, want) {
+	if n != e.size || !equalBytes(got, want) {
 		f.log.Printf("%s: damaged cache entry %s at %d (%d bytes, sha256 %x); fetching it again", id, e.pack.path, e.off, n, got)
 		f.packs.drop(want, e)
 		return errors.New("damaged")
