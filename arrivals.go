@@ -32,10 +32,7 @@ func newArrivals(checkAsRead bool) *arrivals {
 // handover is how a fetch the hasher follows takes crates: into and from
 // packs (see fetch.Packed), and, with checkAsRead, cached ones unread.
 func (a *arrivals) handover() fetch.Handover {
-	switch {
-	case a == nil:
-		return fetch.Packed
-	case a.checkAsRead:
+	if a != nil && a.checkAsRead {
 		return fetch.Packed | fetch.Unread
 	}
 	return fetch.Packed

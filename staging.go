@@ -16,7 +16,6 @@ import (
 
 	"github.com/cargohash/cargohash/hash/nar"
 	"github.com/cargohash/cargohash/hash/nixhash"
-	"github.com/cargohash/cargohash/internal/osfile"
 	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
@@ -218,12 +217,12 @@ func copyTee(w io.Writer, tree string, c *Crate, copy func(io.Writer, *Crate) er
 // ReadFrom) took a new 32 KiB buffer for every crate: megabytes of fresh
 // memory on a cold prefetch, each page of it a page fault.
 func copyFileTo(w io.Writer, c *Crate, buf []byte) error {
-	r, err := osfile.Open(c.File)
+	r, err := c.open()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	n, err := io.CopyBuffer(struct{ io.Writer }{w}, io.NewSectionReader(r, c.offset, c.Size), buf)
+	n, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, buf)
 	if err == nil && n != c.Size {
 		err = fmt.Errorf("%s changed size (%d bytes at %d, then %d)", c.File, c.Size, c.offset, n)
 	}
@@ -238,12 +237,11 @@ var errCacheChanged = errors.New("cached crate changed since it was stored")
 // they have sha256 c.unread: the one read of a cached crate. Other bytes,
 // fewer, or a file that cannot be read are errCacheChanged.
 func copyChecked(w io.Writer, c *Crate, buf []byte) error {
-	f, err := osfile.Open(c.File)
+	r, err := c.open()
 	if err != nil {
 		return fmt.Errorf("%w: %v", errCacheChanged, err)
 	}
-	defer f.Close()
-	r := io.NewSectionReader(f, c.offset, c.Size)
+	defer r.Close()
 	h := sha256.New()
 	for left := c.Size; left > 0; {
 		chunk := buf[:min(left, int64(len(buf)))]
