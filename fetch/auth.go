@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -172,6 +173,12 @@ func withCredential(ctx context.Context, cred *credential, rawURL string) contex
 
 // origin is scheme://host:port, with the default port made explicit.
 func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme) + "://" + hostPort(u)
+}
+
+// hostPort is u's host and port, the scheme's default port if u names
+// none.
+func hostPort(u *url.URL) string {
 	port := u.Port()
 	if port == "" {
 		switch strings.ToLower(u.Scheme) {
@@ -181,7 +188,7 @@ func origin(u *url.URL) string {
 			port = "80"
 		}
 	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // authTransport adds the credential of a request's context when the

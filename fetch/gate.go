@@ -18,24 +18,26 @@ import (
 //     others go as soon as the connection is there, not after the first
 //     response: that would cost a round trip.
 //   - Over HTTP/2, HTTP2Streams requests are in flight at once as streams
-//     of that one connection, as cargo does with multiplexing. Until the
-//     first response, only http2EarlyStreams of them: that is as many as
-//     Go's HTTP/2 client opens before the server's SETTINGS frame (which
-//     comes before any response) says how many it allows, and more would
-//     dial connections of their own (TestTransportConcurrency saw 17). A
-//     server that allows fewer streams gets a second connection for the
-//     rest, which Go's HTTP/2 client opens itself, within MaxConnsPerHost.
-//     Not the transport's StrictMaxConcurrentRequests, which would make
-//     them wait for a stream of the one connection instead: in Go 1.26 the
-//     requests waiting that way count against the limit they wait for, and
-//     with more waiting than the limit none ever leaves (each stalled for
-//     the watchdog's minute, seen with 1,500 crates). 250 streams, what
-//     Go's own HTTP/2 server allows: a 232-crate lock then goes in two
-//     waves, the second as soon as the first response says HTTP/2. 128
-//     was the cap while fresh memory cost a page fault per 4 KiB; since
-//     the heap is on huge pages (cmd/cargohash), 256 was 6 % faster on a
+//     of that one connection, as cargo does with multiplexing, or fewer if
+//     the server allows fewer. The connection is h2Conns' (h2conn.go),
+//     which tells the gate how many streams the server allows as soon as
+//     its SETTINGS frame arrives, right after the handshake (streams);
+//     until then, http2EarlyStreams, what Go's HTTP/2 client assumes.
+//     Requests beyond what the server allows wait for a stream of that
+//     connection rather than dial more. (Through the Transport's own pool,
+//     which a Fetcher with Options.Client uses, the gate learns HTTP/2
+//     from the connection (learnConn) and opens to HTTP2Streams with the
+//     first response (learn); a server that allows fewer streams then
+//     gets a second connection, which Go's client opens itself. Not the
+//     transport's StrictMaxConcurrentRequests, which would make them wait
+//     instead: in Go 1.26 the requests waiting that way count against the
+//     limit they wait for, and with more waiting than the limit none ever
+//     leaves, each stalled for the watchdog's minute, seen with 1,500
+//     crates.) 250 streams, what Go's own HTTP/2 server allows. 128 was
+//     the cap while fresh memory cost a page fault per 4 KiB; since the
+//     heap is on huge pages (cmd/cargohash), 256 was 6 % faster on a
 //     1,500-crate lock (0.66 vs 0.71 s at 20 ms) for 10 MB more RSS
-//     (51 MB). A CDN that allows 128 gets two connections.
+//     (51 MB).
 //   - Over HTTP/1.1, HTTP1Conns keep-alive connections; the rest queue here,
 //     outside the stall watchdog, which starts only with the request.
 //
@@ -67,7 +69,7 @@ func (gs *gates) of(u *url.URL) *gate {
 	defer gs.mu.Unlock()
 	g := gs.m[key]
 	if g == nil {
-		g = &gate{limit: 1, h1: gs.h1, h2: gs.h2}
+		g = &gate{addr: hostPort(u), limit: 1, h1: gs.h1, h2: gs.h2}
 		gs.m[key] = g
 	}
 	return g
@@ -78,6 +80,7 @@ func (gs *gates) of(u *url.URL) *gate {
 // HTTP/2 only http2EarlyStreams until a response arrives, learn), in the
 // order they came.
 type gate struct {
+	addr      string // host:port
 	h1, h2    int
 	mu        sync.Mutex
 	connected bool // a connection said the protocol
@@ -123,8 +126,13 @@ func (g *gate) release() {
 	g.mu.Unlock()
 }
 
-// trace returns ctx, with a trace that tells the gate the protocol of the
-// request's connection as soon as it has one if no connection has yet.
+// gateKey is the context key of the gate a request went through.
+type gateKey struct{}
+
+// trace returns ctx, telling the gate the protocol of the request's
+// connection as soon as it has one if no connection has yet: h2Conns finds
+// the gate in ctx (and keeps telling it how many streams the server
+// allows); the Transport's pool calls the trace's GotConn.
 func (g *gate) trace(ctx context.Context) context.Context {
 	g.mu.Lock()
 	connected := g.connected
@@ -132,6 +140,7 @@ func (g *gate) trace(ctx context.Context) context.Context {
 	if connected {
 		return ctx
 	}
+	ctx = context.WithValue(ctx, gateKey{}, g)
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			c, ok := info.Conn.(interface{ ConnectionState() tls.ConnectionState })
@@ -156,7 +165,7 @@ func (g *gate) learnConn(h2 bool) {
 }
 
 // learn sets the limit from the major HTTP version of a response, the
-// first time one arrives.
+// first time one arrives, unless the connection said it.
 func (g *gate) learn(protoMajor int) {
 	g.mu.Lock()
 	if !g.known {
@@ -167,6 +176,16 @@ func (g *gate) learn(protoMajor int) {
 		}
 		g.admit()
 	}
+	g.mu.Unlock()
+}
+
+// streams sets the limit from the number of streams the host's HTTP/2
+// connection allows, each time it changes (h2Conns).
+func (g *gate) streams(n int) {
+	g.mu.Lock()
+	g.known, g.connected = true, true
+	g.limit = min(g.h2, n)
+	g.admit()
 	g.mu.Unlock()
 }
 

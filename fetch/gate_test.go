@@ -20,38 +20,54 @@ import (
 
 // TestTransportConcurrency fetches 300 crates from a TLS registry the way
 // the session does (DefaultJobs at once) and checks what reached the
-// server: over HTTP/2 one connection (though more requests than the 100
-// streams Go's client opens before the server's SETTINGS are waiting when
-// the connection is made), over HTTP/1.1 at most HTTP1Conns connections
-// and requests at once; with Jobs 2, never more than 2.
+// server:
+//   - over HTTP/2 one connection, with as many streams at once as the
+//     server allows (more requests than the 100 streams Go's client opens
+//     before the server's SETTINGS are waiting when the connection is
+//     made), also when that is fewer than HTTP2Streams;
+//   - over HTTP/1.1 at most HTTP1Conns requests at once, and HTTP1Conns
+//     connections (one more in all: the one that told the protocol
+//     carries the first request and is closed before the Transport dials
+//     its last, but the server may see that close a moment later);
+//   - with Jobs 2, never more than 2 at once;
+//   - when the server resets the HTTP/2 connection mid-run, every crate
+//     still arrives, on a second connection.
 func TestTransportConcurrency(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		http2     bool
-		jobs      int
-		wantConns int // exactly, if > 0
-		maxConns  int
-		maxAtOnce int
+		name     string
+		http2    bool
+		streams  int // the server's limit, 0 for Go's 250
+		jobs     int
+		reset    bool
+		maxConns int // in all
+		maxOpen  int // at once
+		atOnce   int // requests at once, at most
 	}{
-		{name: "http2", http2: true, jobs: DefaultJobs, wantConns: 1, maxConns: 1, maxAtOnce: HTTP2Streams},
-		{name: "http1", jobs: DefaultJobs, maxConns: HTTP1Conns, maxAtOnce: HTTP1Conns},
-		{name: "http2 jobs 2", http2: true, jobs: 2, wantConns: 1, maxConns: 1, maxAtOnce: 2},
-		{name: "http1 jobs 2", jobs: 2, maxConns: 2, maxAtOnce: 2},
+		{name: "http2", http2: true, jobs: DefaultJobs, maxConns: 1, maxOpen: 1, atOnce: HTTP2Streams},
+		{name: "http2 server allows 64", http2: true, streams: 64, jobs: DefaultJobs, maxConns: 1, maxOpen: 1, atOnce: 64},
+		{name: "http2 reset", http2: true, jobs: DefaultJobs, reset: true, maxConns: 2, maxOpen: 2, atOnce: HTTP2Streams},
+		{name: "http1", jobs: DefaultJobs, maxConns: HTTP1Conns + 1, maxOpen: HTTP1Conns + 1, atOnce: HTTP1Conns},
+		{name: "http2 jobs 2", http2: true, jobs: 2, maxConns: 1, maxOpen: 1, atOnce: 2},
+		{name: "http1 jobs 2", jobs: 2, maxConns: 3, maxOpen: 3, atOnce: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{TLS: true, HTTP2: tc.http2, Latency: 5 * time.Millisecond})
+			reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{TLS: true, HTTP2: tc.http2, HTTP2Streams: tc.streams, Latency: 5 * time.Millisecond})
 			trustCert(t, reg.CertPEM())
 			var pkgs []lockfile.Package
 			for i := range 300 {
 				pkgs = append(pkgs, reg.AddCrate(fmt.Sprintf("c%03d", i), "1.0.0", map[string]string{"src/lib.rs": fmt.Sprint(i)}))
 			}
-			fetchAll(t, newTestFetcher(t, Options{Jobs: tc.jobs, DL: map[string]string{reg.Source().Raw: reg.DL()}}), tc.jobs, pkgs)
-			conns, peak := reg.Connections()
-			if (tc.wantConns > 0 && conns != tc.wantConns) || conns > tc.maxConns || peak > tc.maxAtOnce {
-				t.Errorf("%d connections, %d requests at once; want at most %d connections (exactly %d if > 0) and %d requests", conns, peak, tc.maxConns, tc.wantConns, tc.maxAtOnce)
+			if tc.reset {
+				reg.Inject(reg.CratePath("c150", "1.0.0"), fetchtest.Fault{Kind: fetchtest.Reset})
 			}
-			if got := reg.TotalRequests(); got != 300 {
-				t.Errorf("%d requests, want 300", got)
+			fetchAll(t, newTestFetcher(t, Options{Jobs: tc.jobs, DL: map[string]string{reg.Source().Raw: reg.DL()}}), tc.jobs, pkgs)
+			conns, open, atOnce := reg.Connections()
+			if conns > tc.maxConns || open > tc.maxOpen || atOnce > tc.atOnce {
+				t.Errorf("%d connections (%d open at once), %d requests at once; want at most %d (%d), %d",
+					conns, open, atOnce, tc.maxConns, tc.maxOpen, tc.atOnce)
+			}
+			if got, want := reg.TotalRequests(), 300; got < want || !tc.reset && got != want {
+				t.Errorf("%d requests, want %d", got, want)
 			}
 		})
 	}
@@ -62,9 +78,10 @@ func TestTransportConcurrency(t *testing.T) {
 // with 300 requests waiting.
 func TestGateLimits(t *testing.T) {
 	type step struct {
-		conn  int // learnConn: 1 (HTTP/1.1) or 2 (h2), 0 none
-		resp  int // learn: the response's major version, 0 none
-		admit int // turns given out after the step
+		conn    int // learnConn: 1 (HTTP/1.1) or 2 (h2), 0 none
+		streams int // streams: what the HTTP/2 connection allows, 0 none
+		resp    int // learn: the response's major version, 0 none
+		admit   int // turns given out after the step
 	}
 	for _, tc := range []struct {
 		name  string
@@ -78,6 +95,9 @@ func TestGateLimits(t *testing.T) {
 		{"connection after response ignored", DefaultJobs, []step{{resp: 1, admit: HTTP1Conns}, {conn: 2, admit: HTTP1Conns}}},
 		{"h2 jobs 2", 2, []step{{conn: 2, admit: 2}, {resp: 2, admit: 2}}},
 		{"h2 jobs 120", 120, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: 120}}},
+		{"settings", DefaultJobs, []step{{streams: 100, admit: 100}, {streams: 1000, admit: HTTP2Streams}, {resp: 2, admit: HTTP2Streams}}},
+		{"settings below the cap", DefaultJobs, []step{{streams: 100, admit: 100}, {streams: 128, admit: 128}, {resp: 2, admit: 128}}},
+		{"settings jobs 2", 2, []step{{streams: 100, admit: 2}, {streams: 250, admit: 2}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGates(tc.jobs).of(&url.URL{Scheme: "https", Host: "example.org"})
@@ -104,6 +124,9 @@ func TestGateLimits(t *testing.T) {
 				if s.conn > 0 {
 					g.learnConn(s.conn == 2)
 				}
+				if s.streams > 0 {
+					g.streams(s.streams)
+				}
 				if s.resp > 0 {
 					g.learn(s.resp)
 				}
@@ -117,18 +140,23 @@ func TestGateLimits(t *testing.T) {
 
 // TestGateOpensOnConnection checks that the requests waiting for the first
 // one go when its connection is made, not when its response arrives: the
-// server holds every response until a second request is in flight (or 10
-// seconds have passed, which fails the test).
+// server holds every response until enough requests are in flight (or 10
+// seconds have passed, which fails the test). Over HTTP/1.1 that is two;
+// over HTTP/2 it is more than the 100 streams Go's client opens before the
+// server's SETTINGS frame, so the rest must go when that frame arrives.
 func TestGateOpensOnConnection(t *testing.T) {
-	for _, http2 := range []bool{true, false} {
-		t.Run(fmt.Sprintf("http2=%v", http2), func(t *testing.T) {
+	for _, tc := range []struct {
+		http2          bool
+		crates, needed int
+	}{{false, 8, 2}, {true, 200, 150}} {
+		t.Run(fmt.Sprintf("http2=%v", tc.http2), func(t *testing.T) {
 			files := map[string][]byte{}
 			var pkgs []lockfile.Package
 			src, err := lockfile.ParseSource(lockfile.CratesIORegistry)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i := range 8 {
+			for i := range tc.crates {
 				name := fmt.Sprintf("c%d", i)
 				data := fetchtest.Crate(name, "1.0.0", map[string]string{"src/lib.rs": name})
 				files["/"+name+"-1.0.0.crate"] = data
@@ -136,16 +164,16 @@ func TestGateOpensOnConnection(t *testing.T) {
 			}
 			var mu sync.Mutex
 			inFlight, waited := 0, false
-			second := make(chan struct{})
+			enough := make(chan struct{})
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				mu.Lock()
 				inFlight++
-				if inFlight == 2 {
-					close(second)
+				if inFlight == tc.needed {
+					close(enough)
 				}
 				mu.Unlock()
 				select {
-				case <-second:
+				case <-enough:
 				case <-time.After(10 * time.Second):
 					mu.Lock()
 					waited = true
@@ -153,13 +181,13 @@ func TestGateOpensOnConnection(t *testing.T) {
 				}
 				w.Write(files[r.URL.Path])
 			}))
-			srv.EnableHTTP2 = http2
+			srv.EnableHTTP2 = tc.http2
 			srv.StartTLS()
 			defer srv.Close()
 			trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
 			fetchAll(t, newTestFetcher(t, Options{DL: map[string]string{CratesIOAlias: srv.URL + "/{crate}-{version}.crate"}}), DefaultJobs, pkgs)
 			if waited {
-				t.Error("the first response was needed before a second request was sent")
+				t.Errorf("the first response was needed before %d requests were sent", tc.needed)
 			}
 		})
 	}
@@ -191,8 +219,9 @@ func TestHTTP2Window(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
+	conns := newH2Conns(tr) // as a Fetcher sends
+	defer conns.CloseIdleConnections()
+	client := &http.Client{Transport: conns}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup

@@ -32,6 +32,9 @@ const maxErrorBody = 64 << 10
 //	http.Client            redirects
 //	watchdog               cancels a request that makes no progress for
 //	                       StallTimeout (no whole-request timeout)
+//	h2Conns                one HTTP/2 connection per https host, made with
+//	                       the Transport's NewClientConn, that tells the
+//	                       gate how many streams the server allows (h2conn.go)
 //	http.Transport         proxies from the environment, CA roots from
 //	                       NIX_SSL_CERT_FILE / SSL_CERT_FILE, pooled
 //	                       connections: HTTP/2 when the server offers it
@@ -53,7 +56,7 @@ func newHTTPClient(opts *Options) (*retryablehttp.Client, *http.Client, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		base = &http.Client{Transport: t}
+		base = &http.Client{Transport: newH2Conns(t)}
 	}
 	base.Transport = &watchdog{next: base.Transport, timeout: opts.StallTimeout}
 

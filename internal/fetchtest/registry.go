@@ -33,6 +33,9 @@ type RegistryOptions struct {
 	// TLS serves HTTPS (with a certificate from CertPEM) instead of HTTP;
 	// HTTP2 also offers HTTP/2 over it, as crates.io's CDN does.
 	TLS, HTTP2 bool
+	// HTTP2Streams is how many streams the server allows on a connection
+	// (0: Go's default, 250).
+	HTTP2Streams int
 }
 
 // Registry is a sparse cargo registry on 127.0.0.1: config.json and index
@@ -56,6 +59,8 @@ type Registry struct {
 	auth   *authState        // nil unless RegistryOptions.Auth is set
 
 	conns    int // connections accepted
+	open     int // connections open
+	openPeak int // the most open at once
 	inFlight int // requests being served
 	peak     int // the most at once
 }
@@ -79,11 +84,19 @@ func NewRegistry(tb testing.TB, opts RegistryOptions) *Registry {
 	}
 	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
 	r.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			r.mu.Lock()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		switch st {
+		case http.StateNew:
 			r.conns++
-			r.mu.Unlock()
+			r.open++
+			r.openPeak = max(r.openPeak, r.open)
+		case http.StateClosed, http.StateHijacked:
+			r.open--
 		}
+	}
+	if opts.HTTP2Streams > 0 {
+		r.srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: opts.HTTP2Streams}
 	}
 	if opts.TLS {
 		r.srv.EnableHTTP2 = opts.HTTP2
@@ -198,12 +211,13 @@ func (r *Registry) TotalRequests() int {
 	return n
 }
 
-// Connections is the number of connections accepted, and PeakRequests the
-// most requests served at once (HTTP/2 streams count one each).
-func (r *Registry) Connections() (conns, peakRequests int) {
+// Connections is the number of connections accepted, the most that were
+// open at once, and the most requests served at once (HTTP/2 streams
+// count one each).
+func (r *Registry) Connections() (conns, peakConns, peakRequests int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.conns, r.peak
+	return r.conns, r.openPeak, r.peak
 }
 
 // UserAgents lists the distinct User-Agent headers received, sorted.

@@ -1,0 +1,129 @@
+package fetch
+
+import (
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cargohash/cargohash/internal/fetchtest"
+	"github.com/cargohash/cargohash/lockfile"
+)
+
+// TestH2ConnsProxy sends a Fetcher's requests to a TLS registry through an
+// HTTP proxy (CONNECT), as HTTPS_PROXY does: the connection h2Conns makes
+// itself goes through the proxy too. Over HTTP/2 that is one tunnel; over
+// HTTP/1.1 the first connection and the Transport's.
+func TestH2ConnsProxy(t *testing.T) {
+	for _, http2 := range []bool{true, false} {
+		t.Run(fmt.Sprintf("http2=%v", http2), func(t *testing.T) {
+			reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{TLS: true, HTTP2: http2})
+			trustCert(t, reg.CertPEM())
+			var pkgs []lockfile.Package
+			for i := range 40 {
+				pkgs = append(pkgs, reg.AddCrate(fmt.Sprintf("c%02d", i), "1.0.0", map[string]string{"src/lib.rs": fmt.Sprint(i)}))
+			}
+			var tunnels atomic.Int64
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodConnect {
+					http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+					return
+				}
+				tunnels.Add(1)
+				up, err := net.DialTimeout("tcp", r.Host, 5*time.Second)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadGateway)
+					return
+				}
+				defer up.Close()
+				down, buf, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					return
+				}
+				defer down.Close()
+				io.WriteString(down, "HTTP/1.1 200 Connection established\r\n\r\n")
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					io.Copy(up, buf)
+					up.(*net.TCPConn).CloseWrite()
+				}()
+				io.Copy(down, up)
+				down.Close()
+				wg.Wait()
+			}))
+			defer proxy.Close()
+			proxyURL, err := url.Parse(proxy.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := newTestFetcher(t, Options{DL: map[string]string{reg.Source().Raw: reg.DL()}})
+			conns := f.base.Transport.(*authTransport).next.(*watchdog).next.(*h2Conns)
+			// http.ProxyFromEnvironment never proxies 127.0.0.1, and reads
+			// the environment once per process.
+			conns.t.Proxy = http.ProxyURL(proxyURL)
+			conns.dialer.Proxy = conns.t.Proxy
+			fetchAll(t, f, DefaultJobs, pkgs)
+			n, _, _ := reg.Connections()
+			if got := tunnels.Load(); got != int64(n) || got == 0 || http2 && got != 1 {
+				t.Errorf("%d tunnels through the proxy, %d connections reached the registry; want as many (1 over HTTP/2)", got, n)
+			}
+		})
+	}
+}
+
+// TestH2ConnsGoAway lets the registry's HTTP/2 connection go idle until the
+// server sends GOAWAY and closes it: the next requests go on a new
+// connection at once, without a retry.
+func TestH2ConnsGoAway(t *testing.T) {
+	files := map[string][]byte{}
+	var pkgs []lockfile.Package
+	src, err := lockfile.ParseSource(lockfile.CratesIORegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		name := fmt.Sprintf("c%d", i)
+		data := fetchtest.Crate(name, "1.0.0", map[string]string{"src/lib.rs": name})
+		files["/"+name+"-1.0.0.crate"] = data
+		pkgs = append(pkgs, lockfile.Package{Name: name, Version: "1.0.0", Source: src, Checksum: fetchtest.Checksum(data)})
+	}
+	var accepted atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(files[r.URL.Path])
+	}))
+	srv.Config.IdleTimeout = 50 * time.Millisecond
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	var retries atomic.Int64
+	f := newTestFetcher(t, Options{
+		DL:           map[string]string{CratesIOAlias: srv.URL + "/{crate}-{version}.crate"},
+		RetryWaitMin: time.Minute, RetryWaitMax: time.Minute, // a retry would time the test out
+		Progress: func(e Event) {
+			if e.Kind == Retrying {
+				retries.Add(1)
+			}
+		},
+	})
+	fetchAll(t, f, DefaultJobs, pkgs[:10])
+	time.Sleep(300 * time.Millisecond)
+	fetchAll(t, f, DefaultJobs, pkgs[10:])
+	if n := accepted.Load(); n != 2 || retries.Load() != 0 {
+		t.Errorf("%d connections, %d retries; want 2 and none", n, retries.Load())
+	}
+}
