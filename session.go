@@ -133,9 +133,10 @@ type Crate struct {
 }
 
 // open opens the crate's bytes.
-func (c Crate) open() (io.ReadCloser, error) {
-	return fetch.File{Path: c.File, Offset: c.offset, Size: c.Size}.Open()
-}
+func (c Crate) open() (io.ReadCloser, error) { return c.file().Open() }
+
+// file is where the crate's bytes are.
+func (c Crate) file() fetch.File { return fetch.File{Path: c.File, Offset: c.offset, Size: c.Size} }
 
 // Tarball is where the crate lives in a staging tree:
 // tarballs/NAME-VERSION.tar.gz.

@@ -142,8 +142,16 @@ func (f *Fetched) WriteStagingNAR(ctx context.Context, w io.Writer) error {
 // writeStagingNAR is WriteStagingNAR of a Fetch in progress: each entry is
 // written once arrived says it is on disk.
 func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arrivals) error {
-	bw := bufio.NewWriterSize(w, 256<<10)
-	nw := nar.NewWriter(bw)
+	// The NAR writer's writes are many and small: a hash takes them as
+	// they are, anything else through a buffer. Buffering for the hash
+	// too copied every byte once more, in the tail of a cold prefetch
+	// (what arrived last, and all after it, is hashed once it has).
+	out, bw := w, (*bufio.Writer)(nil)
+	if _, isHash := w.(hash.Hash); !isHash {
+		bw = bufio.NewWriterSize(w, 256<<10)
+		out = bw
+	}
+	nw := nar.NewWriter(out)
 	nw.WriteHeader(&nar.Header{Mode: fs.ModeDir})
 	nw.WriteHeader(&nar.Header{Path: "Cargo.lock", Mode: f.Lock.Mode, Size: int64(len(f.Lock.Data))})
 	nw.Write(f.Lock.Data)
@@ -166,6 +174,8 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 			return err
 		}
 		buf := make([]byte, 256<<10)
+		var files lastFile
+		defer files.close()
 		tree := arrived.copyTo()
 		if tree != "" {
 			if err := os.Mkdir(filepath.Join(tree, vendortree.StagingTarballs), 0o755); err != nil {
@@ -180,9 +190,9 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 			if err := nw.WriteHeader(&nar.Header{Path: c.Tarball(), Mode: 0o644, Size: c.Size}); err != nil {
 				return err
 			}
-			copy := func(w io.Writer, c *Crate) error { return copyFileTo(w, c, buf) }
+			copy := func(w io.Writer, c *Crate) error { return copyFileTo(w, c, &files, buf) }
 			if c.unread != nil {
-				copy = func(w io.Writer, c *Crate) error { return copyChecked(w, c, buf) }
+				copy = func(w io.Writer, c *Crate) error { return copyChecked(w, c, &files, buf) }
 			}
 			if err := copyTee(nw, tree, c, copy); err != nil {
 				return fmt.Errorf("%s: %w", c.ID(), err)
@@ -192,7 +202,10 @@ func (f *Fetched) writeStagingNAR(ctx context.Context, w io.Writer, arrived *arr
 	if err := nw.Close(); err != nil {
 		return err
 	}
-	return bw.Flush()
+	if bw != nil {
+		return bw.Flush()
+	}
+	return nil
 }
 
 // copyTee copies crate c with copy to w and, if tree is not "", to a new
@@ -212,16 +225,44 @@ func copyTee(w io.Writer, tree string, c *Crate, copy func(io.Writer, *Crate) er
 	return out.Close()
 }
 
+// lastFile keeps the file a crate was read from open for the next crate:
+// those of a run's downloads and of a cache pack are regions of one file,
+// which was opened once per crate before (three syscalls each). Only the
+// last: crates in files of their own do not pile up open descriptors.
+type lastFile struct {
+	path string
+	f    *os.File
+}
+
+// open returns a reader of crate c's bytes.
+func (l *lastFile) open(c *Crate) (io.Reader, error) {
+	if l.f == nil || l.path != c.File {
+		l.close()
+		f, err := c.file().OpenFile()
+		if err != nil {
+			return nil, err
+		}
+		l.path, l.f = c.File, f
+	}
+	return c.file().Section(l.f), nil
+}
+
+func (l *lastFile) close() {
+	if l.f != nil {
+		l.f.Close()
+	}
+	*l = lastFile{}
+}
+
 // copyFileTo copies crate c's bytes (Size at offset in File) to w through
 // buf. Not through io.Copy, which (by os.File.WriteTo and the NAR writer's
 // ReadFrom) took a new 32 KiB buffer for every crate: megabytes of fresh
 // memory on a cold prefetch, each page of it a page fault.
-func copyFileTo(w io.Writer, c *Crate, buf []byte) error {
-	r, err := c.open()
+func copyFileTo(w io.Writer, c *Crate, files *lastFile, buf []byte) error {
+	r, err := files.open(c)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
 	n, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, buf)
 	if err == nil && n != c.Size {
 		err = fmt.Errorf("%s changed size (%d bytes at %d, then %d)", c.File, c.Size, c.offset, n)
@@ -236,12 +277,11 @@ var errCacheChanged = errors.New("cached crate changed since it was stored")
 // copyChecked copies crate c's bytes to w through buf, and checks that
 // they have sha256 c.unread: the one read of a cached crate. Other bytes,
 // fewer, or a file that cannot be read are errCacheChanged.
-func copyChecked(w io.Writer, c *Crate, buf []byte) error {
-	r, err := c.open()
+func copyChecked(w io.Writer, c *Crate, files *lastFile, buf []byte) error {
+	r, err := files.open(c)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errCacheChanged, err)
 	}
-	defer r.Close()
 	h := sha256.New()
 	for left := c.Size; left > 0; {
 		chunk := buf[:min(left, int64(len(buf)))]

@@ -184,6 +184,15 @@ func (file File) Open() (io.ReadCloser, error) {
 	return openEntry(packEntry{pack: &packFile{path: file.Path}, off: file.Offset, size: file.Size})
 }
 
+// OpenFile opens the whole file Path, to read with Section the bytes of
+// every File in it: the crates of a pack can share one descriptor.
+func (file File) OpenFile() (*os.File, error) { return openRegular(file.Path) }
+
+// Section returns a reader of the crate's bytes in f, the file Path.
+func (file File) Section(f io.ReaderAt) *io.SectionReader {
+	return io.NewSectionReader(f, file.Offset, file.Size)
+}
+
 // Handover says how CrateFile may hand a crate over.
 type Handover uint8
 

@@ -135,7 +135,7 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 		damaged("a %s", fileKind(mode))
 		return
 	}
-	f, err := osfile.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := openRegular(path)
 	if errors.Is(err, syscall.ELOOP) {
 		damaged("a symlink")
 		return
@@ -573,9 +573,15 @@ func openEntry(e packEntry) (io.ReadCloser, error) {
 	if e.pack.f != nil {
 		return sectionReadCloser{io.NewSectionReader(e.pack.f, e.off, e.size), io.NopCloser(nil)}, nil
 	}
-	f, err := osfile.OpenFile(e.pack.path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := openRegular(e.pack.path)
 	if err != nil {
 		return nil, err
 	}
 	return sectionReadCloser{io.NewSectionReader(f, e.off, e.size), f}, nil
+}
+
+// openRegular opens a crate file or pack for reading, without following a
+// symlink and without the network poller (osfile).
+func openRegular(path string) (*os.File, error) {
+	return osfile.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 }
