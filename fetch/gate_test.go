@@ -150,18 +150,7 @@ func TestGateOpensOnConnection(t *testing.T) {
 		crates, needed int
 	}{{false, 8, 2}, {true, 200, 150}} {
 		t.Run(fmt.Sprintf("http2=%v", tc.http2), func(t *testing.T) {
-			files := map[string][]byte{}
-			var pkgs []lockfile.Package
-			src, err := lockfile.ParseSource(lockfile.CratesIORegistry)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range tc.crates {
-				name := fmt.Sprintf("c%d", i)
-				data := fetchtest.Crate(name, "1.0.0", map[string]string{"src/lib.rs": name})
-				files["/"+name+"-1.0.0.crate"] = data
-				pkgs = append(pkgs, lockfile.Package{Name: name, Version: "1.0.0", Source: src, Checksum: fetchtest.Checksum(data)})
-			}
+			files, pkgs := servedCrates(t, tc.crates)
 			var mu sync.Mutex
 			inFlight, waited := 0, false
 			enough := make(chan struct{})
@@ -191,6 +180,24 @@ func TestGateOpensOnConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// servedCrates makes n crates.io crates, c0 to c{n-1}, and the files a
+// server with the dl template "URL/{crate}-{version}.crate" serves them as.
+func servedCrates(t *testing.T, n int) (files map[string][]byte, pkgs []lockfile.Package) {
+	t.Helper()
+	src, err := lockfile.ParseSource(lockfile.CratesIORegistry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = map[string][]byte{}
+	for i := range n {
+		name := fmt.Sprintf("c%d", i)
+		data := fetchtest.Crate(name, "1.0.0", map[string]string{"src/lib.rs": name})
+		files["/"+name+"-1.0.0.crate"] = data
+		pkgs = append(pkgs, lockfile.Package{Name: name, Version: "1.0.0", Source: src, Checksum: fetchtest.Checksum(data)})
+	}
+	return files, pkgs
 }
 
 // TestHTTP2Window checks what an HTTP/2 server can push on one connection

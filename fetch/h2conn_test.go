@@ -84,18 +84,7 @@ func TestH2ConnsProxy(t *testing.T) {
 // server sends GOAWAY and closes it: the next requests go on a new
 // connection at once, without a retry.
 func TestH2ConnsGoAway(t *testing.T) {
-	files := map[string][]byte{}
-	var pkgs []lockfile.Package
-	src, err := lockfile.ParseSource(lockfile.CratesIORegistry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 20 {
-		name := fmt.Sprintf("c%d", i)
-		data := fetchtest.Crate(name, "1.0.0", map[string]string{"src/lib.rs": name})
-		files["/"+name+"-1.0.0.crate"] = data
-		pkgs = append(pkgs, lockfile.Package{Name: name, Version: "1.0.0", Source: src, Checksum: fetchtest.Checksum(data)})
-	}
+	files, pkgs := servedCrates(t, 20)
 	var accepted atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write(files[r.URL.Path])
