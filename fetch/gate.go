@@ -24,7 +24,7 @@ import (
 //     its SETTINGS frame arrives, right after the handshake (streams);
 //     until then, http2EarlyStreams, what Go's HTTP/2 client assumes.
 //     Requests beyond what the server allows wait for a stream of that
-//     connection rather than dial more. (Through the Transport's own pool,
+//     connection rather than dial more, with the stall watchdog stopped. (Through the Transport's own pool,
 //     which a Fetcher with Options.Client uses, the gate learns HTTP/2
 //     from the connection (learnConn) and opens to HTTP2Streams with the
 //     first response (learn); a server that allows fewer streams then
@@ -131,16 +131,17 @@ type gateKey struct{}
 
 // trace returns ctx, telling the gate the protocol of the request's
 // connection as soon as it has one if no connection has yet: h2Conns finds
-// the gate in ctx (and keeps telling it how many streams the server
-// allows); the Transport's pool calls the trace's GotConn.
+// the gate in ctx (and tells it how many streams the server allows, also
+// on a connection that replaces the first); the Transport's pool calls
+// the trace's GotConn.
 func (g *gate) trace(ctx context.Context) context.Context {
+	ctx = context.WithValue(ctx, gateKey{}, g)
 	g.mu.Lock()
 	connected := g.connected
 	g.mu.Unlock()
 	if connected {
 		return ctx
 	}
-	ctx = context.WithValue(ctx, gateKey{}, g)
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			c, ok := info.Conn.(interface{ ConnectionState() tls.ConnectionState })

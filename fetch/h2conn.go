@@ -2,17 +2,21 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"strings"
 	"sync"
 )
 
 // h2Conns is the innermost RoundTripper of a Fetcher that built its own
 // Transport. It makes the connection of each https host itself
-// (Transport.NewClientConn: the Transport's proxy, TLS roots and ALPN,
-// and its HTTP/2 settings), and when the server speaks HTTP/2, sends all
-// of that host's requests as streams of that one connection:
+// (Transport.NewClientConn: the Transport's TLS roots, ALPN and HTTP/2
+// settings, and the proxy the Transport would choose for the request),
+// and when the server speaks HTTP/2, sends all of that host's requests as
+// streams of that one connection:
 //
 //   - The connection says how many streams the server allows as soon as
 //     the server's SETTINGS frame arrives, which the server sends right
@@ -22,20 +26,23 @@ import (
 //     first response arrived: a round trip plus the server's time later.
 //     In-process, 232 crates at 20 ms per request took 55 ms this way
 //     against 72 ms through the pool.
-//   - Requests beyond what the server allows wait for a stream of this
-//     connection (a ClientConn waits when it is full), where the pool would
-//     dial a connection for them: a server that allows 128 streams is sent
-//     128 at once on one connection, as cargo does.
+//   - A request for which the connection has no stream free waits for one,
+//     with the stall watchdog stopped, where the pool would dial a
+//     connection for it: a server that allows 128 streams is sent 128 at
+//     once on one connection, as cargo does. That happens when the server
+//     allows fewer than the 100 Go assumes until its SETTINGS arrive (the
+//     connection tells only of more streams, not of fewer), and for
+//     requests the gate does not count (redirects, index files).
 //   - A connection that goes away (GOAWAY, closed when idle, broken) is
 //     replaced by the next request, and a request it failed is sent once
-//     more on the new one: every request is a GET.
+//     more on the new one (GET and HEAD only; cargohash sends nothing else).
 //
 // A host that answers in HTTP/1.1 gets its first request on the
 // connection made to learn that, which is then closed; the rest go through
 // the Transport's pool of HTTP1Conns keep-alive connections.
 type h2Conns struct {
 	t      *http.Transport
-	dialer *http.Transport // t without MaxConnsPerHost, for NewClientConn
+	dialer *http.Transport // t for NewClientConn (see newH2Conns)
 	mu     sync.Mutex
 	hosts  map[string]*h2Host // by host:port
 }
@@ -46,33 +53,54 @@ type h2Host struct {
 	cc    *http.ClientConn // HTTP/2; set before ready is closed
 	http1 bool             // the host speaks HTTP/1.1: use the Transport
 
-	mu    sync.Mutex
-	gates []*gate // told how many streams the server allows
-	gone  bool    // replaced: closed once its last request is done
+	mu     sync.Mutex
+	gates  []*gate // told how many streams the server allows
+	gone   bool    // replaced: closed once its last request is done
+	closed bool
 }
 
 // newH2Conns returns the h2Conns in front of t. Its connections are made
-// by a copy of t without MaxConnsPerHost: in Go 1.26 a ClientConn that
-// speaks HTTP/1.1 takes one from the Transport's count of the host's
-// connections when it is closed, though it never added one, and the
-// Transport then panics ("connCount underflow").
+// by a copy of t that differs in two ways:
+//   - no MaxConnsPerHost: in Go 1.26 a ClientConn that speaks HTTP/1.1
+//     takes one from the Transport's count of the host's connections when
+//     it is closed, though it never added one, and the Transport then
+//     panics ("connCount underflow");
+//   - the proxy is the one t chooses for the request the connection is
+//     made for: NewClientConn asks with a URL of the bare host, without its
+//     port (so a NO_PROXY entry with a port would not match).
 func newH2Conns(t *http.Transport) *h2Conns {
 	dialer := t.Clone()
 	dialer.MaxConnsPerHost = 0
+	dialer.Proxy = func(r *http.Request) (*url.URL, error) {
+		if p, ok := r.Context().Value(proxyKey{}).(proxyChoice); ok {
+			return p.url, p.err
+		}
+		return nil, nil
+	}
 	return &h2Conns{t: t, dialer: dialer, hosts: map[string]*h2Host{}}
+}
+
+// proxyKey is the context key of the proxyChoice of a connection's dial.
+type proxyKey struct{}
+
+type proxyChoice struct {
+	url *url.URL
+	err error
 }
 
 func (c *h2Conns) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "https" {
 		return c.t.RoundTrip(req)
 	}
+	ctx := req.Context()
 	addr := hostPort(req.URL)
-	g, _ := req.Context().Value(gateKey{}).(*gate)
+	g, _ := ctx.Value(gateKey{}).(*gate)
 	if g != nil && g.addr != addr {
 		g = nil // a redirect to another host: the gate is not its
 	}
+	resend := req.Method == http.MethodGet || req.Method == http.MethodHead
 	for tries := 1; ; tries++ {
-		h, first, err := c.conn(req.Context(), addr, g)
+		h, first, err := c.conn(req, addr, g)
 		switch {
 		case err != nil:
 			return nil, err
@@ -87,18 +115,16 @@ func (c *h2Conns) RoundTrip(req *http.Request) (*http.Response, error) {
 		case h.http1:
 			return c.t.RoundTrip(req)
 		}
-		resp, err := h.cc.RoundTrip(req)
-		if err == nil || req.Context().Err() != nil || tries == 3 {
+		resp, err := h.roundTrip(req)
+		if err == nil || ctx.Err() != nil || !resend || tries == 3 {
 			return resp, err
 		}
 		switch {
 		case refused(err):
 			// Sent before the server's SETTINGS said it allows fewer
 			// streams than Go's client assumes until then: not
-			// processed, and the connection now waits for a stream.
-		case h.cc.Err() != nil || h.cc.Available() == 0:
-			// Closed, or not usable (GOAWAY): a full connection
-			// would have waited for a stream instead.
+			// processed.
+		case !h.takesMore():
 			c.retire(addr, h)
 		default:
 			return nil, err // the request's own failure
@@ -108,8 +134,9 @@ func (c *h2Conns) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // refused reports whether err is an HTTP/2 stream the server refused
 // (REFUSED_STREAM: not processed, safe to send again). Go's HTTP/2 error
-// types are not exported; should their text change, such a request is
-// sent on a new connection instead.
+// types are not exported; should their text change, such a request goes
+// back to the retries of a failed request instead (retryablehttp's, after
+// a backoff).
 func refused(err error) bool {
 	return strings.Contains(err.Error(), "REFUSED_STREAM")
 }
@@ -117,7 +144,7 @@ func refused(err error) bool {
 // conn returns the connection of addr, waiting for the request that dials
 // it or dialing it. When this call made a connection and it speaks
 // HTTP/1.1, it is returned as first for the request to use and close.
-func (c *h2Conns) conn(ctx context.Context, addr string, g *gate) (h *h2Host, first *http.ClientConn, err error) {
+func (c *h2Conns) conn(req *http.Request, addr string, g *gate) (h *h2Host, first *http.ClientConn, err error) {
 	for {
 		c.mu.Lock()
 		h = c.hosts[addr]
@@ -125,13 +152,13 @@ func (c *h2Conns) conn(ctx context.Context, addr string, g *gate) (h *h2Host, fi
 			h = &h2Host{ready: make(chan struct{})}
 			c.hosts[addr] = h
 			c.mu.Unlock()
-			return c.dial(ctx, addr, h, g)
+			return c.dial(req, addr, h, g)
 		}
 		c.mu.Unlock()
 		select {
 		case <-h.ready:
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+		case <-req.Context().Done():
+			return nil, nil, req.Context().Err()
 		}
 		switch {
 		case h.http1:
@@ -147,16 +174,25 @@ func (c *h2Conns) conn(ctx context.Context, addr string, g *gate) (h *h2Host, fi
 	}
 }
 
-func (c *h2Conns) dial(ctx context.Context, addr string, h *h2Host, g *gate) (*h2Host, *http.ClientConn, error) {
+func (c *h2Conns) dial(req *http.Request, addr string, h *h2Host, g *gate) (*h2Host, *http.ClientConn, error) {
 	defer close(h.ready)
+	ctx := req.Context()
+	if c.t.Proxy != nil {
+		u, err := c.t.Proxy(req)
+		ctx = context.WithValue(ctx, proxyKey{}, proxyChoice{u, err})
+	}
+	h2 := false
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		TLSHandshakeDone: func(cs tls.ConnectionState, err error) {
+			h2 = err == nil && cs.NegotiatedProtocol == "h2"
+		},
+	})
 	cc, err := c.dialer.NewClientConn(ctx, "https", addr)
 	if err != nil {
 		c.forget(addr, h)
 		return nil, nil, err
 	}
-	// An HTTP/1.1 connection takes one request at a time; an HTTP/2 one
-	// the 100 streams Go's client assumes until the server says.
-	if cc.Available() <= 1 {
+	if !h2 {
 		h.http1 = true
 		if g != nil {
 			g.learnConn(false)
@@ -169,8 +205,34 @@ func (c *h2Conns) dial(ctx context.Context, addr string, h *h2Host, g *gate) (*h
 	return h, nil, nil
 }
 
+// roundTrip sends req as a stream of the connection. When no stream is
+// free, ClientConn.RoundTrip waits for one (or fails at once if the
+// connection takes no more requests), so the stall watchdog is stopped
+// until the request is written: until then it is not on the network. (A
+// stream can be taken away from under a reservation too: the SETTINGS that
+// say the server allows fewer than Go assumed may arrive just before.)
+func (h *h2Host) roundTrip(req *http.Request) (*http.Response, error) {
+	resume := sync.OnceFunc(pauseWatchdog(req.Context()))
+	defer resume()
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: resume})
+	return h.cc.RoundTrip(req.WithContext(ctx))
+}
+
+// takesMore reports whether the connection would take another request
+// now, after one failed on it: if not, it is closed or has had a GOAWAY
+// (the failed request's stream is free, unless the connection is full
+// with requests the gate does not count, and is then replaced for
+// nothing).
+func (h *h2Host) takesMore() bool {
+	if h.cc.Reserve() != nil {
+		return false
+	}
+	h.cc.Release()
+	return true
+}
+
 // watch tells g how many streams the connection allows, now and whenever
-// that changes.
+// that grows.
 func (h *h2Host) watch(g *gate) {
 	if g == nil {
 		return
@@ -191,11 +253,9 @@ func (h *h2Host) watch(g *gate) {
 func (h *h2Host) changed(cc *http.ClientConn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.gone {
-		if cc.InFlight() == 0 {
-			go cc.Close()
-		}
-		return
+	if h.gone && !h.closed && cc.InFlight() == 0 {
+		h.closed = true
+		go cc.Close()
 	}
 	h.tellLocked()
 }
@@ -217,7 +277,8 @@ func (c *h2Conns) retire(addr string, h *h2Host) {
 	c.forget(addr, h)
 	h.mu.Lock()
 	h.gone = true
-	idle := h.cc.InFlight() == 0
+	idle := !h.closed && h.cc.InFlight() == 0
+	h.closed = h.closed || idle
 	h.mu.Unlock()
 	if idle {
 		h.cc.Close()
@@ -250,7 +311,7 @@ func (c *h2Conns) CloseIdleConnections() {
 	}
 	c.mu.Unlock()
 	for _, h := range idle {
-		h.cc.Close()
+		c.retire("", h)
 	}
 	c.t.CloseIdleConnections()
 }

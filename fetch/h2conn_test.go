@@ -68,14 +68,29 @@ func TestH2ConnsProxy(t *testing.T) {
 			f := newTestFetcher(t, Options{DL: map[string]string{reg.Source().Raw: reg.DL()}})
 			conns := f.base.Transport.(*authTransport).next.(*watchdog).next.(*h2Conns)
 			// http.ProxyFromEnvironment never proxies 127.0.0.1, and reads
-			// the environment once per process.
-			conns.t.Proxy = http.ProxyURL(proxyURL)
-			conns.dialer.Proxy = conns.t.Proxy
+			// the environment once per process. The proxy is chosen for
+			// the request's own URL, port included (a NO_PROXY entry
+			// may name one).
+			regURL, err := url.Parse(reg.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var asked sync.Map
+			conns.t.Proxy = func(r *http.Request) (*url.URL, error) {
+				asked.Store(r.URL.Host, true)
+				return proxyURL, nil
+			}
 			fetchAll(t, f, DefaultJobs, pkgs)
 			n, _, _ := reg.Connections()
 			if got := tunnels.Load(); got != int64(n) || got == 0 || http2 && got != 1 {
 				t.Errorf("%d tunnels through the proxy, %d connections reached the registry; want as many (1 over HTTP/2)", got, n)
 			}
+			asked.Range(func(host, _ any) bool {
+				if host != regURL.Host {
+					t.Errorf("proxy asked for %v; want only %s", host, regURL.Host)
+				}
+				return true
+			})
 		})
 	}
 }
@@ -114,5 +129,34 @@ func TestH2ConnsGoAway(t *testing.T) {
 	fetchAll(t, f, DefaultJobs, pkgs[10:])
 	if n := accepted.Load(); n != 2 || retries.Load() != 0 {
 		t.Errorf("%d connections, %d retries; want 2 and none", n, retries.Load())
+	}
+}
+
+// TestH2ConnsFewStreams fetches from a registry that allows 4 streams per
+// connection, fewer than the 100 Go's client assumes until the server's
+// SETTINGS arrive: the requests beyond 4 wait for a stream of the one
+// connection with the stall watchdog stopped, so none is reported stalled
+// though each waits longer than StallTimeout.
+func TestH2ConnsFewStreams(t *testing.T) {
+	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{TLS: true, HTTP2: true, HTTP2Streams: 4, Latency: 100 * time.Millisecond})
+	trustCert(t, reg.CertPEM())
+	var pkgs []lockfile.Package
+	for i := range 40 {
+		pkgs = append(pkgs, reg.AddCrate(fmt.Sprintf("c%02d", i), "1.0.0", map[string]string{"src/lib.rs": fmt.Sprint(i)}))
+	}
+	var retries atomic.Int64
+	f := newTestFetcher(t, Options{
+		DL:           map[string]string{reg.Source().Raw: reg.DL()},
+		StallTimeout: 400 * time.Millisecond,
+		Progress: func(e Event) {
+			if e.Kind == Retrying {
+				retries.Add(1)
+			}
+		},
+	})
+	fetchAll(t, f, DefaultJobs, pkgs)
+	conns, _, atOnce := reg.Connections()
+	if conns != 1 || atOnce > 4 || retries.Load() != 0 {
+		t.Errorf("%d connections, %d requests at once, %d retries; want 1, at most 4, none", conns, atOnce, retries.Load())
 	}
 }

@@ -378,7 +378,8 @@ func (w *watchdog) RoundTrip(req *http.Request) (*http.Response, error) {
 	parent := req.Context()
 	ctx, cancel := context.WithCancelCause(parent)
 	timer := time.AfterFunc(w.timeout, func() { cancel(ErrStalled) })
-	resp, err := w.next.RoundTrip(req.WithContext(ctx))
+	watched := context.WithValue(ctx, stallTimerKey{}, &stallTimer{timer: timer, timeout: w.timeout})
+	resp, err := w.next.RoundTrip(req.WithContext(watched))
 	if err != nil {
 		timer.Stop()
 		if parent.Err() == nil && context.Cause(ctx) == ErrStalled {
@@ -390,6 +391,26 @@ func (w *watchdog) RoundTrip(req *http.Request) (*http.Response, error) {
 	timer.Reset(w.timeout)
 	resp.Body = &watchedBody{rc: resp.Body, timer: timer, timeout: w.timeout, ctx: ctx, parent: parent, cancel: cancel}
 	return resp, nil
+}
+
+// stallTimerKey is the context key of a request's *stallTimer.
+type stallTimerKey struct{}
+
+// stallTimer is the watchdog's timer of a request.
+type stallTimer struct {
+	timer   *time.Timer
+	timeout time.Duration
+}
+
+// pauseWatchdog stops the watchdog of ctx's request while it waits for
+// something other than the network (h2Conns, for a stream); call the
+// function it returns when the wait is over.
+func pauseWatchdog(ctx context.Context) (resume func()) {
+	st, ok := ctx.Value(stallTimerKey{}).(*stallTimer)
+	if !ok || !st.timer.Stop() {
+		return func() {} // none, or it fired already
+	}
+	return func() { st.timer.Reset(st.timeout) }
 }
 
 // CloseIdleConnections passes the call on, so that http.Client's reaches
