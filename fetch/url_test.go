@@ -61,6 +61,10 @@ func TestDownloadURL(t *testing.T) {
 		{"https://r.example/{version}", pkg("serde", "1.0.0"), "https://r.example/1.0.0"},
 		{"https://r.example/x?name={crate}&v={version}", pkg("serde", "1.0.0"), "https://r.example/x?name=serde&v=1.0.0"},
 		{"file:///srv/mirror/{lowerprefix}/{crate}/{crate}-{version}.crate", pkg("Serde", "1.0.0"), "file:///srv/mirror/se/rd/Serde/Serde-1.0.0.crate"},
+		// Braces that are no marker stay, around and inside markers too.
+		{"https://r.example/{x}/{{crate}}/{crat", pkg("serde", "1.0.0"), "https://r.example/{x}/{serde}/{crat"},
+		{"https://r.example/{x}", pkg("serde", "1.0.0"), "https://r.example/{x}/serde/1.0.0/download"},
+		{"https://r.example/{", pkg("serde", "1.0.0"), "https://r.example/{/serde/1.0.0/download"},
 	}
 	for _, tt := range tests {
 		if got := DownloadURL(tt.dl, tt.pkg); got != tt.want {
