@@ -208,9 +208,9 @@ func (c *h2Conns) dial(req *http.Request, addr string, h *h2Host, g *gate) (*h2H
 // roundTrip sends req as a stream of the connection. When no stream is
 // free, ClientConn.RoundTrip waits for one (or fails at once if the
 // connection takes no more requests), so the stall watchdog is stopped
-// until the request is written: until then it is not on the network. (A
-// stream can be taken away from under a reservation too: the SETTINGS that
-// say the server allows fewer than Go assumed may arrive just before.)
+// until the request is written: until then it is not on the network. Also
+// when a stream seemed free: the SETTINGS that say the server allows fewer
+// than Go assumed may arrive just before the request goes.
 func (h *h2Host) roundTrip(req *http.Request) (*http.Response, error) {
 	resume := sync.OnceFunc(pauseWatchdog(req.Context()))
 	defer resume()
