@@ -24,16 +24,17 @@ import (
 //     its SETTINGS frame arrives, right after the handshake (streams);
 //     until then, http2EarlyStreams, what Go's HTTP/2 client assumes.
 //     Requests beyond what the server allows wait for a stream of that
-//     connection rather than dial more, with the stall watchdog stopped. (Through the Transport's own pool,
-//     which a Fetcher with Options.Client uses, the gate learns HTTP/2
-//     from the connection (learnConn) and opens to HTTP2Streams with the
-//     first response (learn); a server that allows fewer streams then
-//     gets a second connection, which Go's client opens itself. Not the
-//     transport's StrictMaxConcurrentRequests, which would make them wait
-//     instead: in Go 1.26 the requests waiting that way count against the
-//     limit they wait for, and with more waiting than the limit none ever
-//     leaves, each stalled for the watchdog's minute, seen with 1,500
-//     crates.) 250 streams, what Go's own HTTP/2 server allows. 128 was
+//     connection rather than dial more, with the stall watchdog stopped.
+//     (Through the Transport's own pool, which a Fetcher with
+//     Options.Client uses, the gate learns HTTP/2 from the connection
+//     (learnConn) and opens to HTTP2Streams with the first response
+//     (learn); a server that allows fewer streams then gets a second
+//     connection, which Go's client opens itself. Not the transport's
+//     StrictMaxConcurrentRequests, which would make them wait instead: in
+//     Go 1.26 the requests waiting that way count against the limit they
+//     wait for, and with more waiting than the limit none ever leaves,
+//     each stalled for the watchdog's minute, seen with 1,500 crates.)
+//     250 streams, what Go's own HTTP/2 server allows. 128 was
 //     the cap while fresh memory cost a page fault per 4 KiB; since the
 //     heap is on huge pages (cmd/cargohash), 256 was 6 % faster on a
 //     1,500-crate lock (0.66 vs 0.71 s at 20 ms) for 10 MB more RSS

@@ -275,6 +275,12 @@ func (h *h2Host) tellLocked() {
 // request is done; the next request dials a new one.
 func (c *h2Conns) retire(addr string, h *h2Host) {
 	c.forget(addr, h)
+	h.retire()
+}
+
+// retire marks h's connection gone and closes it if no request uses it;
+// otherwise its state hook does when the last one is done.
+func (h *h2Host) retire() {
 	h.mu.Lock()
 	h.gone = true
 	idle := !h.closed && h.cc.InFlight() == 0
@@ -311,7 +317,7 @@ func (c *h2Conns) CloseIdleConnections() {
 	}
 	c.mu.Unlock()
 	for _, h := range idle {
-		c.retire("", h)
+		h.retire()
 	}
 	c.t.CloseIdleConnections()
 }
