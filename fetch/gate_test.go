@@ -18,13 +18,14 @@ import (
 	"github.com/cargohash/cargohash/lockfile"
 )
 
-// TestTransportConcurrency fetches 300 crates from a TLS registry the way
-// the session does (DefaultJobs at once) and checks what reached the
-// server:
+// TestTransportConcurrency fetches 300 crates (or 200) from a TLS registry
+// the way the session does (DefaultJobs at once) and checks what reached
+// the server:
 //   - over HTTP/2 one connection, with as many streams at once as the
 //     server allows (more requests than the 100 streams Go's client opens
 //     before the server's SETTINGS are waiting when the connection is
-//     made), also when that is fewer than HTTP2Streams;
+//     made), and a second when the requests are more than that, also when
+//     the server allows fewer than HTTP2Streams;
 //   - over HTTP/1.1 at most HTTP1Conns requests at once, and HTTP1Conns
 //     connections (one more in all: the one that told the protocol
 //     carries the first request and is closed before the Transport dials
@@ -36,6 +37,7 @@ func TestTransportConcurrency(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		http2    bool
+		crates   int // 0 for 300
 		streams  int // the server's limit, 0 for Go's 250
 		jobs     int
 		reset    bool
@@ -43,9 +45,10 @@ func TestTransportConcurrency(t *testing.T) {
 		maxOpen  int // at once
 		atOnce   int // requests at once, at most
 	}{
-		{name: "http2", http2: true, jobs: DefaultJobs, maxConns: 1, maxOpen: 1, atOnce: HTTP2Streams},
-		{name: "http2 server allows 64", http2: true, streams: 64, jobs: DefaultJobs, maxConns: 1, maxOpen: 1, atOnce: 64},
-		{name: "http2 reset", http2: true, jobs: DefaultJobs, reset: true, maxConns: 2, maxOpen: 2, atOnce: HTTP2Streams},
+		{name: "http2", http2: true, jobs: DefaultJobs, maxConns: HTTP2Conns, maxOpen: HTTP2Conns, atOnce: 300},
+		{name: "http2 fewer crates than streams", http2: true, crates: 200, jobs: DefaultJobs, maxConns: 1, maxOpen: 1, atOnce: 200},
+		{name: "http2 server allows 64", http2: true, streams: 64, jobs: DefaultJobs, maxConns: HTTP2Conns, maxOpen: HTTP2Conns, atOnce: HTTP2Conns * 64},
+		{name: "http2 reset", http2: true, jobs: DefaultJobs, reset: true, maxConns: HTTP2Conns + 1, maxOpen: HTTP2Conns + 1, atOnce: 300},
 		{name: "http1", jobs: DefaultJobs, maxConns: HTTP1Conns + 1, maxOpen: HTTP1Conns + 1, atOnce: HTTP1Conns},
 		{name: "http2 jobs 2", http2: true, jobs: 2, maxConns: 1, maxOpen: 1, atOnce: 2},
 		{name: "http1 jobs 2", jobs: 2, maxConns: 3, maxOpen: 3, atOnce: 2},
@@ -53,8 +56,11 @@ func TestTransportConcurrency(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{TLS: true, HTTP2: tc.http2, HTTP2Streams: tc.streams, Latency: 5 * time.Millisecond})
 			trustCert(t, reg.CertPEM())
+			if tc.crates == 0 {
+				tc.crates = 300
+			}
 			var pkgs []lockfile.Package
-			for i := range 300 {
+			for i := range tc.crates {
 				pkgs = append(pkgs, reg.AddCrate(fmt.Sprintf("c%03d", i), "1.0.0", map[string]string{"src/lib.rs": fmt.Sprint(i)}))
 			}
 			if tc.reset {
@@ -66,7 +72,7 @@ func TestTransportConcurrency(t *testing.T) {
 				t.Errorf("%d connections (%d open at once), %d requests at once; want at most %d (%d), %d",
 					conns, open, atOnce, tc.maxConns, tc.maxOpen, tc.atOnce)
 			}
-			if got, want := reg.TotalRequests(), 300; got < want || !tc.reset && got != want {
+			if got, want := reg.TotalRequests(), tc.crates; got < want || !tc.reset && got != want {
 				t.Errorf("%d requests, want %d", got, want)
 			}
 		})
@@ -75,7 +81,7 @@ func TestTransportConcurrency(t *testing.T) {
 
 // TestGateLimits follows a gate through what it learns, in the orders a
 // download can tell it: how many turns it has given out after each step,
-// with 300 requests waiting.
+// with 600 requests waiting.
 func TestGateLimits(t *testing.T) {
 	type step struct {
 		conn    int // learnConn: 1 (HTTP/1.1) or 2 (h2), 0 none
@@ -88,15 +94,15 @@ func TestGateLimits(t *testing.T) {
 		jobs  int
 		steps []step
 	}{
-		{"h2", DefaultJobs, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: HTTP2Streams}}},
+		{"h2", DefaultJobs, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: HTTP2Conns * HTTP2Streams}}},
 		{"http1", DefaultJobs, []step{{conn: 1, admit: HTTP1Conns}, {resp: 1, admit: HTTP1Conns}}},
-		{"response only", DefaultJobs, []step{{resp: 2, admit: HTTP2Streams}}},
+		{"response only", DefaultJobs, []step{{resp: 2, admit: HTTP2Conns * HTTP2Streams}}},
 		{"second connection ignored", DefaultJobs, []step{{conn: 1, admit: HTTP1Conns}, {conn: 2, admit: HTTP1Conns}}},
 		{"connection after response ignored", DefaultJobs, []step{{resp: 1, admit: HTTP1Conns}, {conn: 2, admit: HTTP1Conns}}},
 		{"h2 jobs 2", 2, []step{{conn: 2, admit: 2}, {resp: 2, admit: 2}}},
 		{"h2 jobs 120", 120, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: 120}}},
-		{"settings", DefaultJobs, []step{{streams: 100, admit: 100}, {streams: 1000, admit: HTTP2Streams}, {resp: 2, admit: HTTP2Streams}}},
-		{"settings below the cap", DefaultJobs, []step{{streams: 100, admit: 100}, {streams: 128, admit: 128}, {resp: 2, admit: 128}}},
+		{"settings", DefaultJobs, []step{{streams: 100, admit: 100}, {streams: 1000, admit: HTTP2Conns * HTTP2Streams}, {resp: 2, admit: HTTP2Conns * HTTP2Streams}}},
+		{"settings below the cap", DefaultJobs, []step{{streams: 100, admit: 100}, {streams: 256, admit: 256}, {resp: 2, admit: 256}}},
 		{"settings jobs 2", 2, []step{{streams: 100, admit: 2}, {streams: 250, admit: 2}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +111,7 @@ func TestGateLimits(t *testing.T) {
 				t.Fatal(err)
 			}
 			var turns []chan struct{}
-			for range 299 {
+			for range 599 {
 				turns = append(turns, make(chan struct{}))
 			}
 			g.queue = append(g.queue, turns...)

@@ -3,39 +3,53 @@ package fetch
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 )
 
 // h2Conns is the innermost RoundTripper of a Fetcher that built its own
-// Transport. It makes the connection of each https host itself
+// Transport. It makes the connections of each https host itself
 // (Transport.NewClientConn: the Transport's TLS roots, ALPN and HTTP/2
 // settings, and the proxy the Transport would choose for the request),
 // and when the server speaks HTTP/2, sends all of that host's requests as
-// streams of that one connection:
+// streams of at most HTTP2Conns connections:
 //
-//   - The connection says how many streams the server allows as soon as
-//     the server's SETTINGS frame arrives, which the server sends right
-//     after the handshake, and the gate opens to that many (gate.streams).
+//   - A connection says how many streams the server allows as soon as the
+//     server's SETTINGS frame arrives, which the server sends right after
+//     the handshake, and the gate opens to that many (gate.streams).
 //     Through the Transport's own pool the gate could open only to the 100
 //     streams Go's client assumes before SETTINGS, and to the rest when the
 //     first response arrived: a round trip plus the server's time later.
 //     In-process, 232 crates at 20 ms per request took 55 ms this way
 //     against 72 ms through the pool.
-//   - A request for which the connection has no stream free waits for one,
-//     with the stall watchdog stopped, where the pool would dial a
-//     connection for it: a server that allows 128 streams is sent 128 at
-//     once on one connection, as cargo does. That happens when the server
-//     allows fewer than the 100 Go assumes until its SETTINGS arrive (the
-//     connection tells only of more streams, not of fewer), and for
-//     requests the gate does not count (redirects, index files).
+//   - When every stream of a host's connections is taken and requests
+//     wait, a second connection is made, as cargo does (curl's limit of 2
+//     connections per host): a 1,500-crate lock from a server that allows
+//     250 streams goes in three round trips instead of six. Not before the
+//     first connection's SETTINGS are known: until then its count of
+//     streams is Go's guess. The gate is told the streams of the
+//     connection that may still be made as if it were there (streams
+//     like the first's), so that the requests that would use it reach
+//     h2Conns and make it.
+//   - A request for which no connection has a stream free and none can be
+//     made waits for a stream of the least busy one, with the stall
+//     watchdog stopped, where the pool would dial a connection for it. That
+//     happens when the server allows fewer streams than the gate was
+//     told, for requests the gate does not count (redirects, index files),
+//     and while the second connection is made. (A server that allows
+//     fewer than the 100 streams Go's client assumes until SETTINGS
+//     arrive gets up to 100 requests on its first connection, where
+//     they wait: they took their streams before SETTINGS said so.)
 //   - A connection that goes away (GOAWAY, closed when idle, broken) is
-//     replaced by the next request, and a request it failed is sent once
-//     more on the new one (GET and HEAD only; cargohash sends nothing else).
+//     replaced by the next request that finds no other, and a request it
+//     failed is sent once more (GET and HEAD only; cargohash sends nothing
+//     else).
 //
 // A host that answers in HTTP/1.1 gets its first request on the
 // connection made to learn that, which is then closed; the rest go through
@@ -47,16 +61,24 @@ type h2Conns struct {
 	hosts  map[string]*h2Host // by host:port
 }
 
-// h2Host is the connection of one host.
+// h2Host is the connections of one host.
 type h2Host struct {
-	ready chan struct{}    // closed when the dial is over
-	cc    *http.ClientConn // HTTP/2; set before ready is closed
-	http1 bool             // the host speaks HTTP/1.1: use the Transport
+	ready chan struct{} // closed when the first dial is over
+	http1 bool          // the host speaks HTTP/1.1: use the Transport; set before ready is closed
 
-	mu     sync.Mutex
-	gates  []*gate // told how many streams the server allows
-	gone   bool    // replaced: closed once its last request is done
-	closed bool
+	mu      sync.Mutex
+	conns   []*h2Conn     // HTTP/2 connections that take requests
+	dialing chan struct{} // closed when the dial of another connection is over; nil if none is
+	noMore  bool          // such a dial failed: make do with conns
+	gates   []*gate       // told how many streams the connections allow
+}
+
+// h2Conn is one HTTP/2 connection of a host.
+type h2Conn struct {
+	cc      *http.ClientConn
+	settled bool // its server's SETTINGS arrived (h2Host.mu)
+	gone    bool // retired: closed once its last request is done
+	closed  bool
 }
 
 // newH2Conns returns the h2Conns in front of t. Its connections are made
@@ -88,6 +110,10 @@ type proxyChoice struct {
 	err error
 }
 
+// errNoConn is pick's: the host has no connection left; make the first
+// again.
+var errNoConn = errors.New("no HTTP/2 connection")
+
 func (c *h2Conns) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "https" {
 		return c.t.RoundTrip(req)
@@ -99,8 +125,8 @@ func (c *h2Conns) RoundTrip(req *http.Request) (*http.Response, error) {
 		g = nil // a redirect to another host: the gate is not its
 	}
 	resend := req.Method == http.MethodGet || req.Method == http.MethodHead
-	for tries := 1; ; tries++ {
-		h, first, err := c.conn(req, addr, g)
+	for tries := 1; ; {
+		h, first, err := c.host(req, addr, g)
 		switch {
 		case err != nil:
 			return nil, err
@@ -115,17 +141,29 @@ func (c *h2Conns) RoundTrip(req *http.Request) (*http.Response, error) {
 		case h.http1:
 			return c.t.RoundTrip(req)
 		}
-		resp, err := h.roundTrip(req)
-		if err == nil || ctx.Err() != nil || !resend || tries == 3 {
-			return resp, err
+		hc, err := c.pick(req, addr, h)
+		if errors.Is(err, errNoConn) {
+			c.forget(addr, h)
+			continue
+		} else if err != nil {
+			return nil, err
 		}
+		resp, err := hc.roundTrip(req)
+		if err == nil {
+			h.settle(hc)
+			return resp, nil
+		}
+		if ctx.Err() != nil || !resend || tries == 3 {
+			return nil, err
+		}
+		tries++
 		switch {
 		case refused(err):
 			// Sent before the server's SETTINGS said it allows fewer
 			// streams than Go's client assumes until then: not
 			// processed.
-		case !h.takesMore():
-			c.retire(addr, h)
+		case !hc.takesMore():
+			h.retire(hc)
 		default:
 			return nil, err // the request's own failure
 		}
@@ -141,10 +179,11 @@ func refused(err error) bool {
 	return strings.Contains(err.Error(), "REFUSED_STREAM")
 }
 
-// conn returns the connection of addr, waiting for the request that dials
-// it or dialing it. When this call made a connection and it speaks
-// HTTP/1.1, it is returned as first for the request to use and close.
-func (c *h2Conns) conn(req *http.Request, addr string, g *gate) (h *h2Host, first *http.ClientConn, err error) {
+// host returns the host of addr, waiting for the request that makes its
+// first connection or making it. When this call made the connection and
+// it speaks HTTP/1.1, it is returned as first for the request to use and
+// close.
+func (c *h2Conns) host(req *http.Request, addr string, g *gate) (h *h2Host, first *http.ClientConn, err error) {
 	for {
 		c.mu.Lock()
 		h = c.hosts[addr]
@@ -152,7 +191,7 @@ func (c *h2Conns) conn(req *http.Request, addr string, g *gate) (h *h2Host, firs
 			h = &h2Host{ready: make(chan struct{})}
 			c.hosts[addr] = h
 			c.mu.Unlock()
-			return c.dial(req, addr, h, g)
+			return c.first(req, addr, h, g)
 		}
 		c.mu.Unlock()
 		select {
@@ -160,62 +199,171 @@ func (c *h2Conns) conn(req *http.Request, addr string, g *gate) (h *h2Host, firs
 		case <-req.Context().Done():
 			return nil, nil, req.Context().Err()
 		}
+		h.mu.Lock()
+		failed := !h.http1 && len(h.conns) == 0 && h.dialing == nil
+		h.mu.Unlock()
 		switch {
 		case h.http1:
 			if g != nil {
 				g.learnConn(false)
 			}
 			return h, nil, nil
-		case h.cc != nil:
+		case !failed:
 			h.watch(g)
 			return h, nil, nil
 		}
-		// Its dial failed and it is forgotten: dial again.
+		// Its first dial failed, or its connections are gone: it is
+		// forgotten, make another.
+		c.forget(addr, h)
 	}
 }
 
-func (c *h2Conns) dial(req *http.Request, addr string, h *h2Host, g *gate) (*h2Host, *http.ClientConn, error) {
+// first makes h's first connection, which tells its protocol.
+func (c *h2Conns) first(req *http.Request, addr string, h *h2Host, g *gate) (*h2Host, *http.ClientConn, error) {
 	defer close(h.ready)
-	ctx := req.Context()
-	if c.t.Proxy != nil {
-		u, err := c.t.Proxy(req)
-		ctx = context.WithValue(ctx, proxyKey{}, proxyChoice{u, err})
-	}
-	h2 := false
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		TLSHandshakeDone: func(cs tls.ConnectionState, err error) {
-			h2 = err == nil && cs.NegotiatedProtocol == "h2"
-		},
-	})
-	cc, err := c.dialer.NewClientConn(ctx, "https", addr)
-	if err != nil {
+	cc, h2, err := c.dial(req, addr)
+	switch {
+	case err != nil:
 		c.forget(addr, h)
 		return nil, nil, err
-	}
-	if !h2 {
+	case !h2:
 		h.http1 = true
 		if g != nil {
 			g.learnConn(false)
 		}
 		return h, cc, nil
 	}
-	h.cc = cc
-	cc.SetStateHook(h.changed)
+	hc := &h2Conn{cc: cc}
+	h.mu.Lock()
+	h.conns = append(h.conns, hc)
+	h.mu.Unlock()
+	hc.watch(h)
 	h.watch(g)
 	return h, nil, nil
 }
 
+// dial makes a connection to addr for req, and reports whether it speaks
+// HTTP/2.
+func (c *h2Conns) dial(req *http.Request, addr string) (cc *http.ClientConn, h2 bool, err error) {
+	ctx := req.Context()
+	if c.t.Proxy != nil {
+		u, err := c.t.Proxy(req)
+		ctx = context.WithValue(ctx, proxyKey{}, proxyChoice{u, err})
+	}
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		TLSHandshakeDone: func(cs tls.ConnectionState, err error) {
+			h2 = err == nil && cs.NegotiatedProtocol == "h2"
+		},
+	})
+	cc, err = c.dialer.NewClientConn(ctx, "https", addr)
+	return cc, h2, err
+}
+
+// pick returns a connection of h for req: one with a stream free, which
+// it reserves for req; else a new one, when fewer than HTTP2Conns are
+// there and one has had the server's SETTINGS; else the least busy one,
+// where req waits for a stream. Requests that find another connection
+// being made wait for it first. errNoConn: h has none left.
+//
+// Nothing that may run a connection's state hook (Reserve, RoundTrip,
+// Close) is called with h.mu held: the hook takes it.
+func (c *h2Conns) pick(req *http.Request, addr string, h *h2Host) (*h2Conn, error) {
+	ctx := req.Context()
+	for {
+		h.mu.Lock()
+		conns, wait := slices.Clone(h.conns), h.dialing
+		h.mu.Unlock()
+		var least *h2Conn
+		for _, hc := range conns {
+			if hc.cc.Reserve() == nil {
+				return hc, nil
+			}
+			if least == nil || hc.cc.InFlight() < least.cc.InFlight() {
+				least = hc
+			}
+		}
+		if wait != nil {
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		h.mu.Lock()
+		switch {
+		case h.dialing != nil || len(h.conns) != len(conns):
+			h.mu.Unlock()
+			continue // changed meanwhile
+		case !h.mayAddLocked():
+			h.mu.Unlock()
+			if least == nil {
+				return nil, errNoConn
+			}
+			return least, nil
+		}
+		done := make(chan struct{})
+		h.dialing = done
+		h.mu.Unlock()
+		cc, h2, err := c.dial(req, addr)
+		if err == nil && !h2 {
+			cc.Close()
+			err = errors.New("HTTP/1.1 on a second connection to an HTTP/2 host")
+		}
+		var hc *h2Conn
+		h.mu.Lock()
+		h.dialing = nil
+		if err == nil {
+			hc = &h2Conn{cc: cc}
+			h.conns = append(h.conns, hc)
+		} else if ctx.Err() == nil {
+			h.noMore = true // the server's choice, or the network's: not req's
+		}
+		h.tellLocked()
+		h.mu.Unlock()
+		close(done)
+		if hc != nil {
+			hc.watch(h)
+		}
+		if err != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// Others may have taken its streams meanwhile: pick again.
+	}
+}
+
+// mayAddLocked reports whether h may make another connection: fewer than
+// HTTP2Conns, none being made, none failed, and the number of streams of
+// one known from its server's SETTINGS. h.mu is held.
+func (h *h2Host) mayAddLocked() bool {
+	if len(h.conns) >= HTTP2Conns || h.dialing != nil || h.noMore {
+		return false
+	}
+	for _, hc := range h.conns {
+		if hc.settled {
+			return true
+		}
+	}
+	return false
+}
+
+// watch sets hc's state hook, which tells h's gates of its changes. Not
+// with h.mu held: SetStateHook may run the hook at once.
+func (hc *h2Conn) watch(h *h2Host) {
+	hc.cc.SetStateHook(func(*http.ClientConn) { h.changed(hc) })
+}
+
 // roundTrip sends req as a stream of the connection. When no stream is
-// free, ClientConn.RoundTrip waits for one (or fails at once if the
-// connection takes no more requests), so the stall watchdog is stopped
-// until the request is written: until then it is not on the network. Also
-// when a stream seemed free: the SETTINGS that say the server allows fewer
-// than Go assumed may arrive just before the request goes.
-func (h *h2Host) roundTrip(req *http.Request) (*http.Response, error) {
+// free (none was reserved, or SETTINGS that say the server allows fewer
+// than Go assumed arrived just before the request goes),
+// ClientConn.RoundTrip waits for one (or fails at once if the connection
+// takes no more requests), so the stall watchdog is stopped until the
+// request is written: until then it is not on the network.
+func (hc *h2Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	resume := sync.OnceFunc(pauseWatchdog(req.Context()))
 	defer resume()
 	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: resume})
-	return h.cc.RoundTrip(req.WithContext(ctx))
+	return hc.cc.RoundTrip(req.WithContext(ctx))
 }
 
 // takesMore reports whether the connection would take another request
@@ -223,16 +371,27 @@ func (h *h2Host) roundTrip(req *http.Request) (*http.Response, error) {
 // (the failed request's stream is free, unless the connection is full
 // with requests the gate does not count, and is then replaced for
 // nothing).
-func (h *h2Host) takesMore() bool {
-	if h.cc.Reserve() != nil {
+func (hc *h2Conn) takesMore() bool {
+	if hc.cc.Reserve() != nil {
 		return false
 	}
-	h.cc.Release()
+	hc.cc.Release()
 	return true
 }
 
-// watch tells g how many streams the connection allows, now and whenever
-// that grows.
+// settle notes that a response arrived on hc: its server's SETTINGS did
+// before, whatever they said.
+func (h *h2Host) settle(hc *h2Conn) {
+	h.mu.Lock()
+	if !hc.settled {
+		hc.settled = true
+		h.tellLocked()
+	}
+	h.mu.Unlock()
+}
+
+// watch tells g how many streams the connections allow, now and whenever
+// that changes.
 func (h *h2Host) watch(g *gate) {
 	if g == nil {
 		return
@@ -248,46 +407,64 @@ func (h *h2Host) watch(g *gate) {
 	h.tellLocked()
 }
 
-// changed is the connection's state hook: requests finished, the server's
+// changed is a connection's state hook: requests finished, the server's
 // SETTINGS arrived, or it closed.
-func (h *h2Host) changed(cc *http.ClientConn) {
+func (h *h2Host) changed(hc *h2Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.gone && !h.closed && cc.InFlight() == 0 {
-		h.closed = true
+	cc := hc.cc
+	if hc.gone && !hc.closed && cc.InFlight() == 0 {
+		hc.closed = true
 		go cc.Close()
+	}
+	if n := cc.Available(); n > 0 && cc.InFlight()+n != http2EarlyStreams {
+		hc.settled = true // Go's guess until SETTINGS is exactly that
 	}
 	h.tellLocked()
 }
 
+// tellLocked tells the gates how many requests the host's connections
+// take at once, each at most HTTP2Streams, and as many more as the first
+// if another may be made (mayAddLocked) or is being made. h.mu is held.
 func (h *h2Host) tellLocked() {
-	if h.gone || h.cc.Err() != nil {
-		return
+	n, most := 0, 0
+	for _, hc := range h.conns {
+		if hc.cc.Err() != nil {
+			continue
+		}
+		streams := min(HTTP2Streams, hc.cc.InFlight()+hc.cc.Available())
+		n += streams
+		if hc.settled {
+			most = max(most, streams)
+		}
 	}
-	if n := h.cc.Available(); n > 0 {
+	if h.dialing != nil || h.mayAddLocked() {
+		n += most
+	}
+	if n > 0 {
 		for _, g := range h.gates {
-			g.streams(h.cc.InFlight() + n)
+			g.streams(n)
 		}
 	}
 }
 
-// retire stops giving out h's connection and closes it once its last
-// request is done; the next request dials a new one.
-func (c *h2Conns) retire(addr string, h *h2Host) {
-	c.forget(addr, h)
-	h.retire()
-}
-
-// retire marks h's connection gone and closes it if no request uses it;
-// otherwise its state hook does when the last one is done.
-func (h *h2Host) retire() {
+// retire stops giving out hc and closes it once its last request is done;
+// the next request that finds no other connection makes a new one.
+func (h *h2Host) retire(hc *h2Conn) {
 	h.mu.Lock()
-	h.gone = true
-	idle := !h.closed && h.cc.InFlight() == 0
-	h.closed = h.closed || idle
+	for i, c := range h.conns {
+		if c == hc {
+			h.conns = append(h.conns[:i:i], h.conns[i+1:]...)
+			break
+		}
+	}
+	hc.gone = true
+	idle := !hc.closed && hc.cc.InFlight() == 0
+	hc.closed = hc.closed || idle
+	h.tellLocked()
 	h.mu.Unlock()
 	if idle {
-		h.cc.Close()
+		hc.cc.Close()
 	}
 }
 
@@ -303,21 +480,27 @@ func (c *h2Conns) forget(addr string, h *h2Host) {
 // and the Transport's idle ones.
 func (c *h2Conns) CloseIdleConnections() {
 	c.mu.Lock()
-	var idle []*h2Host
-	for addr, h := range c.hosts {
+	var hosts []*h2Host
+	for _, h := range c.hosts {
 		select {
 		case <-h.ready:
+			hosts = append(hosts, h)
 		default:
-			continue
-		}
-		if h.cc != nil && h.cc.InFlight() == 0 {
-			delete(c.hosts, addr)
-			idle = append(idle, h)
 		}
 	}
 	c.mu.Unlock()
-	for _, h := range idle {
-		h.retire()
+	for _, h := range hosts {
+		h.mu.Lock()
+		var idle []*h2Conn
+		for _, hc := range h.conns {
+			if hc.cc.InFlight() == 0 {
+				idle = append(idle, hc)
+			}
+		}
+		h.mu.Unlock()
+		for _, hc := range idle {
+			h.retire(hc)
+		}
 	}
 	c.t.CloseIdleConnections()
 }

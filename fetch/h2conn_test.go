@@ -134,9 +134,9 @@ func TestH2ConnsGoAway(t *testing.T) {
 
 // TestH2ConnsFewStreams fetches from a registry that allows 4 streams per
 // connection, fewer than the 100 Go's client assumes until the server's
-// SETTINGS arrive: the requests beyond 4 wait for a stream of the one
-// connection with the stall watchdog stopped, so none is reported stalled
-// though each waits longer than StallTimeout.
+// SETTINGS arrive: the requests beyond 4 per connection (of HTTP2Conns)
+// wait for a stream with the stall watchdog stopped, so none is reported
+// stalled though each waits longer than StallTimeout.
 func TestH2ConnsFewStreams(t *testing.T) {
 	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{TLS: true, HTTP2: true, HTTP2Streams: 4, Latency: 100 * time.Millisecond})
 	trustCert(t, reg.CertPEM())
@@ -156,7 +156,99 @@ func TestH2ConnsFewStreams(t *testing.T) {
 	})
 	fetchAll(t, f, DefaultJobs, pkgs)
 	conns, _, atOnce := reg.Connections()
-	if conns != 1 || atOnce > 4 || retries.Load() != 0 {
-		t.Errorf("%d connections, %d requests at once, %d retries; want 1, at most 4, none", conns, atOnce, retries.Load())
+	if conns > HTTP2Conns || atOnce > HTTP2Conns*4 || retries.Load() != 0 {
+		t.Errorf("%d connections, %d requests at once, %d retries; want at most %d, at most %d, none", conns, atOnce, retries.Load(), HTTP2Conns, HTTP2Conns*4)
 	}
+}
+
+// TestH2ConnsSecondConnection fetches 300 crates from a server that allows
+// 128 streams per connection and answers in 100 ms: the requests beyond the
+// first connection's 128 go on a second one at once, not a round trip
+// later; a third is never made. When the server refuses the second
+// connection, every crate still arrives on the first, without a retry.
+func TestH2ConnsSecondConnection(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refused=%v", refuse), func(t *testing.T) {
+			files, pkgs := servedCrates(t, 300)
+			var mu sync.Mutex
+			inFlight, most := 0, 0
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				inFlight++
+				most = max(most, inFlight)
+				mu.Unlock()
+				time.Sleep(100 * time.Millisecond)
+				mu.Lock()
+				inFlight--
+				mu.Unlock()
+				w.Write(files[r.URL.Path])
+			}))
+			srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 128}
+			lis := &countingListener{Listener: srv.Listener, refuseAfter: 1}
+			if !refuse {
+				lis.refuseAfter = 1 << 30
+			}
+			srv.Listener = lis
+			srv.EnableHTTP2 = true
+			srv.StartTLS()
+			defer srv.Close()
+			trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+			var retries atomic.Int64
+			f := newTestFetcher(t, Options{
+				DL:           map[string]string{CratesIOAlias: srv.URL + "/{crate}-{version}.crate"},
+				RetryWaitMin: time.Minute, RetryWaitMax: time.Minute, // a retry would time the test out
+				Progress: func(e Event) {
+					if e.Kind == Retrying {
+						retries.Add(1)
+					}
+				},
+			})
+			start := time.Now()
+			fetchAll(t, f, DefaultJobs, pkgs)
+			took := time.Since(start)
+			accepted, served := lis.counts()
+			switch {
+			case retries.Load() != 0:
+				t.Errorf("%d retries; want none", retries.Load())
+			case !refuse && (accepted != 2 || most <= 128 || most > 256):
+				t.Errorf("%d connections, %d requests at once; want 2, and more than 128 (at most 256)", accepted, most)
+			case refuse && (served != 1 || most != 128):
+				t.Errorf("%d connections served, %d requests at once; want 1 and 128", served, most)
+			}
+			t.Logf("%d connections made, %d served, %d requests at once, %v", accepted, served, most, took)
+		})
+	}
+}
+
+// countingListener counts the connections it accepts, and closes those
+// after the first refuseAfter at once.
+type countingListener struct {
+	net.Listener
+	refuseAfter int
+	mu          sync.Mutex
+	accepted    int
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		l.accepted++
+		refuse := l.accepted > l.refuseAfter
+		l.mu.Unlock()
+		if !refuse {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+// counts returns the connections accepted and those served.
+func (l *countingListener) counts() (accepted, served int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.accepted, min(l.accepted, l.refuseAfter)
 }

@@ -32,9 +32,10 @@ const maxErrorBody = 64 << 10
 //	http.Client            redirects
 //	watchdog               cancels a request that makes no progress for
 //	                       StallTimeout (no whole-request timeout)
-//	h2Conns                one HTTP/2 connection per https host, made with
-//	                       the Transport's NewClientConn, that tells the
-//	                       gate how many streams the server allows (h2conn.go)
+//	h2Conns                one HTTP/2 connection per https host (two when
+//	                       its streams are not enough), made with the
+//	                       Transport's NewClientConn, that tells the gate
+//	                       how many streams the server allows (h2conn.go)
 //	http.Transport         proxies from the environment, CA roots from
 //	                       NIX_SSL_CERT_FILE / SSL_CERT_FILE, pooled
 //	                       connections: HTTP/2 when the server offers it

@@ -11,9 +11,9 @@ import (
 
 // DefaultJobs is how many crates the command line handles at once by
 // default. What reaches the network of them is decided per host by the
-// protocol (HTTP2Streams, HTTP1Conns); the rest are cache and mirror reads,
+// protocol (HTTP2Conns × HTTP2Streams, HTTP1Conns); the rest are cache and mirror reads,
 // which need no more than this to keep the disk and CPU busy.
-const DefaultJobs = HTTP2Streams
+const DefaultJobs = HTTP2Conns * HTTP2Streams
 
 // Defaults of the retry and watchdog settings.
 const (
@@ -30,7 +30,8 @@ const (
 type Options struct {
 	// Jobs is how many crates the caller handles at once (0 means
 	// DefaultJobs). It also caps the requests in flight to one host, which
-	// are at most HTTP2Streams over HTTP/2 and HTTP1Conns over HTTP/1.1.
+	// are at most HTTP2Conns × HTTP2Streams over HTTP/2 and HTTP1Conns over
+	// HTTP/1.1.
 	Jobs int
 
 	// CacheDir is the root of the persistent cache (crates are stored in
