@@ -114,16 +114,7 @@ func TestH2ConnsGoAway(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
-	var retries atomic.Int64
-	f := newTestFetcher(t, Options{
-		DL:           map[string]string{CratesIOAlias: srv.URL + "/{crate}-{version}.crate"},
-		RetryWaitMin: time.Minute, RetryWaitMax: time.Minute, // a retry would time the test out
-		Progress: func(e Event) {
-			if e.Kind == Retrying {
-				retries.Add(1)
-			}
-		},
-	})
+	f, retries := unretriedFetcher(t, srv.URL)
 	fetchAll(t, f, DefaultJobs, pkgs[:10])
 	time.Sleep(300 * time.Millisecond)
 	fetchAll(t, f, DefaultJobs, pkgs[10:])
@@ -193,16 +184,7 @@ func TestH2ConnsSecondConnection(t *testing.T) {
 			srv.StartTLS()
 			defer srv.Close()
 			trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
-			var retries atomic.Int64
-			f := newTestFetcher(t, Options{
-				DL:           map[string]string{CratesIOAlias: srv.URL + "/{crate}-{version}.crate"},
-				RetryWaitMin: time.Minute, RetryWaitMax: time.Minute, // a retry would time the test out
-				Progress: func(e Event) {
-					if e.Kind == Retrying {
-						retries.Add(1)
-					}
-				},
-			})
+			f, retries := unretriedFetcher(t, srv.URL)
 			start := time.Now()
 			fetchAll(t, f, DefaultJobs, pkgs)
 			took := time.Since(start)
@@ -218,6 +200,23 @@ func TestH2ConnsSecondConnection(t *testing.T) {
 			t.Logf("%d connections made, %d served, %d requests at once, %v", accepted, served, most, took)
 		})
 	}
+}
+
+// unretriedFetcher returns a Fetcher of the crates.io crates srvURL serves
+// as servedCrates makes them, and the count of its retries, which wait a
+// minute: one would time the test out.
+func unretriedFetcher(t *testing.T, srvURL string) (*Fetcher, *atomic.Int64) {
+	var retries atomic.Int64
+	f := newTestFetcher(t, Options{
+		DL:           map[string]string{CratesIOAlias: srvURL + "/{crate}-{version}.crate"},
+		RetryWaitMin: time.Minute, RetryWaitMax: time.Minute,
+		Progress: func(e Event) {
+			if e.Kind == Retrying {
+				retries.Add(1)
+			}
+		},
+	})
+	return f, &retries
 }
 
 // countingListener counts the connections it accepts, and closes those
