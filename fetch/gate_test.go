@@ -261,10 +261,10 @@ func TestHTTP2Window(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-	// The server's own write buffers hold a little more than the window
-	// (up to 1 MiB more, seen under load); without the bound it would
-	// push 48 MiB here.
-	if n := sent.Load(); n > http2ConnWindow*11/10 || n < http2ConnWindow/2 {
+	// The server's own write buffers and the sockets' hold a little more
+	// than the window (up to 4 MiB more, seen with two runs of the tests
+	// at once on 2 cores); without the bound it would push 48 MiB here.
+	if n := sent.Load(); n > http2ConnWindow*5/4 || n < http2ConnWindow/2 {
 		t.Errorf("the server pushed %d MiB on unread streams; want about %d MiB", n>>20, http2ConnWindow>>20)
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // h2Conns is the innermost RoundTripper of a Fetcher that built its own
@@ -61,7 +61,9 @@ type h2Conns struct {
 	hosts  map[string]*h2Host // by host:port
 }
 
-// h2Host is the connections of one host.
+// h2Host is the connections of one host. Nothing that may run a
+// connection's state hook (SetStateHook, RoundTrip, Reserve, Release,
+// Close) is called with its mu held: the hook (changed) takes it.
 type h2Host struct {
 	ready chan struct{} // closed when the first dial is over
 	http1 bool          // the host speaks HTTP/1.1: use the Transport; set before ready is closed
@@ -76,8 +78,9 @@ type h2Host struct {
 // h2Conn is one HTTP/2 connection of a host.
 type h2Conn struct {
 	cc      *http.ClientConn
-	settled bool // its server's SETTINGS arrived (h2Host.mu)
-	gone    bool // retired: closed once its last request is done
+	pending atomic.Int32 // requests pick chose it for that have no stream yet
+	settled bool         // its server's SETTINGS arrived (h2Host.mu)
+	gone    bool         // retired: closed once its last request is done
 	closed  bool
 }
 
@@ -125,7 +128,7 @@ func (c *h2Conns) RoundTrip(req *http.Request) (*http.Response, error) {
 		g = nil // a redirect to another host: the gate is not its
 	}
 	resend := req.Method == http.MethodGet || req.Method == http.MethodHead
-	for tries := 1; ; {
+	for tries, refusals := 1, 0; ; {
 		h, first, err := c.host(req, addr, g)
 		switch {
 		case err != nil:
@@ -153,16 +156,17 @@ func (c *h2Conns) RoundTrip(req *http.Request) (*http.Response, error) {
 			h.settle(hc)
 			return resp, nil
 		}
-		if ctx.Err() != nil || !resend || tries == 3 {
+		if ctx.Err() != nil || !resend {
 			return nil, err
 		}
-		tries++
 		switch {
-		case refused(err):
+		case refused(err) && refusals < 8:
 			// Sent before the server's SETTINGS said it allows fewer
 			// streams than Go's client assumes until then: not
 			// processed.
-		case !hc.takesMore():
+			refusals++
+		case tries < 3 && !hc.takesMore():
+			tries++
 			h.retire(hc)
 		default:
 			return nil, err // the request's own failure
@@ -259,30 +263,36 @@ func (c *h2Conns) dial(req *http.Request, addr string) (cc *http.ClientConn, h2 
 	return cc, h2, err
 }
 
-// pick returns a connection of h for req: one with a stream free, which
-// it reserves for req; else a new one, when fewer than HTTP2Conns are
-// there and one has had the server's SETTINGS; else the least busy one,
-// where req waits for a stream. Requests that find another connection
-// being made wait for it first. errNoConn: h has none left.
+// pick returns a connection of h for req: one with a stream free; else a
+// new one, when fewer than HTTP2Conns are there and one has had the
+// server's SETTINGS; else the least busy one, where req waits for a
+// stream. Requests that find another connection being made wait for it
+// first. errNoConn: h has none left. The request is counted as pending on
+// the connection until it has its stream (h2Conn.roundTrip).
 //
-// Nothing that may run a connection's state hook (Reserve, RoundTrip,
-// Close) is called with h.mu held: the hook takes it.
+// Not ClientConn.Reserve: a reservation is turned into a stream only
+// after the request takes the connection's lock for new streams, which
+// the first request waiting for a stream holds; when the server's
+// SETTINGS allow fewer streams than were reserved before they arrived, the
+// reservations alone fill the connection and nothing moves again (seen
+// with a server allowing 64: 100 requests stuck for the test's timeout).
 func (c *h2Conns) pick(req *http.Request, addr string, h *h2Host) (*h2Conn, error) {
 	ctx := req.Context()
 	for {
 		h.mu.Lock()
-		conns, wait := slices.Clone(h.conns), h.dialing
-		h.mu.Unlock()
 		var least *h2Conn
-		for _, hc := range conns {
-			if hc.cc.Reserve() == nil {
+		for _, hc := range h.conns {
+			if h.freeLocked(hc) > 0 {
+				hc.pending.Add(1)
+				h.mu.Unlock()
 				return hc, nil
 			}
-			if least == nil || hc.cc.InFlight() < least.cc.InFlight() {
+			if least == nil || hc.busyLocked() < least.busyLocked() {
 				least = hc
 			}
 		}
-		if wait != nil {
+		if wait := h.dialing; wait != nil {
+			h.mu.Unlock()
 			select {
 			case <-wait:
 				continue
@@ -290,16 +300,12 @@ func (c *h2Conns) pick(req *http.Request, addr string, h *h2Host) (*h2Conn, erro
 				return nil, ctx.Err()
 			}
 		}
-		h.mu.Lock()
-		switch {
-		case h.dialing != nil || len(h.conns) != len(conns):
-			h.mu.Unlock()
-			continue // changed meanwhile
-		case !h.mayAddLocked():
-			h.mu.Unlock()
+		if !h.mayAddLocked() {
+			defer h.mu.Unlock()
 			if least == nil {
 				return nil, errNoConn
 			}
+			least.pending.Add(1)
 			return least, nil
 		}
 		done := make(chan struct{})
@@ -315,6 +321,7 @@ func (c *h2Conns) pick(req *http.Request, addr string, h *h2Host) (*h2Conn, erro
 		h.dialing = nil
 		if err == nil {
 			hc = &h2Conn{cc: cc}
+			hc.pending.Add(1)
 			h.conns = append(h.conns, hc)
 		} else if ctx.Err() == nil {
 			h.noMore = true // the server's choice, or the network's: not req's
@@ -324,12 +331,38 @@ func (c *h2Conns) pick(req *http.Request, addr string, h *h2Host) (*h2Conn, erro
 		close(done)
 		if hc != nil {
 			hc.watch(h)
+			return hc, nil
 		}
-		if err != nil && ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		// Others may have taken its streams meanwhile: pick again.
+		// Not req's failure: it goes on a connection there is.
 	}
+}
+
+// freeLocked is how many more requests hc takes at once: streams free,
+// less those of requests picked for it that have not taken theirs yet.
+// Until hc's SETTINGS arrive, Go's client counts 100 streams free; when
+// another connection of the host had its SETTINGS, hc is taken to allow
+// as many as that one, which saves requests a refusal by a server that
+// allows fewer. h.mu is held.
+func (h *h2Host) freeLocked(hc *h2Conn) int {
+	free := hc.cc.Available()
+	if !hc.settled {
+		for _, other := range h.conns {
+			if other.settled && other.cc.Err() == nil {
+				free = min(free, other.cc.InFlight()+other.cc.Available()-hc.cc.InFlight())
+				break
+			}
+		}
+	}
+	return free - int(hc.pending.Load())
+}
+
+// busyLocked is how many requests hc has, in flight or about to be.
+// h2Host.mu is held.
+func (hc *h2Conn) busyLocked() int {
+	return hc.cc.InFlight() + int(hc.pending.Load())
 }
 
 // mayAddLocked reports whether h may make another connection: fewer than
@@ -353,16 +386,21 @@ func (hc *h2Conn) watch(h *h2Host) {
 	hc.cc.SetStateHook(func(*http.ClientConn) { h.changed(hc) })
 }
 
-// roundTrip sends req as a stream of the connection. When no stream is
-// free (none was reserved, or SETTINGS that say the server allows fewer
-// than Go assumed arrived just before the request goes),
-// ClientConn.RoundTrip waits for one (or fails at once if the connection
-// takes no more requests), so the stall watchdog is stopped until the
-// request is written: until then it is not on the network.
+// roundTrip sends req, which pick chose hc for, as a stream of hc. When
+// no stream is free (SETTINGS that say the server allows fewer than Go
+// assumed may arrive just before the request goes, and pick may choose a
+// full connection), ClientConn.RoundTrip waits for one (or fails at once
+// if the connection takes no more requests), so the stall watchdog is
+// stopped until the request is written: until then it is not on the
+// network. Then it is no longer pending: it has its stream.
 func (hc *h2Conn) roundTrip(req *http.Request) (*http.Response, error) {
-	resume := sync.OnceFunc(pauseWatchdog(req.Context()))
-	defer resume()
-	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: resume})
+	resume := pauseWatchdog(req.Context())
+	sent := sync.OnceFunc(func() { // with the connection's write lock held
+		hc.pending.Add(-1)
+		resume()
+	})
+	defer sent()
+	ctx := httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{WroteHeaders: sent})
 	return hc.cc.RoundTrip(req.WithContext(ctx))
 }
 
