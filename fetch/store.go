@@ -168,24 +168,60 @@ func (r *readErrs) Read(p []byte) (int, error) {
 //     a cold prefetch's CPU with 16 KiB reads), so the first read stays
 //     under 4 KiB, which sends none, and the rest go in large reads.
 //     128 KiB buffers cost more in page faults than they saved in writes.
+//   - It writes only full buffers (and the last): a read returns what
+//     has arrived, often one 16 KiB HTTP/2 frame, and a write per read
+//     was a pwrite per frame.
 func copyBody(w io.Writer, r io.Reader) (int64, error) {
 	small := smallBufs.Get().(*[]byte)
 	n, err := readSome(r, *small)
-	if n > 0 {
-		if _, werr := w.Write((*small)[:n]); werr != nil {
-			err = werr
+	if err != nil {
+		if n > 0 {
+			if _, werr := w.Write((*small)[:n]); werr != nil {
+				err = werr
+			}
 		}
-	}
-	smallBufs.Put(small)
-	if err == io.EOF {
-		return int64(n), nil
-	} else if err != nil {
+		smallBufs.Put(small)
+		if err == io.EOF {
+			err = nil
+		}
 		return int64(n), err
 	}
 	big := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(big)
-	rest, err := io.CopyBuffer(w, r, *big)
-	return int64(n) + rest, err
+	buf := *big
+	held := copy(buf, (*small)[:n])
+	smallBufs.Put(small)
+	var written int64
+	for {
+		k, err := fill(r, buf[held:])
+		held += k
+		if held == len(buf) || err != nil && held > 0 {
+			if _, werr := w.Write(buf[:held]); werr != nil {
+				return written, werr
+			}
+			written += int64(held)
+			held = 0
+		}
+		if err == io.EOF {
+			return written, nil
+		} else if err != nil {
+			return written, err
+		}
+	}
+}
+
+// fill reads into buf until it is full or reading fails: io.ReadFull,
+// with r's error as it is (an io.EOF too).
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := readSome(r, buf[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // readSome reads until it has at least one byte or an error.

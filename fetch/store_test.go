@@ -141,7 +141,8 @@ func TestStoreConcurrentRepair(t *testing.T) {
 }
 
 // TestCopyBody copies bodies of every size around its two buffers, however
-// the reader splits them, and passes a reader's error on.
+// the reader splits them, in as few writes as its 32 KiB buffer allows,
+// and passes a reader's error on.
 func TestCopyBody(t *testing.T) {
 	for _, size := range []int{0, 1, 2<<10 - 1, 2 << 10, 2<<10 + 1, 34 << 10, 32<<10 + 2<<10 + 1, 300 << 10} {
 		data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
@@ -152,9 +153,13 @@ func TestCopyBody(t *testing.T) {
 			"data+EOF": iotest.DataErrReader,
 		} {
 			var out bytes.Buffer
-			n, err := copyBody(&out, wrap(bytes.NewReader(data)))
+			w := &countingWriter{w: &out}
+			n, err := copyBody(w, wrap(bytes.NewReader(data)))
 			if err != nil || n != int64(size) || !bytes.Equal(out.Bytes(), data) {
 				t.Errorf("%d bytes, %s: copied %d (%d bytes out), %v", size, name, n, out.Len(), err)
+			}
+			if want := (size + 32<<10 - 1) / (32 << 10); w.writes != want {
+				t.Errorf("%d bytes, %s: %d writes, want %d", size, name, w.writes, want)
 			}
 		}
 	}
@@ -165,4 +170,15 @@ func TestCopyBody(t *testing.T) {
 			t.Errorf("error after %d bytes: copied %d, %v", at, n, err)
 		}
 	}
+}
+
+// countingWriter counts the writes it passes on.
+type countingWriter struct {
+	w      io.Writer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.writes++
+	return c.w.Write(p)
 }
