@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,11 @@ type h2Conns struct {
 	dialer *http.Transport // t for NewClientConn (see newH2Conns)
 	mu     sync.Mutex
 	hosts  map[string]*h2Host // by host:port
+	// dials is the context of the dials of second connections, which no
+	// request waits for; CloseIdleConnections cancels it (and makes a new
+	// one), so that none ends after it with a connection no one closes.
+	dials     context.Context
+	stopDials context.CancelFunc
 }
 
 // h2Host is the connections of one host. Nothing that may run a
@@ -70,8 +76,9 @@ type h2Host struct {
 
 	mu      sync.Mutex
 	conns   []*h2Conn     // HTTP/2 connections that take requests
-	dialing chan struct{} // closed when the dial of another connection is over; nil if none is
+	dialing bool          // another connection is being made (dialMore)
 	noMore  bool          // such a dial failed: make do with conns
+	wake    chan struct{} // closed when a stream may have come free or a dial ended; nil if no one waits
 	gates   []*gate       // told how many streams the connections allow
 }
 
@@ -80,6 +87,7 @@ type h2Conn struct {
 	cc      *http.ClientConn
 	pending atomic.Int32 // requests pick chose it for that have no stream yet
 	settled bool         // its server's SETTINGS arrived (h2Host.mu)
+	streams int          // how many it allows, last seen with one free (h2Host.mu)
 	gone    bool         // retired: closed once its last request is done
 	closed  bool
 }
@@ -102,7 +110,9 @@ func newH2Conns(t *http.Transport) *h2Conns {
 		}
 		return nil, nil
 	}
-	return &h2Conns{t: t, dialer: dialer, hosts: map[string]*h2Host{}}
+	c := &h2Conns{t: t, dialer: dialer, hosts: map[string]*h2Host{}}
+	c.dials, c.stopDials = context.WithCancel(context.Background())
+	return c
 }
 
 // proxyKey is the context key of the proxyChoice of a connection's dial.
@@ -204,7 +214,7 @@ func (c *h2Conns) host(req *http.Request, addr string, g *gate) (h *h2Host, firs
 			return nil, nil, req.Context().Err()
 		}
 		h.mu.Lock()
-		failed := !h.http1 && len(h.conns) == 0 && h.dialing == nil
+		failed := !h.http1 && len(h.conns) == 0 && !h.dialing
 		h.mu.Unlock()
 		switch {
 		case h.http1:
@@ -263,12 +273,13 @@ func (c *h2Conns) dial(req *http.Request, addr string) (cc *http.ClientConn, h2 
 	return cc, h2, err
 }
 
-// pick returns a connection of h for req: one with a stream free; else a
-// new one, when fewer than HTTP2Conns are there and one has had the
-// server's SETTINGS; else the least busy one, where req waits for a
-// stream. Requests that find another connection being made wait for it
-// first. errNoConn: h has none left. The request is counted as pending on
-// the connection until it has its stream (h2Conn.roundTrip).
+// pick returns a connection of h for req: one with a stream free; else,
+// when fewer than HTTP2Conns are there and one has had the server's
+// SETTINGS, it starts making another (dialMore) and waits, like the
+// requests that come while it is made, for that connection or a free
+// stream, whichever comes first; else the least busy one, where req
+// waits for a stream. errNoConn: h has none left. The request is counted
+// as pending on the connection until it has its stream (h2Conn.roundTrip).
 //
 // Not ClientConn.Reserve: a reservation is turned into a stream only
 // after the request takes the connection's lock for new streams, which
@@ -291,52 +302,70 @@ func (c *h2Conns) pick(req *http.Request, addr string, h *h2Host) (*h2Conn, erro
 				least = hc
 			}
 		}
-		if wait := h.dialing; wait != nil {
+		if h.mayAddLocked() {
+			h.dialing = true
+			h.tellLocked()
+			go c.dialMore(req, addr, h)
+		}
+		if h.dialing {
+			if h.wake == nil {
+				h.wake = make(chan struct{})
+			}
+			wake := h.wake
 			h.mu.Unlock()
 			select {
-			case <-wait:
+			case <-wake:
 				continue
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
 		}
-		if !h.mayAddLocked() {
-			defer h.mu.Unlock()
-			if least == nil {
-				return nil, errNoConn
-			}
-			least.pending.Add(1)
-			return least, nil
+		defer h.mu.Unlock()
+		if least == nil {
+			return nil, errNoConn
 		}
-		done := make(chan struct{})
-		h.dialing = done
-		h.mu.Unlock()
-		cc, h2, err := c.dial(req, addr)
-		if err == nil && !h2 {
-			cc.Close()
-			err = errors.New("HTTP/1.1 on a second connection to an HTTP/2 host")
-		}
-		var hc *h2Conn
-		h.mu.Lock()
-		h.dialing = nil
-		if err == nil {
-			hc = &h2Conn{cc: cc}
-			hc.pending.Add(1)
-			h.conns = append(h.conns, hc)
-		} else if ctx.Err() == nil {
-			h.noMore = true // the server's choice, or the network's: not req's
-		}
-		h.tellLocked()
-		h.mu.Unlock()
-		close(done)
-		if hc != nil {
-			hc.watch(h)
-			return hc, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		// Not req's failure: it goes on a connection there is.
+		least.pending.Add(1)
+		return least, nil
+	}
+}
+
+// dialMore makes another connection for h, which req found full. No
+// request waits for it alone: a server that accepts a connection and
+// never answers holds only the dial, for the Transport's handshake
+// timeout, while the requests go on the first connection as its streams
+// come free. A failed dial leaves h with the connections it has.
+func (c *h2Conns) dialMore(req *http.Request, addr string, h *h2Host) {
+	c.mu.Lock()
+	ctx := c.dials
+	c.mu.Unlock()
+	cc, h2, err := c.dial(req.WithContext(ctx), addr)
+	if err == nil && !h2 {
+		cc.Close()
+		err = errors.New("HTTP/1.1 on a second connection to an HTTP/2 host")
+	}
+	var hc *h2Conn
+	h.mu.Lock()
+	h.dialing = false
+	switch {
+	case err == nil:
+		hc = &h2Conn{cc: cc}
+		h.conns = append(h.conns, hc)
+	case ctx.Err() == nil:
+		h.noMore = true // the server's choice, or the network's
+	}
+	h.tellLocked()
+	h.wakeLocked()
+	h.mu.Unlock()
+	if hc != nil {
+		hc.watch(h)
+	}
+}
+
+// wakeLocked wakes the requests waiting in pick. h.mu is held.
+func (h *h2Host) wakeLocked() {
+	if h.wake != nil {
+		close(h.wake)
+		h.wake = nil
 	}
 }
 
@@ -369,7 +398,7 @@ func (hc *h2Conn) busyLocked() int {
 // HTTP2Conns, none being made, none failed, and the number of streams of
 // one known from its server's SETTINGS. h.mu is held.
 func (h *h2Host) mayAddLocked() bool {
-	if len(h.conns) >= HTTP2Conns || h.dialing != nil || h.noMore {
+	if len(h.conns) >= HTTP2Conns || h.dialing || h.noMore {
 		return false
 	}
 	for _, hc := range h.conns {
@@ -423,6 +452,7 @@ func (h *h2Host) settle(hc *h2Conn) {
 	h.mu.Lock()
 	if !hc.settled {
 		hc.settled = true
+		h.noteStreamsLocked(hc)
 		h.tellLocked()
 	}
 	h.mu.Unlock()
@@ -447,18 +477,36 @@ func (h *h2Host) watch(g *gate) {
 
 // changed is a connection's state hook: requests finished, the server's
 // SETTINGS arrived, or it closed.
+//
+// A connection that takes no more requests (closed, or a GOAWAY: no
+// stream free though fewer are in flight than it allows) is retired here,
+// so that pick neither sends requests to it nor counts it.
 func (h *h2Host) changed(hc *h2Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	cc := hc.cc
-	if hc.gone && !hc.closed && cc.InFlight() == 0 {
+	inFlight, free := cc.InFlight(), cc.Available()
+	if free > 0 && inFlight+free != http2EarlyStreams {
+		hc.settled = true // Go's guess until SETTINGS is exactly that
+	}
+	h.noteStreamsLocked(hc)
+	if !hc.gone && (cc.Err() != nil || free == 0 && inFlight < hc.streams) {
+		h.retireLocked(hc)
+	}
+	if hc.gone && !hc.closed && inFlight == 0 {
 		hc.closed = true
 		go cc.Close()
 	}
-	if n := cc.Available(); n > 0 && cc.InFlight()+n != http2EarlyStreams {
-		hc.settled = true // Go's guess until SETTINGS is exactly that
-	}
 	h.tellLocked()
+	h.wakeLocked()
+}
+
+// noteStreamsLocked notes how many streams hc allows, once its SETTINGS
+// are known and while it has one free. h.mu is held.
+func (h *h2Host) noteStreamsLocked(hc *h2Conn) {
+	if n := hc.cc.Available(); hc.settled && n > 0 {
+		hc.streams = hc.cc.InFlight() + n
+	}
 }
 
 // tellLocked tells the gates how many requests the host's connections
@@ -476,7 +524,7 @@ func (h *h2Host) tellLocked() {
 			most = max(most, streams)
 		}
 	}
-	if h.dialing != nil || h.mayAddLocked() {
+	if h.dialing || h.mayAddLocked() {
 		n += most
 	}
 	if n > 0 {
@@ -490,20 +538,23 @@ func (h *h2Host) tellLocked() {
 // the next request that finds no other connection makes a new one.
 func (h *h2Host) retire(hc *h2Conn) {
 	h.mu.Lock()
-	for i, c := range h.conns {
-		if c == hc {
-			h.conns = append(h.conns[:i:i], h.conns[i+1:]...)
-			break
-		}
-	}
-	hc.gone = true
+	h.retireLocked(hc)
 	idle := !hc.closed && hc.cc.InFlight() == 0
 	hc.closed = hc.closed || idle
 	h.tellLocked()
+	h.wakeLocked() // another connection may be made now
 	h.mu.Unlock()
 	if idle {
 		hc.cc.Close()
 	}
+}
+
+// retireLocked takes hc out of h's connections. h.mu is held.
+func (h *h2Host) retireLocked(hc *h2Conn) {
+	if i := slices.Index(h.conns, hc); i >= 0 {
+		h.conns = slices.Delete(h.conns, i, i+1)
+	}
+	hc.gone = true
 }
 
 func (c *h2Conns) forget(addr string, h *h2Host) {
@@ -515,9 +566,12 @@ func (c *h2Conns) forget(addr string, h *h2Host) {
 }
 
 // CloseIdleConnections closes the HTTP/2 connections no request is using,
-// and the Transport's idle ones.
+// and the Transport's idle ones, and stops the dials of second
+// connections under way.
 func (c *h2Conns) CloseIdleConnections() {
 	c.mu.Lock()
+	c.stopDials()
+	c.dials, c.stopDials = context.WithCancel(context.Background())
 	var hosts []*h2Host
 	for _, h := range c.hosts {
 		select {

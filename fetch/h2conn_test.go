@@ -156,10 +156,12 @@ func TestH2ConnsFewStreams(t *testing.T) {
 // 128 streams per connection and answers in 100 ms: the requests beyond the
 // first connection's 128 go on a second one at once, not a round trip
 // later; a third is never made. When the server refuses the second
-// connection, every crate still arrives on the first, without a retry.
+// connection, or accepts it and never answers its handshake, every crate
+// still arrives on the first, without a retry, and without waiting for
+// the Transport's handshake timeout (10 s).
 func TestH2ConnsSecondConnection(t *testing.T) {
-	for _, refuse := range []bool{false, true} {
-		t.Run(fmt.Sprintf("refused=%v", refuse), func(t *testing.T) {
+	for _, after := range []string{"", "refused", "held"} {
+		t.Run("second="+after, func(t *testing.T) {
 			files, pkgs := servedCrates(t, 300)
 			var mu sync.Mutex
 			inFlight, most := 0, 0
@@ -175,9 +177,9 @@ func TestH2ConnsSecondConnection(t *testing.T) {
 				w.Write(files[r.URL.Path])
 			}))
 			srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 128}
-			lis := &countingListener{Listener: srv.Listener, refuseAfter: 1}
-			if !refuse {
-				lis.refuseAfter = 1 << 30
+			lis := &countingListener{Listener: srv.Listener, serve: 1 << 30}
+			if after != "" {
+				lis.serve, lis.hold = 1, after == "held"
 			}
 			srv.Listener = lis
 			srv.EnableHTTP2 = true
@@ -192,13 +194,43 @@ func TestH2ConnsSecondConnection(t *testing.T) {
 			switch {
 			case retries.Load() != 0:
 				t.Errorf("%d retries; want none", retries.Load())
-			case !refuse && (accepted != 2 || most <= 128 || most > 256):
+			case after == "" && (accepted != 2 || most <= 128 || most > 256):
 				t.Errorf("%d connections, %d requests at once; want 2, and more than 128 (at most 256)", accepted, most)
-			case refuse && (served != 1 || most != 128):
+			case after != "" && (served != 1 || most != 128):
 				t.Errorf("%d connections served, %d requests at once; want 1 and 128", served, most)
+			case took > 5*time.Second:
+				t.Errorf("took %v; want well under the handshake timeout", took)
 			}
 			t.Logf("%d connections made, %d served, %d requests at once, %v", accepted, served, most, took)
 		})
+	}
+}
+
+// TestH2ConnsGoAwayOfOne fetches 600 crates from a server that allows 64
+// streams per connection, and makes one of the two connections go away
+// (GOAWAY, after a response that says Connection: close) in mid-run: its
+// requests in flight finish, and the others go on the other connection
+// and on one made to replace it, without a retry.
+func TestH2ConnsGoAwayOfOne(t *testing.T) {
+	files, pkgs := servedCrates(t, 600)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+		if r.URL.Path == "/c300-1.0.0.crate" {
+			w.Header().Set("Connection", "close")
+		}
+		w.Write(files[r.URL.Path])
+	}))
+	srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 64}
+	lis := &countingListener{Listener: srv.Listener, serve: 1 << 30}
+	srv.Listener = lis
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	f, retries := unretriedFetcher(t, srv.URL)
+	fetchAll(t, f, DefaultJobs, pkgs)
+	if accepted, _ := lis.counts(); accepted != 3 || retries.Load() != 0 {
+		t.Errorf("%d connections, %d retries; want 3 (one replacing the one that went away), none", accepted, retries.Load())
 	}
 }
 
@@ -219,13 +251,16 @@ func unretriedFetcher(t *testing.T, srvURL string) (*Fetcher, *atomic.Int64) {
 	return f, &retries
 }
 
-// countingListener counts the connections it accepts, and closes those
-// after the first refuseAfter at once.
+// countingListener counts the connections it accepts, and serves only the
+// first serve of them: it closes the others at once, or with hold keeps
+// them open unanswered until it is closed.
 type countingListener struct {
 	net.Listener
-	refuseAfter int
-	mu          sync.Mutex
-	accepted    int
+	serve    int
+	hold     bool
+	mu       sync.Mutex
+	accepted int
+	held     []net.Conn
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
@@ -236,18 +271,32 @@ func (l *countingListener) Accept() (net.Conn, error) {
 		}
 		l.mu.Lock()
 		l.accepted++
-		refuse := l.accepted > l.refuseAfter
-		l.mu.Unlock()
-		if !refuse {
-			return c, nil
+		serve := l.accepted <= l.serve
+		if !serve && l.hold {
+			l.held = append(l.held, c)
 		}
+		l.mu.Unlock()
+		switch {
+		case serve:
+			return c, nil
+		case !l.hold:
+			c.Close()
+		}
+	}
+}
+
+func (l *countingListener) Close() error {
+	l.mu.Lock()
+	for _, c := range l.held {
 		c.Close()
 	}
+	l.mu.Unlock()
+	return l.Listener.Close()
 }
 
 // counts returns the connections accepted and those served.
 func (l *countingListener) counts() (accepted, served int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.accepted, min(l.accepted, l.refuseAfter)
+	return l.accepted, min(l.accepted, l.serve)
 }
