@@ -28,9 +28,11 @@ import (
 //     connections rather than dial more, with the stall watchdog stopped.
 //     (Through the Transport's own pool, which a Fetcher with
 //     Options.Client uses, the gate learns HTTP/2 from the connection
-//     (learnConn) and opens to HTTP2Conns × HTTP2Streams with the first
-//     response (learn); Go's client opens more connections itself when
-//     the streams of one are taken. Not the transport's
+//     (learnConn) and opens to HTTP2Streams with the first response
+//     (learn), not to the streams of two connections: Go's pool dials a
+//     connection for each request that finds the others full, and 500
+//     requests against a server allowing 250 streams made up to 519
+//     connections. Not the transport's
 //     StrictMaxConcurrentRequests, which would make them wait instead: in
 //     Go 1.26 the requests waiting that way count against the limit they
 //     wait for, and with more waiting than the limit none ever leaves,
@@ -57,13 +59,14 @@ const (
 
 // gates holds one gate per scheme and host.
 type gates struct {
-	h1, h2 int // limits once the protocol is known
+	h1, h2 int // limits once the protocol is known (h2 through the Transport's pool)
+	jobs   int // the cap of streams (h2Conns' count)
 	mu     sync.Mutex
 	m      map[string]*gate
 }
 
 func newGates(jobs int) *gates {
-	return &gates{h1: min(jobs, HTTP1Conns), h2: min(jobs, HTTP2Conns*HTTP2Streams), m: map[string]*gate{}}
+	return &gates{h1: min(jobs, HTTP1Conns), h2: min(jobs, HTTP2Streams), jobs: jobs, m: map[string]*gate{}}
 }
 
 // of returns the gate of u's host.
@@ -73,7 +76,7 @@ func (gs *gates) of(u *url.URL) *gate {
 	defer gs.mu.Unlock()
 	g := gs.m[key]
 	if g == nil {
-		g = &gate{addr: hostPort(u), limit: 1, h1: gs.h1, h2: gs.h2}
+		g = &gate{addr: hostPort(u), limit: 1, h1: gs.h1, h2: gs.h2, jobs: gs.jobs}
 		gs.m[key] = g
 	}
 	return g
@@ -86,6 +89,7 @@ func (gs *gates) of(u *url.URL) *gate {
 type gate struct {
 	addr      string // host:port
 	h1, h2    int
+	jobs      int
 	mu        sync.Mutex
 	connected bool // a connection said the protocol
 	known     bool // a response said it
@@ -189,7 +193,7 @@ func (g *gate) learn(protoMajor int) {
 func (g *gate) streams(n int) {
 	g.mu.Lock()
 	g.known, g.connected = true, true
-	g.limit = min(g.h2, n)
+	g.limit = min(g.jobs, n)
 	g.admit()
 	g.mu.Unlock()
 }

@@ -94,14 +94,14 @@ func TestGateLimits(t *testing.T) {
 		jobs  int
 		steps []step
 	}{
-		{"h2", DefaultJobs, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: HTTP2Conns * HTTP2Streams}}},
+		{"h2", DefaultJobs, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: HTTP2Streams}}},
 		{"http1", DefaultJobs, []step{{conn: 1, admit: HTTP1Conns}, {resp: 1, admit: HTTP1Conns}}},
-		{"response only", DefaultJobs, []step{{resp: 2, admit: HTTP2Conns * HTTP2Streams}}},
+		{"response only", DefaultJobs, []step{{resp: 2, admit: HTTP2Streams}}},
 		{"second connection ignored", DefaultJobs, []step{{conn: 1, admit: HTTP1Conns}, {conn: 2, admit: HTTP1Conns}}},
 		{"connection after response ignored", DefaultJobs, []step{{resp: 1, admit: HTTP1Conns}, {conn: 2, admit: HTTP1Conns}}},
 		{"h2 jobs 2", 2, []step{{conn: 2, admit: 2}, {resp: 2, admit: 2}}},
 		{"h2 jobs 120", 120, []step{{conn: 2, admit: http2EarlyStreams}, {resp: 2, admit: 120}}},
-		{"settings", DefaultJobs, []step{{streams: 100, admit: 100}, {streams: 1000, admit: HTTP2Conns * HTTP2Streams}, {resp: 2, admit: HTTP2Conns * HTTP2Streams}}},
+		{"settings", DefaultJobs, []step{{streams: 100, admit: 100}, {streams: 1000, admit: DefaultJobs}, {resp: 2, admit: DefaultJobs}}},
 		{"settings below the cap", DefaultJobs, []step{{streams: 100, admit: 100}, {streams: 256, admit: 256}, {resp: 2, admit: 256}}},
 		{"settings jobs 2", 2, []step{{streams: 100, admit: 2}, {streams: 250, admit: 2}}},
 	} {

@@ -369,14 +369,15 @@ func (h *h2Host) wakeLocked() {
 	}
 }
 
-// freeLocked is how many more requests hc takes at once: streams free,
-// less those of requests picked for it that have not taken theirs yet.
+// freeLocked is how many more requests hc takes at once: streams free (at
+// most HTTP2Streams in all), less those of requests picked for it that
+// have not taken theirs yet.
 // Until hc's SETTINGS arrive, Go's client counts 100 streams free; when
 // another connection of the host had its SETTINGS, hc is taken to allow
 // as many as that one, which saves requests a refusal by a server that
 // allows fewer. h.mu is held.
 func (h *h2Host) freeLocked(hc *h2Conn) int {
-	free := hc.cc.Available()
+	free := min(hc.cc.Available(), HTTP2Streams-hc.cc.InFlight())
 	if !hc.settled {
 		for _, other := range h.conns {
 			if other.settled && other.cc.Err() == nil {
@@ -565,9 +566,11 @@ func (c *h2Conns) forget(addr string, h *h2Host) {
 	c.mu.Unlock()
 }
 
-// CloseIdleConnections closes the HTTP/2 connections no request is using,
-// and the Transport's idle ones, and stops the dials of second
-// connections under way.
+// CloseIdleConnections closes the HTTP/2 connections no request is
+// using, and retires the others, which close when their last request is
+// done (Fetcher.Close calls it once no request is left; streams being
+// reset still count as in flight for a moment); then the Transport's idle
+// connections. It stops the dials of second connections under way.
 func (c *h2Conns) CloseIdleConnections() {
 	c.mu.Lock()
 	c.stopDials()
@@ -583,14 +586,9 @@ func (c *h2Conns) CloseIdleConnections() {
 	c.mu.Unlock()
 	for _, h := range hosts {
 		h.mu.Lock()
-		var idle []*h2Conn
-		for _, hc := range h.conns {
-			if hc.cc.InFlight() == 0 {
-				idle = append(idle, hc)
-			}
-		}
+		conns := slices.Clone(h.conns)
 		h.mu.Unlock()
-		for _, hc := range idle {
+		for _, hc := range conns {
 			h.retire(hc)
 		}
 	}

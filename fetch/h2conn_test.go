@@ -206,16 +206,16 @@ func TestH2ConnsSecondConnection(t *testing.T) {
 	}
 }
 
-// TestH2ConnsGoAwayOfOne fetches 600 crates from a server that allows 64
+// TestH2ConnsGoAwayOfOne fetches 900 crates from a server that allows 64
 // streams per connection, and makes one of the two connections go away
-// (GOAWAY, after a response that says Connection: close) in mid-run: its
-// requests in flight finish, and the others go on the other connection
-// and on one made to replace it, without a retry.
+// (GOAWAY, after a response that says Connection: close) early in the
+// run: its requests in flight finish, and the others go on the other
+// connection and on one made to replace it, without a retry.
 func TestH2ConnsGoAwayOfOne(t *testing.T) {
-	files, pkgs := servedCrates(t, 600)
+	files, pkgs := servedCrates(t, 900)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(50 * time.Millisecond)
-		if r.URL.Path == "/c300-1.0.0.crate" {
+		if r.URL.Path == "/c100-1.0.0.crate" {
 			w.Header().Set("Connection", "close")
 		}
 		w.Write(files[r.URL.Path])
