@@ -29,28 +29,31 @@ import (
 //     first response arrived: a round trip plus the server's time later.
 //     In-process, 232 crates at 20 ms per request took 55 ms this way
 //     against 72 ms through the pool.
-//   - When every stream of a host's connections is taken and requests
-//     wait, a second connection is made, as cargo does (curl's limit of 2
-//     connections per host): a 1,500-crate lock from a server that allows
-//     250 streams goes in three round trips instead of six. Not before the
-//     first connection's SETTINGS are known: until then its count of
-//     streams is Go's guess. The gate is told the streams of the
-//     connection that may still be made as if it were there (streams
-//     like the first's), so that the requests that would use it reach
-//     h2Conns and make it.
+//   - A connection carries at most HTTP2Streams streams. When every
+//     stream of a host's connections is taken and requests wait, a second
+//     connection is made, as cargo does (curl's limit of 2 connections
+//     per host): a 1,500-crate lock from a server that allows 250 streams
+//     goes in three round trips instead of six. Not before the first
+//     connection's SETTINGS are known: until then its count of streams is
+//     Go's guess. The gate is told the streams of the connection that may
+//     still be made as if it were there (streams like the first's), so
+//     that the requests that would use it reach h2Conns and make it. They
+//     wait for it or for a stream of the first, whichever comes first:
+//     a dial that hangs holds no request. Until its own SETTINGS arrive,
+//     the second is taken to allow what the first does.
 //   - A request for which no connection has a stream free and none can be
 //     made waits for a stream of the least busy one, with the stall
 //     watchdog stopped, where the pool would dial a connection for it. That
 //     happens when the server allows fewer streams than the gate was
-//     told, for requests the gate does not count (redirects, index files),
-//     and while the second connection is made. (A server that allows
-//     fewer than the 100 streams Go's client assumes until SETTINGS
-//     arrive gets up to 100 requests on its first connection, where
-//     they wait: they took their streams before SETTINGS said so.)
+//     told, and for requests the gate does not count (redirects, index
+//     files). (A server that allows fewer than the 100 streams Go's
+//     client assumes until SETTINGS arrive gets up to 100 requests on its
+//     first connection, where they wait, or are refused and sent again.)
 //   - A connection that goes away (GOAWAY, closed when idle, broken) is
-//     replaced by the next request that finds no other, and a request it
-//     failed is sent once more (GET and HEAD only; cargohash sends nothing
-//     else).
+//     dropped when its state hook says so, and replaced by the next
+//     request that finds no other or the others full; a request it failed
+//     is sent once more (GET and HEAD only; cargohash sends nothing else),
+//     and a refused one up to 8 times (not processed by the server).
 //
 // A host that answers in HTTP/1.1 gets its first request on the
 // connection made to learn that, which is then closed; the rest go through
