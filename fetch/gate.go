@@ -59,14 +59,13 @@ const (
 
 // gates holds one gate per scheme and host.
 type gates struct {
-	h1, h2 int // limits once the protocol is known (h2 through the Transport's pool)
-	jobs   int // the cap of streams (h2Conns' count)
-	mu     sync.Mutex
-	m      map[string]*gate
+	jobs int // Options.Jobs: the cap of every gate
+	mu   sync.Mutex
+	m    map[string]*gate
 }
 
 func newGates(jobs int) *gates {
-	return &gates{h1: min(jobs, HTTP1Conns), h2: min(jobs, HTTP2Streams), jobs: jobs, m: map[string]*gate{}}
+	return &gates{jobs: jobs, m: map[string]*gate{}}
 }
 
 // of returns the gate of u's host.
@@ -76,7 +75,7 @@ func (gs *gates) of(u *url.URL) *gate {
 	defer gs.mu.Unlock()
 	g := gs.m[key]
 	if g == nil {
-		g = &gate{addr: hostPort(u), limit: 1, h1: gs.h1, h2: gs.h2, jobs: gs.jobs}
+		g = &gate{addr: hostPort(u), limit: 1, jobs: gs.jobs}
 		gs.m[key] = g
 	}
 	return g
@@ -88,8 +87,7 @@ func (gs *gates) of(u *url.URL) *gate {
 // order they came.
 type gate struct {
 	addr      string // host:port
-	h1, h2    int
-	jobs      int
+	jobs      int    // the cap of limit
 	mu        sync.Mutex
 	connected bool // a connection said the protocol
 	known     bool // a response said it
@@ -164,9 +162,9 @@ func (g *gate) learnConn(h2 bool) {
 	g.mu.Lock()
 	if !g.connected && !g.known {
 		g.connected = true
-		g.limit = g.h1
+		g.limit = min(g.jobs, HTTP1Conns)
 		if h2 {
-			g.limit = min(g.h2, http2EarlyStreams)
+			g.limit = min(g.jobs, http2EarlyStreams)
 		}
 		g.admit()
 	}
@@ -179,9 +177,9 @@ func (g *gate) learn(protoMajor int) {
 	g.mu.Lock()
 	if !g.known {
 		g.known, g.connected = true, true
-		g.limit = g.h1
+		g.limit = min(g.jobs, HTTP1Conns)
 		if protoMajor >= 2 {
-			g.limit = g.h2
+			g.limit = min(g.jobs, HTTP2Streams) // through the Transport's pool (see above)
 		}
 		g.admit()
 	}

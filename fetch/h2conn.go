@@ -306,8 +306,7 @@ func (c *h2Conns) pick(req *http.Request, addr string, h *h2Host) (*h2Conn, erro
 			}
 		}
 		if h.mayAddLocked() {
-			h.dialing = true
-			h.tellLocked()
+			h.dialing = true // the gates counted it already (tellLocked)
 			go c.dialMore(req, addr, h)
 		}
 		if h.dialing {
@@ -497,8 +496,7 @@ func (h *h2Host) changed(hc *h2Conn) {
 	if !hc.gone && (cc.Err() != nil || free == 0 && inFlight < hc.streams) {
 		h.retireLocked(hc)
 	}
-	if hc.gone && !hc.closed && inFlight == 0 {
-		hc.closed = true
+	if hc.doneLocked() {
 		go cc.Close()
 	}
 	h.tellLocked()
@@ -543,14 +541,23 @@ func (h *h2Host) tellLocked() {
 func (h *h2Host) retire(hc *h2Conn) {
 	h.mu.Lock()
 	h.retireLocked(hc)
-	idle := !hc.closed && hc.cc.InFlight() == 0
-	hc.closed = hc.closed || idle
+	done := hc.doneLocked()
 	h.tellLocked()
 	h.wakeLocked() // another connection may be made now
 	h.mu.Unlock()
-	if idle {
+	if done {
 		hc.cc.Close()
 	}
+}
+
+// doneLocked reports, once, that hc is retired and its last request is
+// done: the caller closes it. h2Host.mu is held.
+func (hc *h2Conn) doneLocked() bool {
+	if !hc.gone || hc.closed || hc.cc.InFlight() > 0 {
+		return false
+	}
+	hc.closed = true
+	return true
 }
 
 // retireLocked takes hc out of h's connections. h.mu is held.
