@@ -121,9 +121,6 @@ XDG_CACHE_HOME.
 Shell completion: "cargohash completion bash|zsh|fish". Manual page:
 "cargohash man".`
 
-// prepareHeap is hugeHeap, once.
-var prepareHeap = sync.OnceFunc(hugeHeap)
-
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:                 "cargohash",
