@@ -3,6 +3,9 @@ package cargohash_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -93,4 +96,68 @@ func chkLoad(t *testing.T, data []byte) *lockfile.File {
 		t.Fatal(err)
 	}
 	return lock
+}
+
+// TestRememberLock: a prefetch or staging tree that succeeds leaves its
+// lock in the known-locks store under its cargoHash, once; one that fails
+// leaves nothing there, not even a temporary file.
+func TestRememberLock(t *testing.T) {
+	ctx := context.Background()
+	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	elsewhere := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	ok := reg.AddCrate("serde", "1.0.197", map[string]string{"src/lib.rs": "// serde\n"})
+	missing := elsewhere.AddCrate("libc", "0.2.150", map[string]string{"src/lib.rs": "// libc\n"})
+	for _, p := range []*lockfile.Package{&ok, &missing} {
+		p.Source, _ = lockfile.ParseSource(lockfile.CratesIORegistry)
+	}
+	cache := t.TempDir()
+	s, err := cargohash.Open(cargohash.Options{Fetch: fetch.Options{CacheDir: cache, NoCargoHome: true, Retries: -1,
+		DL: map[string]string{fetch.CratesIOAlias: reg.DL()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	locks := filepath.Join(cache, "locks")
+	stored := func() []string {
+		t.Helper()
+		entries, err := os.ReadDir(locks)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+
+	bad := chkLoad(t, fetchtest.ProjectLock(ok, missing))
+	if _, err := s.Prefetch(ctx, bad); err == nil {
+		t.Fatal("prefetch of a crate the registry does not have: no error")
+	}
+	if _, err := s.Staging(ctx, bad, filepath.Join(t.TempDir(), "staging")); err == nil {
+		t.Fatal("staging tree of a crate the registry does not have: no error")
+	}
+	if names := stored(); len(names) != 0 {
+		t.Errorf("after failures the store holds %v, want nothing", names)
+	}
+
+	good := chkLoad(t, fetchtest.ProjectLock(ok))
+	res, err := s.Prefetch(ctx, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := hex.EncodeToString(res.CargoHash.Digest()) + ".lock"
+	if _, err := s.Prefetch(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Staging(ctx, good, filepath.Join(t.TempDir(), "staging")); err != nil {
+		t.Fatal(err)
+	}
+	if names := stored(); !reflect.DeepEqual(names, []string{want}) {
+		t.Errorf("the store holds %v, want [%s]", names, want)
+	}
+	if known, err := s.KnownLock(res.CargoHash); err != nil || known == nil || !bytes.Equal(known.Data, good.Data) {
+		t.Errorf("KnownLock: %v, %v", known, err)
+	}
 }

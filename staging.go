@@ -30,6 +30,14 @@ type Result struct {
 	Bytes        int64                   `json:"bytes"`        // size of the crate files
 }
 
+// resultHash is the cargoHash of a command's result: zero if it failed.
+func resultHash(res *Result, err error) nixhash.Hash {
+	if err != nil || res == nil {
+		return nixhash.Hash{}
+	}
+	return res.CargoHash
+}
+
 // Prefetch fetches what lock names and returns the fetchCargoVendor
 // cargoHash: the sha256 NAR hash of the staging tree (SPEC §3), computed from
 // the fetched files without writing the tree, while they arrive. Git
@@ -40,8 +48,10 @@ func (s *Session) Prefetch(ctx context.Context, lock *lockfile.File) (*Result, e
 
 // prefetch is Prefetch; inspect, if set, sees the fetched files (git
 // checkouts included) before they are removed.
-func (s *Session) prefetch(ctx context.Context, lock *lockfile.File, inspect func(*Fetched)) (*Result, error) {
-	res, err := s.prefetchOnce(ctx, lock, inspect, true)
+func (s *Session) prefetch(ctx context.Context, lock *lockfile.File, inspect func(*Fetched)) (res *Result, err error) {
+	remember := s.rememberLock(lock)
+	defer func() { remember(resultHash(res, err)) }()
+	res, err = s.prefetchOnce(ctx, lock, inspect, true)
 	if errors.Is(err, errCacheChanged) {
 		// A cached crate is not what was stored: run again, verifying each
 		// cached crate before it is used, as Crate does; the damaged entry
@@ -67,11 +77,7 @@ func (s *Session) prefetchOnce(ctx context.Context, lock *lockfile.File, inspect
 	if inspect != nil {
 		inspect(f)
 	}
-	res, err := f.resultOf(ctx, h)
-	if err == nil {
-		s.rememberLock(ctx, res.CargoHash, lock)
-	}
-	return res, err
+	return f.resultOf(ctx, h)
 }
 
 // fetchHashing fetches lock (git checkouts under gitDir) and hashes its
@@ -306,6 +312,8 @@ func copyChecked(w io.Writer, c *Crate, files *lastFile, buf []byte) error {
 // tree is complete; anything else is refused before fetching. On error
 // nothing is left.
 func (s *Session) Staging(ctx context.Context, lock *lockfile.File, out string) (res *Result, err error) {
+	remember := s.rememberLock(lock)
+	defer func() { remember(resultHash(res, err)) }()
 	err = publish.Dir(ctx, out, vendortree.StagingDest(lock.Path), func(tmp string) error {
 		if err := writeFile(filepath.Join(tmp, "Cargo.lock"), lock.Data, lock.Mode); err != nil {
 			return err
@@ -324,7 +332,6 @@ func (s *Session) Staging(ctx context.Context, lock *lockfile.File, out string) 
 	if err != nil {
 		return nil, err
 	}
-	s.rememberLock(ctx, res.CargoHash, lock)
 	return res, nil
 }
 

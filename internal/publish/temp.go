@@ -2,6 +2,7 @@ package publish
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -196,6 +197,28 @@ func (t *Temp) Commit(perm fs.FileMode) error {
 		err = cerr
 	}
 	return err
+}
+
+// CommitNew is Commit to dst, a name in the directory of the destination
+// the file was created for, when only its content tells the name (a
+// known lock is named after the cargoHash computed while it was written).
+// Anything already at dst is left as it is and the temporary file removed
+// instead: dst names its content. Like Commit, no sync.
+func (t *Temp) CommitNew(dst string, perm fs.FileMode) error {
+	abs, err := filepath.Abs(dst)
+	if err == nil && filepath.Dir(abs) != filepath.Dir(t.dst) {
+		err = fmt.Errorf("publish: %s is not in the directory of %s", dst, t.dst)
+	}
+	if err != nil {
+		t.Abort()
+		return err
+	}
+	if _, err := os.Lstat(abs); err == nil {
+		t.Abort()
+		return nil
+	}
+	t.dst = abs
+	return t.Commit(perm)
 }
 
 // Abort removes and closes the temporary file.

@@ -138,3 +138,41 @@ func TestTemp(t *testing.T) {
 		t.Errorf("left %v, want only a.pack", entries)
 	}
 }
+
+// TestTempCommitNew: CommitNew names the file after its content, leaves
+// what is already at that name alone, and refuses a name in another
+// directory; no temporary name is left in any case.
+func TestTempCommitNew(t *testing.T) {
+	dir := t.TempDir()
+	write := func(content string) *Temp {
+		t.Helper()
+		tmp, err := CreateTemp(filepath.Join(dir, "lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tmp.WriteString(content); err != nil {
+			t.Fatal(err)
+		}
+		return tmp
+	}
+	named := filepath.Join(dir, "ab.lock")
+	if err := write("first").CommitNew(named, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("second").CommitNew(named, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(named); err != nil || string(b) != "first" {
+		t.Errorf("%s: %q, %v; want the first content, left alone", named, b, err)
+	}
+	if fi, _ := os.Stat(named); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", fi.Mode())
+	}
+	if err := write("elsewhere").CommitNew(filepath.Join(t.TempDir(), "cd.lock"), 0o644); err == nil {
+		t.Error("a name in another directory: no error")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "ab.lock" {
+		t.Errorf("left %v, want only ab.lock", entries)
+	}
+}
