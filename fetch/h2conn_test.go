@@ -1,6 +1,9 @@
 package fetch
 
 import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -302,4 +305,67 @@ func (l *countingListener) counts() (accepted, served int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.accepted, min(l.accepted, l.serve)
+}
+
+// TestHTTP2MaxFrameSize checks the SETTINGS a Fetcher's HTTP/2 connection
+// opens with: it accepts frames of http2MaxFrame (Go's client alone would
+// ask for 16 KiB, so that a server splits each crate into 16 KiB frames).
+// The server here is a bare TLS listener that reads the client preface and
+// the first frame, then hangs up.
+func TestHTTP2MaxFrameSize(t *testing.T) {
+	ts := httptest.NewUnstartedServer(nil)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	cert := ts.TLS.Certificates[0]
+	trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}))
+	ts.Close()
+	lis, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	settings := make(chan map[uint16]uint32, 1)
+	go func() {
+		defer close(settings)
+		c, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		preface := make([]byte, len("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")+9)
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
+		}
+		head := preface[len(preface)-9:]
+		if head[3] != 0x4 { // SETTINGS
+			return
+		}
+		payload := make([]byte, int(head[0])<<16|int(head[1])<<8|int(head[2]))
+		if _, err := io.ReadFull(c, payload); err != nil {
+			return
+		}
+		got := map[uint16]uint32{}
+		for p := payload; len(p) >= 6; p = p[6:] {
+			got[binary.BigEndian.Uint16(p)] = binary.BigEndian.Uint32(p[2:])
+		}
+		settings <- got
+	}()
+	f := newTestFetcher(t, Options{Retries: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // the request: it fails, or waits for a connection that will not come
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+lis.Addr().String()+"/crate", nil)
+	go func() {
+		if resp, err := f.base.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	got, ok := <-settings
+	if !ok {
+		t.Fatal("the client sent no SETTINGS frame after its preface")
+	}
+	const maxFrameSize = 0x5
+	if got[maxFrameSize] != http2MaxFrame {
+		t.Errorf("SETTINGS_MAX_FRAME_SIZE = %d, want %d (settings %v)", got[maxFrameSize], http2MaxFrame, got)
+	}
 }

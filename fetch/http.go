@@ -92,7 +92,7 @@ func defaultTransport(jobs int) (*http.Transport, error) {
 	}
 	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	t.ForceAttemptHTTP2 = true
-	t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerConnection: http2ConnWindow}
+	t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerConnection: http2ConnWindow, MaxReadFrameSize: http2MaxFrame}
 	return t, nil
 }
 
@@ -102,6 +102,16 @@ func defaultTransport(jobs int) (*http.Transport, error) {
 // buffer 1 GiB in memory while the disk catches up; 32 MiB still lets one
 // connection carry 320 MB/s at 100 ms round trips.
 const http2ConnWindow = 32 << 20
+
+// http2MaxFrame is the largest HTTP/2 frame cargohash accepts
+// (SETTINGS_MAX_FRAME_SIZE): 1 MiB, the default of Go's HTTP/2 server, where
+// Go's client asks for the protocol's minimum, 16 KiB. A server that
+// honours it sends a crate as one DATA frame instead of one per 16 KiB:
+// fewer frames for both sides to write and parse, and fewer reads here,
+// each of which sends a WINDOW_UPDATE. Cold 232-crate prefetch at 20 ms,
+// 40 pairs: 129.0 -> 124.2 ms wall, 139.5 -> 135.2 ms CPU. The read buffer
+// of a connection grows to the largest frame it gets: at most 1 MiB.
+const http2MaxFrame = 1 << 20
 
 // certPool returns the roots named by NIX_SSL_CERT_FILE or SSL_CERT_FILE
 // (first set wins), or nil for the system roots.
