@@ -383,12 +383,18 @@ func (h *h2Host) freeLocked(hc *h2Conn) int {
 	if !hc.settled {
 		for _, other := range h.conns {
 			if other.settled && other.cc.Err() == nil {
-				free = min(free, other.cc.InFlight()+other.cc.Available()-hc.cc.InFlight())
+				free = min(free, other.streamsNow()-hc.cc.InFlight())
 				break
 			}
 		}
 	}
 	return free - int(hc.pending.Load())
+}
+
+// streamsNow is how many streams hc allows as Go's client sees it now:
+// those in flight and those free.
+func (hc *h2Conn) streamsNow() int {
+	return hc.cc.InFlight() + hc.cc.Available()
 }
 
 // busyLocked is how many requests hc has, in flight or about to be.
@@ -520,7 +526,7 @@ func (h *h2Host) tellLocked() {
 		if hc.cc.Err() != nil {
 			continue
 		}
-		streams := min(HTTP2Streams, hc.cc.InFlight()+hc.cc.Available())
+		streams := min(HTTP2Streams, hc.streamsNow())
 		n += streams
 		if hc.settled {
 			most = max(most, streams)

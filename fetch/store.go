@@ -169,8 +169,8 @@ func (r *readErrs) Read(p []byte) (int, error) {
 //     under 4 KiB, which sends none, and the rest go in large reads.
 //     128 KiB buffers cost more in page faults than they saved in writes.
 //   - It writes only full buffers (and the last): a read returns what
-//     has arrived, often one 16 KiB HTTP/2 frame, and a write per read
-//     was a pwrite per frame.
+//     has arrived, often one HTTP/2 frame (16 KiB from a server that
+//     ignores http2MaxFrame), and a write per read was a pwrite per frame.
 func copyBody(w io.Writer, r io.Reader) (int64, error) {
 	small := smallBufs.Get().(*[]byte)
 	n, err := readSome(r, *small)
