@@ -204,21 +204,41 @@ func (t *Temp) Commit(perm fs.FileMode) error {
 // known lock is named after the cargoHash computed while it was written).
 // Anything already at dst is left as it is and the temporary file removed
 // instead: dst names its content. Like Commit, no sync.
+//
+// The file is linked to dst, which fails where anything is, then its
+// temporary name removed: a check followed by a rename would replace what
+// another process put at dst in between. Only on a file system without
+// hard links is it that check and rename.
 func (t *Temp) CommitNew(dst string, perm fs.FileMode) error {
 	abs, err := filepath.Abs(dst)
 	if err == nil && filepath.Dir(abs) != filepath.Dir(t.dst) {
 		err = fmt.Errorf("publish: %s is not in the directory of %s", dst, t.dst)
 	}
+	if err == nil {
+		err = t.Chmod(perm)
+	}
 	if err != nil {
 		t.Abort()
 		return err
 	}
-	if _, err := os.Lstat(abs); err == nil {
+	switch err := os.Link(t.Name(), abs); {
+	case err == nil, errors.Is(err, fs.ErrExist):
+		// dst is this file now, or already names its content: the
+		// temporary name goes.
 		t.Abort()
 		return nil
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, errors.ErrUnsupported):
+		// No hard links here (EPERM, ENOTSUP).
+		if _, err := os.Lstat(abs); err == nil {
+			t.Abort()
+			return nil
+		}
+		t.dst = abs
+		return t.Commit(perm)
+	default:
+		t.Abort()
+		return err
 	}
-	t.dst = abs
-	return t.Commit(perm)
 }
 
 // Abort removes and closes the temporary file.

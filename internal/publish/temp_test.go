@@ -176,3 +176,41 @@ func TestTempCommitNew(t *testing.T) {
 		t.Errorf("left %v, want only ab.lock", entries)
 	}
 }
+
+// TestTempCommitNewRace: CommitNew leaves alone what another process puts
+// at its name while it commits. A check then a rename replaced it (found
+// by review, in the first few rounds of this test).
+func TestTempCommitNewRace(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(t.TempDir(), "foreign")
+	if err := os.WriteFile(foreign, []byte("not ours"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "ab.lock")
+	for round := range 2000 {
+		os.Remove(dst)
+		tmp, err := CreateTemp(filepath.Join(dir, "lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tmp.WriteString("ours"); err != nil {
+			t.Fatal(err)
+		}
+		linked := make(chan error)
+		go func() { linked <- os.Link(foreign, dst) }() // never replaces
+		if err := tmp.CommitNew(dst, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		linkErr := <-linked
+		b, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if linkErr == nil && string(b) == "ours" {
+			t.Fatalf("round %d: the file put at %s while CommitNew ran was replaced", round, dst)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("left %v, want only ab.lock", entries)
+	}
+}
