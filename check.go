@@ -67,7 +67,8 @@ func (s *Session) KnownLock(h nixhash.Hash) (*lockfile.File, error) {
 // download, so that a rename is all that is left once the hash is known:
 // the sync was the last 2 ms of a cold prefetch on ext4, more on slower
 // disks. An entry already there is left as it is. Without a cache it does
-// nothing; a failure is a warning, never an error of the command.
+// nothing; a store that cannot be written is a warning, only when there is
+// something new to remember, and never an error of the command.
 func (s *Session) rememberLock(lock *lockfile.File) (name func(h nixhash.Hash)) {
 	if s.cacheDir == "" {
 		return func(nixhash.Hash) {}
@@ -82,12 +83,19 @@ func (s *Session) rememberLock(lock *lockfile.File) (name func(h nixhash.Hash)) 
 	}()
 	return func(h nixhash.Hash) {
 		<-written
-		switch {
-		case err != nil:
-		case h.IsZero():
-			tmp.Abort()
-		default:
-			err = tmp.CommitNew(filepath.Join(dir, hex.EncodeToString(h.Digest())+".lock"), 0o644)
+		if h.IsZero() {
+			// The command failed: there is nothing to remember, and
+			// nothing to say of a store that could not be written.
+			if err == nil {
+				tmp.Abort()
+			}
+			return
+		}
+		dst := filepath.Join(dir, hex.EncodeToString(h.Digest())+".lock")
+		if err == nil {
+			err = tmp.CommitNew(dst, 0o644)
+		} else if _, serr := os.Lstat(dst); serr == nil {
+			err = nil // already remembered, in a store that is read-only now
 		}
 		if err != nil {
 			fmt.Fprintf(s.log, "warning: remembering %s: %v\n", lock.Path, err)

@@ -161,3 +161,83 @@ func TestRememberLock(t *testing.T) {
 		t.Errorf("KnownLock: %v, %v", known, err)
 	}
 }
+
+// TestRememberLockUnwritableStore: a known-locks store that cannot be
+// written costs one warning when a command succeeds with a lock the store
+// does not hold, and nothing else: no warning beside the error of a
+// command that failed (it has nothing to remember), none when the store
+// already holds the lock, and never an error.
+func TestRememberLockUnwritableStore(t *testing.T) {
+	ctx := context.Background()
+	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	elsewhere := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	ok := reg.AddCrate("serde", "1.0.197", map[string]string{"src/lib.rs": "// serde\n"})
+	missing := elsewhere.AddCrate("libc", "0.2.150", map[string]string{"src/lib.rs": "// libc\n"})
+	for _, p := range []*lockfile.Package{&ok, &missing} {
+		p.Source, _ = lockfile.ParseSource(lockfile.CratesIORegistry)
+	}
+	good := chkLoad(t, fetchtest.ProjectLock(ok))
+	bad := chkLoad(t, fetchtest.ProjectLock(ok, missing))
+	open := func(cache string) (*cargohash.Session, *bytes.Buffer) {
+		t.Helper()
+		var log bytes.Buffer
+		s, err := cargohash.Open(cargohash.Options{Log: &log, Fetch: fetch.Options{CacheDir: cache, NoCargoHome: true, Retries: -1,
+			DL: map[string]string{fetch.CratesIOAlias: reg.DL()}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, &log
+	}
+	warnings := func(log *bytes.Buffer) []string {
+		var w []string
+		for _, l := range strings.Split(log.String(), "\n") {
+			if strings.Contains(l, "remembering") {
+				w = append(w, l)
+			}
+		}
+		log.Reset()
+		return w
+	}
+
+	t.Run("not a directory", func(t *testing.T) {
+		cache := t.TempDir()
+		if err := os.WriteFile(filepath.Join(cache, "locks"), []byte("mine\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, log := open(cache)
+		if _, err := s.Prefetch(ctx, bad); err == nil {
+			t.Fatal("prefetch of a crate the registry does not have: no error")
+		}
+		if _, err := s.Staging(ctx, bad, filepath.Join(t.TempDir(), "staging")); err == nil {
+			t.Fatal("staging tree of a crate the registry does not have: no error")
+		}
+		if w := warnings(log); len(w) != 0 {
+			t.Errorf("failed commands warned about the store: %q", w)
+		}
+		if _, err := s.Prefetch(ctx, good); err != nil {
+			t.Fatalf("prefetch with a store that cannot be written: %v", err)
+		}
+		if w := warnings(log); len(w) != 1 || !strings.Contains(w[0], "warning: remembering "+good.Path) {
+			t.Errorf("warnings %q, want one naming %s", w, good.Path)
+		}
+		if b, err := os.ReadFile(filepath.Join(cache, "locks")); err != nil || string(b) != "mine\n" {
+			t.Errorf("the file in the store's place: %q, %v", b, err)
+		}
+	})
+
+	t.Run("read-only, holding the lock", func(t *testing.T) {
+		cache := t.TempDir()
+		s, log := open(cache)
+		if _, err := s.Prefetch(ctx, good); err != nil {
+			t.Fatal(err)
+		}
+		readOnlyDir(t, filepath.Join(cache, "locks"))
+		if _, err := s.Prefetch(ctx, good); err != nil {
+			t.Fatal(err)
+		}
+		if w := warnings(log); len(w) != 0 {
+			t.Errorf("the store holds the lock, yet: %q", w)
+		}
+	})
+}
