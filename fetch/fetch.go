@@ -123,7 +123,6 @@ func New(opts Options) (*Fetcher, error) {
 		return nil, err
 	}
 	f.client.RequestLogHook = f.requestHook
-	f.base.Transport = &authTransport{next: f.base.Transport}
 	if opts.NoCache || opts.CacheDir == "" {
 		f.tempDir, err = os.MkdirTemp("", "cargohash-crates-")
 		if err != nil {

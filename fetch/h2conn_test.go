@@ -369,3 +369,67 @@ func TestHTTP2MaxFrameSize(t *testing.T) {
 		t.Errorf("SETTINGS_MAX_FRAME_SIZE = %d, want %d (settings %v)", got[maxFrameSize], http2MaxFrame, got)
 	}
 }
+
+// TestFailedRequestKeepsConnections: a crate the server does not serve (a
+// 404, not retried) while others are in flight on the host's HTTP/2
+// connection leaves that connection to the next request. retryablehttp
+// calls its client's CloseIdleConnections after every request that fails
+// for good, which retired every HTTP/2 connection of the host, busy ones
+// too, and the next request dialled a new one (found by review).
+func TestFailedRequestKeepsConnections(t *testing.T) {
+	files, pkgs := servedCrates(t, 12)
+	missing := pkgs[11]
+	delete(files, "/"+missing.Name+"-1.0.0.crate")
+	held := map[string]bool{}
+	for _, p := range pkgs[:10] {
+		held["/"+p.Name+"-1.0.0.crate"] = true
+	}
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	lis := &countingListener{serve: 1 << 30}
+	srv := startH2Server(t, 250, lis, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if held[r.URL.Path] {
+			arrived.Add(1)
+			select {
+			case <-release:
+			case <-time.After(20 * time.Second):
+			}
+		}
+		w.Write(data)
+	}))
+	f, _ := unretriedFetcher(t, srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	for _, p := range pkgs[:10] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.Crate(ctx, p); err != nil {
+				t.Errorf("%s: %v", p.Name, err)
+			}
+		}()
+	}
+	defer func() { close(release); wg.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); arrived.Load() < 10; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d requests reached the server", arrived.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := f.Crate(ctx, missing); err == nil {
+		t.Fatalf("%s: no error for a crate the server does not serve", missing.Name)
+	}
+	if _, err := f.Crate(ctx, pkgs[10]); err != nil {
+		t.Fatalf("%s: %v", pkgs[10].Name, err)
+	}
+	if accepted, _ := lis.counts(); accepted != 1 {
+		t.Errorf("%d connections accepted; want 1 (the first is healthy, with 240 streams free)", accepted)
+	}
+}

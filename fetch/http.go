@@ -29,7 +29,10 @@ const maxErrorBody = 64 << 10
 //	                       response handler downloads and verifies, and a
 //	                       body that breaks mid-stream is retried like a
 //	                       failed connection
-//	http.Client            redirects
+//	http.Client            redirects (retryablehttp's copy cannot close
+//	                       the connections: keepingConns)
+//	authTransport          a registry's credential, to its origin only
+//	                       (auth.go)
 //	watchdog               cancels a request that makes no progress for
 //	                       StallTimeout (no whole-request timeout)
 //	h2Conns                one HTTP/2 connection per https host (two when
@@ -59,10 +62,10 @@ func newHTTPClient(opts *Options) (*retryablehttp.Client, *http.Client, error) {
 		}
 		base = &http.Client{Transport: newH2Conns(t)}
 	}
-	base.Transport = &watchdog{next: base.Transport, timeout: opts.StallTimeout}
+	base.Transport = &authTransport{next: &watchdog{next: base.Transport, timeout: opts.StallTimeout}}
 
 	rc := &retryablehttp.Client{
-		HTTPClient:   base,
+		HTTPClient:   keepingConns(base),
 		Logger:       redactingLogger{log.New(opts.Log, "fetch: ", 0)},
 		RetryWaitMin: opts.RetryWaitMin,
 		RetryWaitMax: opts.RetryWaitMax,
@@ -73,6 +76,21 @@ func newHTTPClient(opts *Options) (*retryablehttp.Client, *http.Client, error) {
 	}
 	return rc, base, nil
 }
+
+// keepingConns is c without its CloseIdleConnections, for retryablehttp,
+// which calls it each time a request fails for good: one missing crate
+// (a 404) retired every HTTP/2 connection of the host through h2Conns,
+// busy ones too, so that the next requests went on new connections while
+// the old ones drained. The Fetcher closes its connections when it is
+// done (Close).
+func keepingConns(c *http.Client) *http.Client {
+	k := *c
+	k.Transport = roundTripOnly{c.Transport}
+	return &k
+}
+
+// roundTripOnly is a RoundTripper with no other method.
+type roundTripOnly struct{ http.RoundTripper }
 
 // defaultTransport is http.DefaultTransport with proxies from the
 // environment, the CA roots of NIX_SSL_CERT_FILE or SSL_CERT_FILE (the
