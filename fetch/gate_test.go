@@ -228,7 +228,7 @@ func TestHTTP2Window(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
-	tr, err := defaultTransport(DefaultJobs)
+	tr, err := defaultTransport(DefaultJobs, DefaultStallTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func newHTTPClient(opts *Options) (*retryablehttp.Client, *http.Client, error) {
 		}
 		base = &c
 	} else {
-		t, err := defaultTransport(opts.Jobs)
+		t, err := defaultTransport(opts.Jobs, opts.StallTimeout)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -96,9 +96,13 @@ type roundTripOnly struct{ http.RoundTripper }
 // environment, the CA roots of NIX_SSL_CERT_FILE or SSL_CERT_FILE (the
 // system's otherwise), at most as many connections per host as the gates
 // let HTTP/1.1 requests run (a request may be handed a connection another
-// freed while its own is still being dialed), all kept when idle, and
-// unread HTTP/2 data bounded per connection (http2ConnWindow).
-func defaultTransport(jobs int) (*http.Transport, error) {
+// freed while its own is still being dialed), all kept when idle, unread
+// HTTP/2 data bounded per connection (http2ConnWindow), and HTTP/2
+// connections checked after stall of silence: a PING, and the connection
+// closed when no answer comes within http2PingTimeout (at most stall).
+// Without that a connection whose server stopped answering stayed open,
+// holding the streams of the requests the watchdog cancelled.
+func defaultTransport(jobs int, stall time.Duration) (*http.Transport, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = http.ProxyFromEnvironment
 	t.MaxConnsPerHost = min(jobs, HTTP1Conns)
@@ -110,9 +114,14 @@ func defaultTransport(jobs int) (*http.Transport, error) {
 	}
 	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	t.ForceAttemptHTTP2 = true
-	t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerConnection: http2ConnWindow, MaxReadFrameSize: http2MaxFrame}
+	t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerConnection: http2ConnWindow, MaxReadFrameSize: http2MaxFrame,
+		SendPingTimeout: stall, PingTimeout: min(stall, http2PingTimeout)}
 	return t, nil
 }
+
+// http2PingTimeout is how long an HTTP/2 server has to answer a PING,
+// Go's default.
+const http2PingTimeout = 15 * time.Second
 
 // http2ConnWindow bounds what an HTTP/2 server may send on a connection
 // before cargohash has read it. Go's client allows 1 GiB per connection
