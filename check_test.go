@@ -98,18 +98,25 @@ func chkLoad(t *testing.T, data []byte) *lockfile.File {
 	return lock
 }
 
+// rememberWorld is a registry serving ok, and missing, a crate of
+// crates.io that it does not serve.
+func rememberWorld(t *testing.T) (reg *fetchtest.Registry, ok, missing lockfile.Package) {
+	reg = fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	elsewhere := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
+	ok = reg.AddCrate("serde", "1.0.197", map[string]string{"src/lib.rs": "// serde\n"})
+	missing = elsewhere.AddCrate("libc", "0.2.150", map[string]string{"src/lib.rs": "// libc\n"})
+	for _, p := range []*lockfile.Package{&ok, &missing} {
+		p.Source, _ = lockfile.ParseSource(lockfile.CratesIORegistry)
+	}
+	return reg, ok, missing
+}
+
 // TestRememberLock: a prefetch or staging tree that succeeds leaves its
 // lock in the known-locks store under its cargoHash, once; one that fails
 // leaves nothing there, not even a temporary file.
 func TestRememberLock(t *testing.T) {
 	ctx := context.Background()
-	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
-	elsewhere := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
-	ok := reg.AddCrate("serde", "1.0.197", map[string]string{"src/lib.rs": "// serde\n"})
-	missing := elsewhere.AddCrate("libc", "0.2.150", map[string]string{"src/lib.rs": "// libc\n"})
-	for _, p := range []*lockfile.Package{&ok, &missing} {
-		p.Source, _ = lockfile.ParseSource(lockfile.CratesIORegistry)
-	}
+	reg, ok, missing := rememberWorld(t)
 	cache := t.TempDir()
 	s, err := cargohash.Open(cargohash.Options{Fetch: fetch.Options{CacheDir: cache, NoCargoHome: true, Retries: -1,
 		DL: map[string]string{fetch.CratesIOAlias: reg.DL()}}})
@@ -169,13 +176,7 @@ func TestRememberLock(t *testing.T) {
 // already holds the lock, and never an error.
 func TestRememberLockUnwritableStore(t *testing.T) {
 	ctx := context.Background()
-	reg := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
-	elsewhere := fetchtest.NewRegistry(t, fetchtest.RegistryOptions{})
-	ok := reg.AddCrate("serde", "1.0.197", map[string]string{"src/lib.rs": "// serde\n"})
-	missing := elsewhere.AddCrate("libc", "0.2.150", map[string]string{"src/lib.rs": "// libc\n"})
-	for _, p := range []*lockfile.Package{&ok, &missing} {
-		p.Source, _ = lockfile.ParseSource(lockfile.CratesIORegistry)
-	}
+	reg, ok, missing := rememberWorld(t)
 	good := chkLoad(t, fetchtest.ProjectLock(ok))
 	bad := chkLoad(t, fetchtest.ProjectLock(ok, missing))
 	open := func(cache string) (*cargohash.Session, *bytes.Buffer) {

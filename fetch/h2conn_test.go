@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"encoding/pem"
 	"fmt"
@@ -313,16 +312,7 @@ func (l *countingListener) counts() (accepted, served int) {
 // The server here is a bare TLS listener that reads the client preface and
 // the first frame, then hangs up.
 func TestHTTP2MaxFrameSize(t *testing.T) {
-	ts := httptest.NewUnstartedServer(nil)
-	ts.EnableHTTP2 = true
-	ts.StartTLS()
-	cert := ts.TLS.Certificates[0]
-	trustCert(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}))
-	ts.Close()
-	lis, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := h2Listener(t)
 	defer lis.Close()
 	settings := make(chan map[uint16]uint32, 1)
 	go func() {

@@ -36,7 +36,9 @@ type rawH2Conn struct {
 	ended    chan struct{} // closed when the connection is over
 }
 
-func newRawH2(t *testing.T, mcs uint32, serve int) *rawH2 {
+// h2Listener is a TLS listener on loopback that offers HTTP/2 (ALPN h2),
+// with a certificate the Fetchers of t trust; the test speaks the protocol.
+func h2Listener(t *testing.T) net.Listener {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	ts.EnableHTTP2 = true
@@ -48,6 +50,12 @@ func newRawH2(t *testing.T, mcs uint32, serve int) *rawH2 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return lis
+}
+
+func newRawH2(t *testing.T, mcs uint32, serve int) *rawH2 {
+	t.Helper()
+	lis := h2Listener(t)
 	s := &rawH2{lis: lis, mcs: mcs, serve: serve, conns: make(chan *rawH2Conn, 16)}
 	var all []net.Conn
 	var allMu sync.Mutex
