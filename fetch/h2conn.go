@@ -349,6 +349,10 @@ func (c *h2Conns) dialMore(req *http.Request, addr string, h *h2Host) {
 	h.mu.Lock()
 	h.dialing = false
 	switch {
+	case err == nil && ctx.Err() != nil:
+		// Made as CloseIdleConnections stopped the dials, which looks at
+		// h.conns after (with h.mu): no one would close it.
+		defer cc.Close()
 	case err == nil:
 		hc = &h2Conn{cc: cc}
 		h.conns = append(h.conns, hc)
