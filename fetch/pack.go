@@ -120,10 +120,26 @@ func (p *packs) loadAll() {
 		return // not made yet, or damaged: New and reserve say so
 	}
 	for _, e := range entries {
-		if name := e.Name(); strings.HasSuffix(name, packSuffix) && !strings.HasPrefix(name, ".") {
-			p.loadPack(filepath.Join(p.dir, name), e.Type())
+		if isPackName(e.Name()) {
+			p.loadPack(filepath.Join(p.dir, e.Name()), e.Type())
 		}
 	}
+}
+
+// isPackName reports whether name is one createPack gives: 16 hex digits
+// and packSuffix. Anything else in the directory is not cargohash's to
+// read or remove (a user's notes.pack, a backup.pack directory).
+func isPackName(name string) bool {
+	hexPart, ok := strings.CutSuffix(name, packSuffix)
+	if !ok || len(hexPart) != 16 {
+		return false
+	}
+	for _, c := range hexPart {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *packs) loadPack(path string, mode fs.FileMode) {
@@ -139,6 +155,8 @@ func (p *packs) loadPack(path string, mode fs.FileMode) {
 	if errors.Is(err, syscall.ELOOP) {
 		damaged("a symlink")
 		return
+	} else if errors.Is(err, fs.ErrNotExist) {
+		return // compacted away since the directory was listed
 	} else if err != nil {
 		p.log.Printf("cache: not using pack %s: %v", path, unwrapPathError(err))
 		return
@@ -241,16 +259,21 @@ func lockShared(f *os.File, wait time.Duration) error {
 }
 
 // drop forgets a damaged entry and, in a pack already written, makes its
-// record a tombstone, so that the next run neither reads nor reports it.
+// record a tombstone, so that the next run neither reads nor reports it;
+// in this run's pack, not written yet, its region is free again, zeroed
+// or cut off when the pack is written (clearFree), like a failed
+// download's.
 func (p *packs) drop(sum []byte, e packEntry) {
-	p.forget(sum, e)
-	if e.rec >= 0 {
+	if own := p.forget(sum, e); own {
+		p.release(e.off, e.size) // once: two readers may find the damage
+	} else if e.rec >= 0 {
 		tombstone(e.pack, e.rec)
 	}
 }
 
-// forget forgets an entry for this run.
-func (p *packs) forget(sum []byte, e packEntry) {
+// forget forgets an entry for this run, and reports whether it was one of
+// this run's pack that this call took out.
+func (p *packs) forget(sum []byte, e packEntry) (own bool) {
 	key := [sha256.Size]byte(sum)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -259,7 +282,9 @@ func (p *packs) forget(sum []byte, e packEntry) {
 	}
 	if p.own[key] == e {
 		delete(p.own, key)
+		return true
 	}
+	return false
 }
 
 // tombstone zeroes records of pf's index (best effort: where the pack
@@ -406,7 +431,9 @@ type keyedEntry struct {
 }
 
 // writeIndex writes the index of entries (which lie before end) and the
-// trailer at end of f.
+// trailer at end of f, and cuts f off after them: a pack ends with its
+// trailer, whatever was written past end before (a compaction copies a
+// crate before it knows the crate is damaged, and leaves it out).
 func writeIndex(f *os.File, end int64, entries []keyedEntry) error {
 	slices.SortFunc(entries, func(a, b keyedEntry) int { return cmp.Compare(a.off, b.off) })
 	var buf bytes.Buffer
@@ -424,8 +451,10 @@ func writeIndex(f *os.File, end int64, entries []keyedEntry) error {
 	binary.LittleEndian.PutUint64(tr[16:], uint64(len(entries)))
 	seal(tr)
 	buf.Write(tr)
-	_, err := f.WriteAt(buf.Bytes(), end)
-	return err
+	if _, err := f.WriteAt(buf.Bytes(), end); err != nil {
+		return err
+	}
+	return f.Truncate(end + int64(buf.Len()))
 }
 
 // Compaction: each run that downloads adds a pack, and every run reads
