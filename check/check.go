@@ -296,19 +296,25 @@ func Vendor(ctx context.Context, src, vendor string) (*Result, error) {
 		}
 	}
 	switch {
-	case v.Kind == vendortree.Staging && srcLock != nil:
-		// The lock comparison is the check; staged .crate files are
-		// verified by `check --vendor` alone.
 	case v.Kind == vendortree.Staging:
-		if vendorLock == nil {
+		// With --src too: the lock comparison does not look at the staged
+		// .crate files, and a tampered or missing one must not pass.
+		if verifyWith == nil && srcLock != nil {
+			verifyWith = srcLock.Lockfile // its own is missing (a failure already)
+		}
+		if verifyWith == nil {
 			return nil, fmt.Errorf("%s: a staging directory without Cargo.lock", vendor)
 		}
-		verifyStaging(r, v, vendorLock)
+		verifyStaging(r, v, verifyWith)
 	default:
 		if verifyWith == nil && srcLock != nil && v.Kind != vendortree.Cargo {
 			verifyWith = srcLock.Lockfile
 		}
 		verifyTree(r, v, verifyWith)
+	}
+	if srcLock == nil && vendorLock == nil && r.Crates == 0 && len(r.Issues) == 0 {
+		// Nothing was checked: a mistyped path must not pass.
+		return nil, fmt.Errorf("%s: not a vendor tree: no Cargo.lock and no vendored crate (a directory with .cargo-checksum.json) in it", vendor)
 	}
 	if len(r.Issues) > 0 {
 		r.fail("vendor-tree", "%d problem(s) in the vendor tree %s", len(r.Issues), v.Path)

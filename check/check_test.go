@@ -433,6 +433,36 @@ func TestCheckStaging(t *testing.T) {
 	if got := issues(r); !reflect.DeepEqual(got, want) || r.OK {
 		t.Errorf("issues:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	// With --src, whose lock is the staging dir's: the same problems.
+	// The lock comparison passing skipped the staged files (found by
+	// review: a tampered or missing tarball was "ok").
+	r, err = check.Vendor(context.Background(), fetchtest.Project(t, orig), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := issues(r); !reflect.DeepEqual(got, want) || r.OK || !reflect.DeepEqual(codes(r), []string{"vendor-tree"}) {
+		t.Errorf("with --src: issues:\n%s\ncodes %v", strings.Join(got, "\n"), codes(r))
+	}
+}
+
+// TestCheckNotAVendorTree: --vendor alone on a directory with no lock and
+// no vendored crate has checked nothing, and says so with an error: a
+// mistyped path was "ok: 0 crates" (found by review).
+func TestCheckNotAVendorTree(t *testing.T) {
+	empty := t.TempDir()
+	foreign := t.TempDir()
+	fetchtest.WriteFile(t, filepath.Join(foreign, "notes.txt"), []byte("mine\n"))
+	fetchtest.WriteFile(t, filepath.Join(foreign, "lib.rs"), []byte("fn f() {}\n"))
+	for _, dir := range []string{empty, foreign} {
+		r, err := check.Vendor(context.Background(), "", dir)
+		if err == nil || !strings.Contains(err.Error(), dir+": not a vendor tree") {
+			t.Errorf("%s: %v %+v, want an error saying it is not a vendor tree", dir, err, r)
+		}
+	}
+	// Against a lock with no crate to fetch, an empty vendor tree is one.
+	if r, err := check.Vendor(context.Background(), fetchtest.Project(t, fetchtest.ProjectLock()), empty); err != nil || !r.OK {
+		t.Errorf("an empty tree for a lock without crates: %v %+v", err, r)
+	}
 }
 
 func TestCheckTruncatedTarball(t *testing.T) {

@@ -47,8 +47,8 @@ func checkCommand() *cli.Command {
       (version, source or git commit, checksum). The same packages in other bytes still fail, and the
       output says which: line endings only (CRLF vs LF), dependency lists, or formatting. A cargo-layout
       tree has no Cargo.lock: its crates (name and version from each Cargo.toml, the package checksum
-      from .cargo-checksum.json) are compared with src's instead. A vendor dir or tarball is then also
-      verified as with --vendor alone.
+      from .cargo-checksum.json) are compared with src's instead. PATH is then also verified as with
+      --vendor alone.
 
    check LOCK --hash HASH
       Recomputes LOCK's cargoHash (fetching, like prefetch) and compares it with HASH (SRI, nix32,
