@@ -223,7 +223,7 @@ func stagingCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "the `DIR` to create (default: $out, as in a Nix builder; an existing one is replaced only if empty or an unchanged earlier staging tree)"},
 		),
 		Action: func(c *cli.Context) error {
-			out := c.String("out")
+			out := outFlag(c)
 			if out == "" {
 				out = os.Getenv("out")
 				// Nix's contract for a builder: $out does not exist yet.

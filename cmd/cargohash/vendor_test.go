@@ -92,3 +92,33 @@ func TestVendorBuildsWithCargo(t *testing.T) {
 		})
 	}
 }
+
+// TestOutTrailingSlash: --out DIR/, as a shell completes a directory, is
+// DIR for every writer. vendor from a lock failed ("stat v: no such file
+// or directory"), and into an existing empty DIR/ it made its temporary
+// directory inside DIR, then refused DIR for holding it (found by review).
+func TestOutTrailingSlash(t *testing.T) {
+	proj := demoProject(t)
+	for _, cmd := range []string{"vendor", "staging"} {
+		for _, existing := range []bool{false, true} {
+			dir := filepath.Join(t.TempDir(), "out")
+			if existing {
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for run := range 2 { // the second into its own earlier output
+				args := append([]string{cmd, "--quiet", "--out", dir + "/"}, append(demoArgs(t), proj)...)
+				if _, errOut, code := runCLI(t, args...); code != 0 {
+					t.Fatalf("%s --out %s/ (existing %v, run %d): exit %d\n%s", cmd, dir, existing, run, code, errOut)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, "Cargo.lock")); err != nil {
+				t.Errorf("%s --out %s/: %v", cmd, dir, err)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 1 {
+				t.Errorf("%s --out %s/: beside it %v, want only out", cmd, dir, entries)
+			}
+		}
+	}
+}

@@ -27,7 +27,7 @@ func vendorCommand() *cli.Command {
 			&cli.BoolFlag{Name: "versioned-dirs", Usage: "cargo layout: name every crate directory NAME-VERSION"},
 		),
 		Action: func(c *cli.Context) error {
-			out := c.String("out")
+			out := outFlag(c)
 			if out == "" {
 				return usagef("vendor: --out DIR is required")
 			}
@@ -87,7 +87,7 @@ func tarballCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "the top directory is `NAME`-vendor (default: the lock's directory name)"},
 		),
 		Action: func(c *cli.Context) error {
-			out := c.String("out")
+			out := outFlag(c)
 			if out == "" {
 				return usagef("tarball: --out FILE is required")
 			}
@@ -119,4 +119,13 @@ func tarballCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// outFlag is --out, cleaned: "vendor/" (as a shell completes it) is the
+// directory vendor, whose temporary names go beside it, not in it.
+func outFlag(c *cli.Context) string {
+	if out := c.String("out"); out != "" {
+		return filepath.Clean(out)
+	}
+	return ""
 }

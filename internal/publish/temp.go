@@ -59,6 +59,7 @@ func IsTemp(name string) bool {
 // this process until release is called; remove it before releasing it.
 // Leftovers of killed processes in that directory are removed first.
 func TempDir(path, kind string) (dir string, release func(), err error) {
+	path = filepath.Clean(path)
 	parent := filepath.Dir(path)
 	sweep(parent)
 	dir, err = os.MkdirTemp(parent, tempPattern(path, kind))
@@ -76,6 +77,7 @@ func TempDir(path, kind string) (dir string, release func(), err error) {
 // createTemp is os.CreateTemp beside path (opened without the network
 // poller: see osfile), the file locked while it is open.
 func createTemp(path string) (*os.File, error) {
+	path = filepath.Clean(path)
 	dir := filepath.Dir(path)
 	sweep(dir)
 	prefix, _, _ := strings.Cut(tempPattern(path, "tmp"), "*")
