@@ -54,6 +54,8 @@ func TestMakeDir(t *testing.T) {
 			parent := t.TempDir()
 			dir := filepath.Join(parent, "cache", "crates")
 			must(t, os.Mkdir(filepath.Dir(dir), 0o755))
+			// cargohash's cache (tagged when it made it), damaged.
+			must(t, os.WriteFile(filepath.Join(filepath.Dir(dir), CacheTag), []byte(cacheTagText), 0o644))
 			tc.make(t, dir)
 			var mu sync.Mutex
 			reports := 0
@@ -78,8 +80,84 @@ func TestMakeDir(t *testing.T) {
 			if want := map[bool]int{true: 1, false: 0}[tc.damaged]; reports != want {
 				t.Errorf("damage reported %d times, want %d", reports, want)
 			}
-			if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 1 {
-				t.Errorf("%d entries beside it, want none: %v", len(entries)-1, entries)
+			if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 2 {
+				t.Errorf("beside it %v, want only %s", entries, CacheTag)
+			}
+		})
+	}
+}
+
+// TestMakeDirForeign: a cache directory that is not recognisably
+// cargohash's (no tag of its own, and the user's things in it) is not
+// healed: a file where cargohash keeps a directory is the user's, and an
+// error (found by review: --cache-dir pointed at a directory holding a
+// file named crates lost it). A new or cargohash-only directory is tagged.
+func TestMakeDirForeign(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		make   func(t *testing.T, root string)
+		tagged bool // afterwards
+		fails  bool
+	}{
+		{"new", func(*testing.T, string) {}, true, false},
+		{"cargohash's, before the tag", func(t *testing.T, root string) {
+			must(t, os.Mkdir(filepath.Join(root, "packs"), 0o755))
+			must(t, os.Mkdir(filepath.Join(root, ".locks.cargohash-tmp-12"), 0o755))
+		}, true, false},
+		{"a user's file where crates goes", func(t *testing.T, root string) {
+			must(t, os.WriteFile(filepath.Join(root, "crates"), []byte("mine"), 0o644))
+		}, false, true},
+		{"a user's files beside", func(t *testing.T, root string) {
+			must(t, os.WriteFile(filepath.Join(root, "notes.txt"), []byte("mine"), 0o644))
+		}, false, false},
+		{"a user's files beside, and where crates goes", func(t *testing.T, root string) {
+			must(t, os.WriteFile(filepath.Join(root, "notes.txt"), []byte("mine"), 0o644))
+			must(t, os.Symlink("nowhere", filepath.Join(root, "crates")))
+		}, false, true},
+		{"another tag", func(t *testing.T, root string) {
+			must(t, os.WriteFile(filepath.Join(root, CacheTag), []byte("Signature: 8a477f597d28d172789f06886806bc55\n# someone else's\n"), 0o644))
+			must(t, os.WriteFile(filepath.Join(root, "crates"), []byte("theirs"), 0o644))
+		}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "cache")
+			if tc.name != "new" {
+				must(t, os.Mkdir(root, 0o755))
+			}
+			tc.make(t, root)
+			before := map[string]string{}
+			entries, _ := os.ReadDir(root)
+			for _, e := range entries {
+				b, _ := os.Readlink(filepath.Join(root, e.Name()))
+				if b == "" {
+					c, _ := os.ReadFile(filepath.Join(root, e.Name()))
+					b = string(c)
+				}
+				before[e.Name()] = b
+			}
+			err := MakeDir(filepath.Join(root, "crates"), func() { t.Error("reported as damage") })
+			if (err != nil) != tc.fails {
+				t.Fatalf("err = %v, want failure %v", err, tc.fails)
+			}
+			if err != nil && !strings.Contains(err.Error(), "crates is not a directory") {
+				t.Errorf("err = %v", err)
+			}
+			b, _ := os.ReadFile(filepath.Join(root, CacheTag))
+			if tagged := string(b) == cacheTagText; tagged != tc.tagged {
+				t.Errorf("tagged %v, want %v", tagged, tc.tagged)
+			}
+			for name, content := range before {
+				if name == "crates" && !tc.fails {
+					continue
+				}
+				got, _ := os.Readlink(filepath.Join(root, name))
+				if got == "" {
+					c, _ := os.ReadFile(filepath.Join(root, name))
+					got = string(c)
+				}
+				if got != content {
+					t.Errorf("%s: %q, was %q", name, got, content)
+				}
 			}
 		})
 	}
