@@ -121,6 +121,10 @@ func Parse(name string, data []byte) (*Lockfile, error) {
 			return nil, fail(p.Line, "", "[[package]] %d (version %q) has no name", i+1, p.Version)
 		case p.Version == "":
 			return nil, fail(p.Line, id, "missing version")
+		case !fileNameSafe(p.Name): // quoted, not in the id: it may hold a newline
+			return nil, fail(p.Line, "", "[[package]] %d: name %q is not a package name", i+1, p.Name)
+		case !fileNameSafe(p.Version):
+			return nil, fail(p.Line, "", "[[package]] %d (%s): version %q is not a version", i+1, p.Name, p.Version)
 		}
 		deps, err := stringList(rp["dependencies"])
 		if err != nil {
@@ -373,4 +377,20 @@ func onlyManifest(lock string, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: the directory holds a Cargo.toml but no lock; make it with `cargo generate-lockfile` there", err)
+}
+
+// fileNameSafe reports whether s, a package's name or version, can be part
+// of a file name, as both are in every cache, staging tree and vendor tree:
+// not "." or "..", no slash or backslash, no control character. Cargo
+// never writes such a name ("../../evil" reached the fetch before).
+func fileNameSafe(s string) bool {
+	if s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
