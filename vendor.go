@@ -154,10 +154,21 @@ func (s *Session) Tarball(ctx context.Context, lock *lockfile.File, out, name st
 	return writeTarball(ctx, fsys, name+"-vendor", out, comp, TarballDest(lock))
 }
 
-// TarballDest is where a tarball of lock may be written: a new path or a regular
-// file, which is replaced atomically (as tar does); never the lock.
+// TarballDest is where a tarball of lock may be written: a new path, or a
+// vendor tarball as cargohash writes (a vendor tree with its Cargo.lock),
+// which is replaced atomically; never the lock, and no other file:
+// cargohash never overwrites a file it did not write, even where tar would.
 func TarballDest(lock *lockfile.File) publish.Options {
-	return publish.Options{Keep: []string{lock.Path}, What: "a vendor tarball"}
+	return publish.Options{Keep: []string{lock.Path}, What: "a vendor tarball", Own: ownTarball}
+}
+
+// ownTarball is TarballDest's Own.
+func ownTarball(path string) (string, error) {
+	v, err := vendortree.Open(context.Background(), path)
+	if err != nil || v.Kind == vendortree.Staging || v.LockData == nil {
+		return "a file that is not a vendor tarball", nil
+	}
+	return "", nil
 }
 
 // writeTarball archives fsys as top/ to out (atomically, as dest allows)

@@ -43,7 +43,10 @@ type Options struct {
 	// is the writer's own earlier output, which may be replaced: it returns
 	// "" if so, else the first entry (relative to dir, '/'-separated) that
 	// the writer would not have written. With Own nil only an empty
-	// directory may be replaced.
+	// directory may be replaced. For File, it reports whether the existing
+	// regular file is the writer's own earlier output: "" if so, else what
+	// the file is ("a file that is not a vendor tarball"). With Own nil any
+	// regular file is replaced.
 	Own func(dir string) (foreign string, err error)
 	// Keep lists paths that must survive the write: the destination may be
 	// none of them and no directory holding one (the lock, the input tree).
@@ -85,8 +88,9 @@ func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
 // File writes the file path: write fills a temporary file beside it, which
 // is synced, given mode perm (not masked by the umask) and renamed to path.
-// An existing regular file at path is replaced atomically; anything else
-// there is refused (CheckFile).
+// An existing regular file at path is replaced atomically if opts.Own has
+// it for the writer's own (or there is no Own); anything else there is
+// refused (CheckFile).
 func File(ctx context.Context, path string, perm fs.FileMode, opts Options, write func(w io.Writer) error) (err error) {
 	abs, err := prepare(path, opts, CheckFile)
 	if err != nil {
@@ -275,6 +279,15 @@ func CheckFile(path string, opts Options) error {
 	for _, k := range opts.Keep {
 		if kfi, err := os.Stat(k); err == nil && os.SameFile(fi, kfi) {
 			return &RefusedError{path, "it is the input " + k, "give a new file name"}
+		}
+	}
+	if opts.Own != nil {
+		what, err := opts.Own(abs)
+		if err != nil {
+			return err
+		}
+		if what != "" {
+			return &RefusedError{path, "it is " + what, "give a new file name, or move it away yourself"}
 		}
 	}
 	return nil
