@@ -138,14 +138,7 @@ func TestPackDamage(t *testing.T) {
 	cache := t.TempDir()
 	var log bytes.Buffer
 	f := newTestFetcher(t, Options{CacheDir: cache, Log: &log})
-	var files []File
-	for _, p := range pkgs {
-		file, err := f.CrateFile(context.Background(), p, Packed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, file)
-	}
+	files := packAll(t, f, pkgs)
 	// This run's own pack, damaged under it.
 	reftest.FlipByte(t, files[1].Path, files[1].Offset+files[1].Size/2)
 	before := reg.Requests(reg.CratePath(pkgs[1].Name, pkgs[1].Version))
@@ -160,14 +153,8 @@ func TestPackDamage(t *testing.T) {
 	if n := strings.Count(log.String(), "damaged"); n != 1 {
 		t.Errorf("%d notes, want 1:\n%s", n, &log)
 	}
-	f.Close()
-
 	// The cache's pack, damaged in another crate.
-	packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
-	if len(packs) != 1 {
-		t.Fatalf("packs %v", packs)
-	}
-	pack := packs[0]
+	pack := closeToOnePack(t, f, cache)
 	whole, _ := os.ReadFile(pack)
 	at := bytes.Index(whole, data[pkgs[3].ID()])
 	if at < 0 {
@@ -331,14 +318,7 @@ func TestPackRejectedBytes(t *testing.T) {
 			t.Fatalf("%s: %v", p.ID(), err)
 		}
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
-	if len(packs) != 1 {
-		t.Fatalf("packs %v", packs)
-	}
-	whole, _ := os.ReadFile(packs[0])
+	whole, _ := os.ReadFile(closeToOnePack(t, f, cache))
 	var kept int
 	for i, p := range pkgs {
 		if i != 1 {
@@ -364,6 +344,26 @@ func onePack(t *testing.T) (reg *fetchtest.Registry, pkgs []lockfile.Package, da
 	if _, err := f.CrateFile(context.Background(), pkgs[0], Packed); err != nil {
 		t.Fatal(err)
 	}
+	return reg, pkgs, data, cache, closeToOnePack(t, f, cache)
+}
+
+// packAll fetches pkgs with f into its pack, in order.
+func packAll(t *testing.T, f *Fetcher, pkgs []lockfile.Package) []File {
+	t.Helper()
+	var files []File
+	for _, p := range pkgs {
+		file, err := f.CrateFile(context.Background(), p, Packed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file)
+	}
+	return files
+}
+
+// closeToOnePack closes f and returns the one pack of cache.
+func closeToOnePack(t *testing.T, f *Fetcher, cache string) string {
+	t.Helper()
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func onePack(t *testing.T) (reg *fetchtest.Registry, pkgs []lockfile.Package, da
 	if len(packs) != 1 {
 		t.Fatalf("packs %v, want one", packs)
 	}
-	return reg, pkgs, data, cache, packs[0]
+	return packs[0]
 }
 
 // TestPackForeignVersion: a pack another version of cargohash wrote (a
@@ -577,31 +577,18 @@ func TestOwnPackDamagedRegionFreed(t *testing.T) {
 	_, pkgs, data := randomWorld(t, 3, 16<<10)
 	cache := t.TempDir()
 	f := newTestFetcher(t, Options{CacheDir: cache})
-	var files []File
-	for _, p := range pkgs {
-		file, err := f.CrateFile(context.Background(), p, Packed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, file)
-	}
+	files := packAll(t, f, pkgs)
 	at := files[1].Offset + files[1].Size/2
 	reftest.FlipByte(t, files[1].Path, at)
 	if _, err := f.CrateFile(context.Background(), pkgs[1], Packed); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	packs, _ := filepath.Glob(filepath.Join(cache, "packs", "*.pack"))
-	if len(packs) != 1 {
-		t.Fatalf("packs %v", packs)
-	}
-	whole, _ := os.ReadFile(packs[0])
+	pack := closeToOnePack(t, f, cache)
+	whole, _ := os.ReadFile(pack)
 	bad := bytes.Clone(data[pkgs[1].ID()])
 	bad[files[1].Size/2] ^= 0xff
 	if bytes.Contains(whole, bad) {
-		t.Errorf("the damaged copy of %s (rejected) is in the committed pack %s", pkgs[1].ID(), packs[0])
+		t.Errorf("the damaged copy of %s (rejected) is in the committed pack %s", pkgs[1].ID(), pack)
 	}
 }
 
