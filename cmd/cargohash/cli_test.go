@@ -75,6 +75,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"tarball", "--out", tmp, dir}, "cargohash: tarball: --out " + tmp + " is a directory; --out names the file to write, e.g. --out " + filepath.Join(tmp, "vendor.tar.gz")},
 		{[]string{"tarball", "--out", filepath.Join(tmp, "missing", "v.tar.gz"), dir}, "^cargohash: refusing to write .*/missing/v.tar.gz: its parent directory .*/missing does not exist; create it first$"},
 		{[]string{"completion", "tcsh"}, `cargohash: completion: unknown shell "tcsh": want bash, zsh or fish`},
+		{[]string{"prefetch", "--cache-dir", tmp, "--no-cache", dir}, "cargohash: --cache-dir and --no-cache: give one or the other"},
 	} {
 		out, errOut, code := runCLI(t, tt.args...)
 		line := strings.TrimSuffix(errOut, "\n")

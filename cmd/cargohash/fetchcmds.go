@@ -52,6 +52,9 @@ func openSession(c *cli.Context, p *progress) (*cargohash.Session, error) {
 	if c.Int("jobs") < 1 {
 		return nil, usagef("--jobs must be at least 1")
 	}
+	if c.IsSet("cache-dir") && c.Bool("no-cache") {
+		return nil, usagef("--cache-dir and --no-cache: give one or the other")
+	}
 	cacheDir := c.String("cache-dir")
 	if cacheDir == "" {
 		cacheDir = fetch.DefaultCacheDir()
