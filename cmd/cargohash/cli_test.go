@@ -76,6 +76,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"tarball", "--out", filepath.Join(tmp, "missing", "v.tar.gz"), dir}, "^cargohash: refusing to write .*/missing/v.tar.gz: its parent directory .*/missing does not exist; create it first$"},
 		{[]string{"completion", "tcsh"}, `cargohash: completion: unknown shell "tcsh": want bash, zsh or fish`},
 		{[]string{"prefetch", "--cache-dir", tmp, "--no-cache", dir}, "cargohash: --cache-dir and --no-cache: give one or the other"},
+		{[]string{"vendor", "--out", filepath.Join(tmp, "v"), "--versioned-dirs", dir}, "cargohash: vendor: --versioned-dirs is for --layout cargo (the nixpkgs layout names every crate directory NAME-VERSION already)"},
+		{[]string{"vendor", "--out", filepath.Join(tmp, "v"), "--layout", "cargo", "--absolute", dir}, "cargohash: vendor: --absolute is for the nixpkgs layout, whose .cargo/config.toml it changes"},
 	} {
 		out, errOut, code := runCLI(t, tt.args...)
 		line := strings.TrimSuffix(errOut, "\n")

@@ -40,6 +40,14 @@ func vendorCommand() *cli.Command {
 			default:
 				return usagef("vendor: --layout %q: want nixpkgs or cargo", c.String("layout"))
 			}
+			// Each applies to one layout; given with the other, it would be
+			// dropped without a word.
+			if opts.Absolute && opts.Layout != vendortree.Nixpkgs {
+				return usagef("vendor: --absolute is for the nixpkgs layout, whose .cargo/config.toml it changes")
+			}
+			if opts.VersionedDirs && opts.Layout != vendortree.Cargo {
+				return usagef("vendor: --versioned-dirs is for --layout cargo (the nixpkgs layout names every crate directory NAME-VERSION already)")
+			}
 			var lock *lockfile.File
 			var err error
 			if staging := c.String("staging"); staging != "" {
