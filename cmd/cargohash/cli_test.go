@@ -78,6 +78,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"prefetch", "--cache-dir", tmp, "--no-cache", dir}, "cargohash: --cache-dir and --no-cache: give one or the other"},
 		{[]string{"vendor", "--out", filepath.Join(tmp, "v"), "--versioned-dirs", dir}, "cargohash: vendor: --versioned-dirs is for --layout cargo (the nixpkgs layout names every crate directory NAME-VERSION already)"},
 		{[]string{"vendor", "--out", filepath.Join(tmp, "v"), "--layout", "cargo", "--absolute", dir}, "cargohash: vendor: --absolute is for the nixpkgs layout, whose .cargo/config.toml it changes"},
+		{[]string{"tarball", "--out", filepath.Join(tmp, "v.tar"), "--name", "a/b", dir}, `cargohash: tarball: --name "a/b": the top directory's name, without a slash`},
 	} {
 		out, errOut, code := runCLI(t, tt.args...)
 		line := strings.TrimSuffix(errOut, "\n")

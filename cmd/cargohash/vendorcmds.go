@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -112,6 +113,8 @@ func tarballCommand() *cli.Command {
 			name := c.String("name")
 			if name == "" {
 				name = projectName(lock)
+			} else if strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
+				return usagef("tarball: --name %q: the top directory's name, without a slash", name)
 			}
 			if err := publish.CheckFile(out, cargohash.TarballDest(lock)); err != nil {
 				return err // before any progress line
