@@ -44,7 +44,7 @@ var makeDirMu sync.Mutex
 // (see ownCacheRoot); anywhere else it may be a user's file, and is an
 // error. Only that is removed: os.Remove never takes a directory with
 // entries, so a directory that another process makes meanwhile, and fills,
-// stays.
+// stays. A cache directory that may be tagged is tagged on the way.
 func MakeDir(dir string, damaged func()) error {
 	makeDirMu.Lock()
 	defer makeDirMu.Unlock()
@@ -73,8 +73,10 @@ func MakeDir(dir string, damaged func()) error {
 	return os.MkdirAll(dir, 0o755)
 }
 
+// isDir reports whether path is a directory or a symlink to one (a cache
+// directory moved to another disk), as os.MkdirAll takes it.
 func isDir(path string) bool {
-	fi, err := os.Lstat(path)
+	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
 }
 

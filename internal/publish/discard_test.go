@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,10 @@ func TestMakeDir(t *testing.T) {
 	}{
 		{"missing", func(*testing.T, string) {}, false},
 		{"directory", func(t *testing.T, p string) { must(t, os.Mkdir(p, 0o755)) }, false},
+		{"symlink to a directory", func(t *testing.T, p string) { // moved to another disk
+			other := t.TempDir()
+			must(t, os.Symlink(other, p))
+		}, false},
 		{"file", func(t *testing.T, p string) { must(t, os.WriteFile(p, []byte("x"), 0o644)) }, true},
 		{"dangling symlink", func(t *testing.T, p string) { must(t, os.Symlink("nowhere", p)) }, true},
 	} {
@@ -74,8 +79,11 @@ func TestMakeDir(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 				t.Fatalf("not a directory afterwards: %v", err)
+			}
+			if fi, _ := os.Lstat(dir); tc.name == "symlink to a directory" && fi.Mode()&fs.ModeSymlink == 0 {
+				t.Errorf("the symlink was replaced: %v", fi.Mode())
 			}
 			if want := map[bool]int{true: 1, false: 0}[tc.damaged]; reports != want {
 				t.Errorf("damage reported %d times, want %d", reports, want)
