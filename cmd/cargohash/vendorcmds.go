@@ -10,7 +10,6 @@ import (
 
 	"github.com/cargohash/cargohash"
 	"github.com/cargohash/cargohash/hash/nixhash"
-	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/lockfile"
 	"github.com/cargohash/cargohash/vendortree"
 )
@@ -115,9 +114,6 @@ func tarballCommand() *cli.Command {
 				name = projectName(lock)
 			} else if strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
 				return usagef("tarball: --name %q: the top directory's name, without a slash", name)
-			}
-			if err := publish.CheckFile(out, cargohash.TarballDest(lock)); err != nil {
-				return err // before any progress line
 			}
 			var h nixhash.Hash
 			if err := withSession(c, "writing "+out, func(s *cargohash.Session) (err error) {
