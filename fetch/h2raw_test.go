@@ -9,15 +9,13 @@ import (
 	"net"
 	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // rawH2 is a bare HTTP/2 server over TLS whose frames the test controls:
-// it answers only the streams the test says, with an empty 200, acks
-// PINGs only when told to, and can change SETTINGS_MAX_CONCURRENT_STREAMS
-// mid-connection (which Go's server never does).
+// it allows mcs streams, answers only the streams the test says, with an
+// empty 200, and never answers a PING (a server that went silent).
 type rawH2 struct {
 	lis     net.Listener
 	mcs     uint32
@@ -28,12 +26,10 @@ type rawH2 struct {
 }
 
 type rawH2Conn struct {
-	c        net.Conn
-	wmu      sync.Mutex
-	streams  chan uint32 // HEADERS received
-	acks     chan struct{}
-	ackPings atomic.Bool
-	ended    chan struct{} // closed when the connection is over
+	c       net.Conn
+	wmu     sync.Mutex
+	streams chan uint32   // HEADERS received
+	ended   chan struct{} // closed when the connection is over
 }
 
 // h2Listener is a TLS listener on loopback that offers HTTP/2 (ALPN h2),
@@ -84,7 +80,7 @@ func newRawH2(t *testing.T, mcs uint32, serve int) *rawH2 {
 			allMu.Lock()
 			all = append(all, c)
 			allMu.Unlock()
-			rc := &rawH2Conn{c: c, streams: make(chan uint32, 1000), acks: make(chan struct{}, 16), ended: make(chan struct{})}
+			rc := &rawH2Conn{c: c, streams: make(chan uint32, 1000), ended: make(chan struct{})}
 			go rc.run(s.mcs)
 			s.conns <- rc
 		}
@@ -118,12 +114,18 @@ func (rc *rawH2Conn) respond(stream uint32) {
 
 func (rc *rawH2Conn) next(t *testing.T) uint32 {
 	t.Helper()
+	return arrives(t, rc.streams, "request")
+}
+
+// arrives receives from c, failing t when nothing comes for 5 s.
+func arrives[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
 	select {
-	case id := <-rc.streams:
-		return id
+	case v := <-c:
+		return v
 	case <-time.After(5 * time.Second):
-		t.Fatal("no request reached the server")
-		return 0
+		t.Fatalf("no %s reached the server", what)
+		panic("unreachable")
 	}
 }
 
@@ -149,17 +151,8 @@ func (rc *rawH2Conn) run(mcs uint32) {
 		case 0x1: // HEADERS
 			rc.streams <- id
 		case 0x4: // SETTINGS
-			if flags&0x1 != 0 {
-				select {
-				case rc.acks <- struct{}{}:
-				default:
-				}
-			} else {
+			if flags&0x1 == 0 { // not an ack: acknowledge it
 				rc.write(0x4, 0x1, 0, nil)
-			}
-		case 0x6: // PING
-			if flags&0x1 == 0 && rc.ackPings.Load() {
-				rc.write(0x6, 0x1, 0, payload)
 			}
 		}
 	}
@@ -167,13 +160,7 @@ func (rc *rawH2Conn) run(mcs uint32) {
 
 func (s *rawH2) conn(t *testing.T) *rawH2Conn {
 	t.Helper()
-	select {
-	case c := <-s.conns:
-		return c
-	case <-time.After(5 * time.Second):
-		t.Fatal("no connection reached the server")
-		return nil
-	}
+	return arrives(t, s.conns, "connection")
 }
 
 // TestDeadConnectionEnds: the server stops answering (a hung process or
