@@ -116,14 +116,14 @@ func (e *damagedError) Unwrap() error { return e.err }
 // no network and only a shared lock; one fetched now is read under the
 // exclusive lock it was fetched and verified under, so that nothing can
 // change it between the verification and the read.
-func (s *session) useCommit(ctx context.Context, url, commit string) (repo string, links []submodule, unlock func(), err error) {
+func (s *session) useCommit(ctx context.Context, url, commit string, tw *treeWriter) (repo string, links []submodule, unlock func(), err error) {
 	repo = repoPath(s.cacheDir, url)
 	unlock, err = lock(ctx, repo, syscall.LOCK_SH)
 	if err != nil {
 		return "", nil, nil, err
 	}
 	if _, err := os.Lstat(repo); err == nil && brokenLayout(repo) == "" { // git would hang on a FIFO for HEAD
-		if links, err := s.verify(ctx, repo, commit); err == nil {
+		if links, err := s.verify(ctx, repo, commit, tw); err == nil {
 			return repo, links, unlock, nil
 		}
 	}
@@ -132,7 +132,7 @@ func (s *session) useCommit(ctx context.Context, url, commit string) (repo strin
 		return "", nil, nil, ctx.Err()
 	}
 	unlock, err = s.update(ctx, repo, url, func(fresh bool) (err error) {
-		links, err = s.fetchCommit(ctx, repo, url, commit, fresh)
+		links, err = s.fetchCommit(ctx, repo, url, commit, fresh, tw)
 		return err
 	})
 	if err != nil {
@@ -308,27 +308,41 @@ func (s *session) has(ctx context.Context, repo, commit string) bool {
 // is kept under refs/cargohash/<commit> so that it stays in the cache. The
 // caller holds the lock alone. A commit that is still not intact after a
 // successful fetch is a *damagedError.
-func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fresh bool) ([]submodule, error) {
+func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fresh bool, tw *treeWriter) ([]submodule, error) {
 	if !fresh {
-		links, verr := s.verify(ctx, repo, commit) // another process may have fetched it meanwhile
+		links, verr := s.verify(ctx, repo, commit, tw) // another process may have fetched it meanwhile
 		if verr == nil {
 			return links, nil
 		}
-		if s.f.Offline && s.has(ctx, repo, commit) {
-			return nil, &damagedError{verr}
+		// The commit is there but not intact: fetching it again would
+		// leave the damage in place (git fetches nothing it has) or hide it
+		// behind a second copy (fetchSmart), so the repository is made
+		// anew.
+		if de := (*damagedError)(nil); errors.As(verr, &de) {
+			return nil, verr
 		}
 	}
 	if s.f.Offline {
 		return nil, fmt.Errorf("%w in cache (offline)", ErrCommitNotFound)
 	}
 	fetched := func() ([]submodule, error) {
-		links, verr := s.verify(ctx, repo, commit)
+		links, verr := s.verify(ctx, repo, commit, tw)
 		if verr != nil {
 			return nil, &damagedError{verr}
 		}
 		return links, nil
 	}
 	s.logf("fetching %s @ %s", redact.URL(url), commit)
+	if client := s.f.smartClient(); client != nil && smartURL(url) {
+		err := s.fetchSmart(ctx, client, repo, url, commit)
+		if err == nil {
+			return fetched()
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// git fetches it, or says in its words why it cannot.
+	}
 	_, err := s.r.runBare(ctx, repo, "fetch", "--quiet", "--no-tags", "--depth=1", "--end-of-options", url, "+"+commit+":refs/cargohash/"+commit)
 	if err == nil {
 		return fetched()

@@ -13,6 +13,11 @@
 // The NAR hash of that tree is what importCargoLock's outputHashes and the
 // git/COMMIT directories of fetchCargoVendor pin; hashing is not done here.
 //
+// Over http:// and https:// the fetch is this package's own, speaking
+// git's protocol version 2 (see smart.go), and a tree that needs nothing of
+// git's checkout but its blobs is written without git (see write.go); both
+// give what git gives, and whatever they do not handle goes to git.
+//
 // git runs isolated, as in nix-prefetch-git: HOME is a fresh directory,
 // there is no system or global configuration, no prompt, no askpass and no
 // LFS smudging; proxy variables pass through and the CA bundle comes from
@@ -37,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,7 +86,9 @@ type Fetcher struct {
 	// Git is the git binary; empty means "git" from PATH.
 	Git string
 
-	logMu sync.Mutex
+	logMu     sync.Mutex
+	smartOnce sync.Once
+	smart     *http.Client // see smartClient
 }
 
 // Error is the error of a checkout or read of one repository.
@@ -275,15 +283,25 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 	return nil
 }
 
-// checkoutCommit checks out commit of url in dir, in a repository of its
-// own that borrows the objects of the cache, which holds them verified and
-// stays locked until the checkout is done. It returns the commit's gitlinks.
+// checkoutCommit checks out commit of url in dir: written as it is
+// verified where git's checkout would do nothing more (see treeWriter),
+// else by git in a repository of its own that borrows the objects of the
+// cache, which holds them verified and stays locked until the checkout is
+// done. It returns the commit's gitlinks.
 func (s *session) checkoutCommit(ctx context.Context, url, commit, dir string) ([]submodule, error) {
-	repo, links, unlock, err := s.useCommit(ctx, url, commit)
+	tw := newTreeWriter(dir)
+	repo, links, unlock, err := s.useCommit(ctx, url, commit, tw)
 	if err != nil {
+		tw.reset()
 		return nil, err
 	}
 	defer unlock()
+	if tw.writing() {
+		return links, nil
+	}
+	if err := tw.reset(); err != nil {
+		return nil, err
+	}
 	if _, err := s.r.run(ctx, dir, "init", "--quiet", "--template=", "."); err != nil {
 		return nil, err
 	}

@@ -68,13 +68,20 @@ func (o *objectReader) request(ids []string) {
 // next reads the object id, which must be the next one requested, checks
 // its bytes against id and returns its type and, if keep, its content.
 func (o *objectReader) next(id string, keep bool) (typ string, content []byte, err error) {
+	return o.nextTo(id, keep, nil)
+}
+
+// nextTo is next that also copies the object's bytes to dst, when not nil,
+// as they are read: a caller that writes them must drop them unless err is
+// nil.
+func (o *objectReader) nextTo(id string, keep bool, dst io.Writer) (typ string, content []byte, err error) {
 	line, err := o.r.ReadString('\n')
 	if err != nil {
 		return "", nil, io.ErrUnexpectedEOF
 	}
 	f := strings.Fields(line)
 	if len(f) == 2 && f[0] == id && f[1] == "missing" {
-		return "", nil, &damagedError{fmt.Errorf("object %s is missing", id)}
+		return "", nil, &damagedError{&missingError{id}}
 	}
 	if len(f) != 3 || f[0] != id {
 		return "", nil, fmt.Errorf("git cat-file --batch: unexpected line %q for object %s", line, id)
@@ -91,8 +98,13 @@ func (o *objectReader) next(id string, keep bool) (typ string, content []byte, e
 	fmt.Fprintf(h, "%s %d\x00", f[1], size)
 	var w io.Writer = h
 	var buf bytes.Buffer
-	if keep {
+	switch {
+	case keep && dst != nil:
+		w = io.MultiWriter(h, &buf, dst)
+	case keep:
 		w = io.MultiWriter(h, &buf)
+	case dst != nil:
+		w = io.MultiWriter(h, dst)
 	}
 	if _, err := io.CopyN(w, o.r, size); err != nil {
 		return "", nil, io.ErrUnexpectedEOF
@@ -105,6 +117,15 @@ func (o *objectReader) next(id string, keep bool) (typ string, content []byte, e
 	}
 	return f[1], buf.Bytes(), nil
 }
+
+// missingError is a missing object.
+type missingError struct{ id string }
+
+func (e *missingError) Error() string { return "object " + e.id + " is missing" }
+
+// errAbsent is verify's error for a commit that is not in the repository
+// at all: not damage, just not fetched yet.
+var errAbsent = errors.New("not in the repository")
 
 // close ends git cat-file and returns err, or git's error where that says
 // more: git's words for a corrupt object, when reading stopped short.
@@ -126,8 +147,13 @@ const maxTagChain = 16
 // its id, and returns the tree's gitlinks (submodules) in path order. It
 // walks the tree itself, level by level, through one git cat-file --batch:
 // the objects it reads are those `git rev-list --objects --no-walk commit`
-// lists, the tag's own bytes included.
-func (s *session) verify(ctx context.Context, repo, commit string) (links []submodule, err error) {
+// lists, the tag's own bytes included. With a treeWriter it also writes
+// the tree out (see treeWriter), from the bytes it checks; what it wrote
+// before failing is removed by the next verify, or by reset.
+func (s *session) verify(ctx context.Context, repo, commit string, tw *treeWriter) (links []submodule, err error) {
+	if err := tw.reset(); err != nil {
+		return nil, err
+	}
 	o, err := s.readObjects(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -141,6 +167,9 @@ func (s *session) verify(ctx context.Context, repo, commit string) (links []subm
 		}
 		o.request([]string{id})
 		typ, content, err := o.next(id, true)
+		if me := (*missingError)(nil); depth == 0 && errors.As(err, &me) {
+			return nil, errAbsent
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -156,8 +185,8 @@ func (s *session) verify(ctx context.Context, repo, commit string) (links []subm
 			return nil, fmt.Errorf("%s: malformed %s object", commit, typ)
 		}
 	}
-	type entry struct{ id, path, typ string }
-	level := []entry{{tree, "", "tree"}}
+	type entry struct{ id, path, typ, mode string }
+	level := []entry{{tree, "", "tree", ""}}
 	seen := map[string]bool{tree: true}
 	for len(level) > 0 {
 		ids := make([]string, len(level))
@@ -167,7 +196,19 @@ func (s *session) verify(ctx context.Context, repo, commit string) (links []subm
 		o.request(ids)
 		var next []entry
 		for _, e := range level {
-			typ, content, err := o.next(e.id, e.typ == "tree")
+			var typ string
+			var content []byte
+			if e.typ == "blob" && tw.writing() {
+				err = tw.writeBlob(e.path, e.mode, func(keep bool, dst io.Writer) ([]byte, error) {
+					typ, content, err = o.nextTo(e.id, keep, dst)
+					if err == nil && typ != "blob" {
+						err = fmt.Errorf("%s (%s) is a %s, its tree says blob", e.id, e.path, typ)
+					}
+					return content, err
+				})
+			} else {
+				typ, content, err = o.next(e.id, e.typ == "tree")
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -178,24 +219,27 @@ func (s *session) verify(ctx context.Context, repo, commit string) (links []subm
 				continue
 			}
 			err = treeEntries(content, len(e.id)/2, func(mode, name, child string) {
+				tw.entry(name, mode)
 				p := name
 				if e.path != "" {
 					p = e.path + "/" + name
 				}
+				// Writing, every path is read: a blob or tree met twice
+				// is written twice.
+				again := seen[child] && !tw.writing()
+				seen[child] = true
 				switch mode {
 				case "160000":
 					links = append(links, submodule{path: p, commit: child})
-					return
 				case "40000", "040000":
-					if !seen[child] {
-						next = append(next, entry{child, p, "tree"})
+					if !again {
+						next = append(next, entry{child, p, "tree", mode})
 					}
 				default:
-					if !seen[child] {
-						next = append(next, entry{child, p, "blob"})
+					if !again {
+						next = append(next, entry{child, p, "blob", mode})
 					}
 				}
-				seen[child] = true
 			})
 			if err != nil {
 				return nil, fmt.Errorf("tree %s (%s): %w", e.id, e.path, err)

@@ -29,6 +29,20 @@ func passEnv(k string) bool {
 	return false
 }
 
+// caBundle is the CA bundle git is given: NIX_GIT_SSL_CAINFO
+// (nix-prefetch-git's override), GIT_SSL_CAINFO, NIX_SSL_CERT_FILE or
+// SSL_CERT_FILE of environ, the first set; "" for the system's.
+func caBundle(environ []string) string {
+	for _, k := range []string{"NIX_GIT_SSL_CAINFO", "GIT_SSL_CAINFO", "NIX_SSL_CERT_FILE", "SSL_CERT_FILE"} {
+		for _, kv := range environ {
+			if v, ok := strings.CutPrefix(kv, k+"="); ok && v != "" {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
 // runner runs git isolated from the user's and the system's configuration,
 // the way nix-prefetch-git does: HOME is a fresh directory (holding only a
 // link to the user's .netrc, as nix-prefetch-git makes), no system or global
@@ -75,20 +89,7 @@ func (r *runner) close() error { return os.RemoveAll(r.home) }
 // (nix-prefetch-git's override), GIT_SSL_CAINFO, NIX_SSL_CERT_FILE and
 // SSL_CERT_FILE.
 func isolatedEnv(environ []string, home string) []string {
-	get := func(k string) string {
-		for _, kv := range environ {
-			if v, ok := strings.CutPrefix(kv, k+"="); ok {
-				return v
-			}
-		}
-		return ""
-	}
-	var cainfo string
-	for _, k := range []string{"NIX_GIT_SSL_CAINFO", "GIT_SSL_CAINFO", "NIX_SSL_CERT_FILE", "SSL_CERT_FILE"} {
-		if cainfo = get(k); cainfo != "" {
-			break
-		}
-	}
+	cainfo := caBundle(environ)
 	env := make([]string, 0, len(environ)+10)
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")

@@ -1,0 +1,559 @@
+package git
+
+import (
+	"bufio"
+	"bytes"
+	"compress/zlib"
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// A pack as git sends and keeps it (gitformat-pack(5)): "PACK", version 2
+// or 3, the object count, each object as a type-and-size header and zlib
+// data (a delta names its base by offset or by id), and the SHA-1 of all of
+// that. storePack writes one into a repository as git's index-pack does:
+// the pack under its name and the version-2 index beside it, each object's
+// id computed from its bytes (deltas applied), so that a pack whose bytes
+// do not hash to its trailer, or whose deltas do not apply, is refused.
+
+// Object types of a pack.
+const (
+	objCommit   = 1
+	objTree     = 2
+	objBlob     = 3
+	objTag      = 4
+	objOfsDelta = 6
+	objRefDelta = 7
+)
+
+var typeNames = [...]string{objCommit: "commit", objTree: "tree", objBlob: "blob", objTag: "tag"}
+
+// maxPackObjects bounds the object count a pack may claim (as 2^32 does in
+// git's format; this only keeps a hostile count from sizing a slice).
+const maxPackObjects = 1 << 26
+
+// packEntry is one object of a pack.
+type packEntry struct {
+	offset int64 // of its header in the pack
+	data   int64 // of its zlib stream
+	end    int64 // of its zlib stream, exclusive
+	typ    byte  // as in the pack: a delta is objOfsDelta or objRefDelta
+	size   int64 // inflated size (of the delta data, for a delta)
+	crc    uint32
+	base   int64  // objOfsDelta: offset of its base
+	baseID []byte // objRefDelta: id of its base
+	kind   byte   // the object's type, deltas resolved
+	id     []byte // sha1 of "kind size\x00" and the content
+}
+
+// packInput reads a pack through one buffer and accounts for every byte
+// consumed: into the pack's SHA-1, the current object's CRC-32 and the
+// file it is copied to. It is a flate.Reader, so that zlib reads exactly
+// one object's stream and no further.
+type packInput struct {
+	src      io.Reader
+	buf      []byte
+	pos, end int
+	mark     int // buf[mark:pos] is consumed but not yet accounted for
+	off      int64
+	sum      hash.Hash
+	crc      uint32
+	out      io.Writer
+	err      error // of out
+	noSum    bool  // the trailer: copied, not summed
+}
+
+func (p *packInput) account() {
+	b := p.buf[p.mark:p.pos]
+	p.mark = p.pos
+	if len(b) == 0 {
+		return
+	}
+	if !p.noSum {
+		p.sum.Write(b)
+	}
+	p.crc = crc32.Update(p.crc, crc32.IEEETable, b)
+	if p.err == nil {
+		_, p.err = p.out.Write(b)
+	}
+}
+
+func (p *packInput) fill() error {
+	p.account()
+	for {
+		n, err := p.src.Read(p.buf)
+		p.pos, p.end, p.mark = 0, n, 0
+		if n > 0 {
+			return nil
+		}
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (p *packInput) ReadByte() (byte, error) {
+	if p.pos == p.end {
+		if err := p.fill(); err != nil {
+			return 0, err
+		}
+	}
+	b := p.buf[p.pos]
+	p.pos++
+	p.off++
+	return b, nil
+}
+
+func (p *packInput) Read(q []byte) (int, error) {
+	if len(q) == 0 {
+		return 0, nil
+	}
+	if p.pos == p.end {
+		if err := p.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(q, p.buf[p.pos:p.end])
+	p.pos += n
+	p.off += int64(n)
+	return n, nil
+}
+
+// readPack reads a whole pack from r, copying its bytes to out, and
+// returns its objects (ids of non-delta objects computed) and its trailer.
+func readPack(r io.Reader, out io.Writer) ([]packEntry, []byte, error) {
+	in := &packInput{src: r, buf: make([]byte, 64<<10), sum: sha1.New(), out: out}
+	var hdr [12]byte
+	if _, err := io.ReadFull(in, hdr[:]); err != nil {
+		return nil, nil, fmt.Errorf("pack header: %w", err)
+	}
+	if string(hdr[:4]) != "PACK" {
+		return nil, nil, errors.New("not a pack")
+	}
+	if v := binary.BigEndian.Uint32(hdr[4:]); v != 2 && v != 3 {
+		return nil, nil, fmt.Errorf("pack version %d", v)
+	}
+	count := binary.BigEndian.Uint32(hdr[8:])
+	if count > maxPackObjects {
+		return nil, nil, fmt.Errorf("pack of %d objects", count)
+	}
+	objs := make([]packEntry, 0, min(count, 1<<16))
+	var zr io.ReadCloser
+	h := sha1.New()
+	for i := range count {
+		in.account()
+		in.crc = 0
+		e := packEntry{offset: in.off}
+		c, err := in.ReadByte()
+		if err != nil {
+			return nil, nil, fmt.Errorf("object %d: %w", i, err)
+		}
+		e.typ = c >> 4 & 7
+		e.size = int64(c & 15)
+		for shift := 4; c&0x80 != 0; shift += 7 {
+			if shift > 56 {
+				return nil, nil, fmt.Errorf("object %d: size too large", i)
+			}
+			if c, err = in.ReadByte(); err != nil {
+				return nil, nil, fmt.Errorf("object %d: %w", i, err)
+			}
+			e.size |= int64(c&0x7f) << shift
+		}
+		switch e.typ {
+		case objCommit, objTree, objBlob, objTag:
+			e.kind = e.typ
+		case objOfsDelta:
+			c, err := in.ReadByte()
+			if err != nil {
+				return nil, nil, fmt.Errorf("object %d: %w", i, err)
+			}
+			back := int64(c & 0x7f)
+			for c&0x80 != 0 {
+				if back >= 1<<55 {
+					return nil, nil, fmt.Errorf("object %d: delta offset too large", i)
+				}
+				if c, err = in.ReadByte(); err != nil {
+					return nil, nil, fmt.Errorf("object %d: %w", i, err)
+				}
+				back = (back+1)<<7 | int64(c&0x7f)
+			}
+			if back <= 0 || back > e.offset {
+				return nil, nil, fmt.Errorf("object %d: delta base offset out of the pack", i)
+			}
+			e.base = e.offset - back
+		case objRefDelta:
+			e.baseID = make([]byte, sha1.Size)
+			if _, err := io.ReadFull(in, e.baseID); err != nil {
+				return nil, nil, fmt.Errorf("object %d: %w", i, err)
+			}
+		default:
+			return nil, nil, fmt.Errorf("object %d: unknown type %d", i, e.typ)
+		}
+		e.data = in.off
+		if zr == nil {
+			if zr, err = zlib.NewReader(in); err != nil {
+				return nil, nil, fmt.Errorf("object %d: %w", i, err)
+			}
+		} else if err := zr.(zlib.Resetter).Reset(in, nil); err != nil {
+			return nil, nil, fmt.Errorf("object %d: %w", i, err)
+		}
+		var sink io.Writer = io.Discard
+		if e.kind != 0 {
+			h.Reset()
+			fmt.Fprintf(h, "%s %d\x00", typeNames[e.kind], e.size)
+			sink = h
+		}
+		n, err := io.Copy(sink, zr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("object %d: %w", i, err)
+		}
+		if n != e.size {
+			return nil, nil, fmt.Errorf("object %d: %d bytes, its header says %d", i, n, e.size)
+		}
+		if e.kind != 0 {
+			e.id = h.Sum(nil)
+		}
+		e.end = in.off
+		in.account()
+		e.crc = in.crc
+		objs = append(objs, e)
+	}
+	in.account()
+	want := in.sum.Sum(nil)
+	in.noSum = true
+	trailer := make([]byte, sha1.Size)
+	if _, err := io.ReadFull(in, trailer); err != nil {
+		return nil, nil, fmt.Errorf("pack trailer: %w", err)
+	}
+	in.account()
+	if !bytes.Equal(trailer, want) {
+		return nil, nil, errors.New("pack checksum mismatch")
+	}
+	if in.pos != in.end {
+		return nil, nil, errors.New("data after the pack")
+	}
+	if in.err != nil {
+		return nil, nil, in.err
+	}
+	return objs, trailer, nil
+}
+
+// resolver computes the ids of a pack's deltas, reading their data back
+// from the pack file. Contents that are bases of deltas not yet resolved
+// are kept, up to a budget; beyond it they are inflated again when needed.
+type resolver struct {
+	f        io.ReaderAt
+	objs     []packEntry
+	byOffset map[int64]int
+	pending  []int // per object: deltas on it not yet resolved
+	cache    map[int][]byte
+	cached   int
+	budget   int
+	zr       io.ReadCloser
+}
+
+// resolveDeltas sets kind and id of every delta in objs, whose pack is f.
+func resolveDeltas(f io.ReaderAt, objs []packEntry) error {
+	r := &resolver{f: f, objs: objs, byOffset: make(map[int64]int, len(objs)),
+		pending: make([]int, len(objs)), cache: map[int][]byte{}, budget: 64 << 20}
+	byID := make(map[string]int, len(objs))
+	for i, e := range objs {
+		r.byOffset[e.offset] = i
+		if e.id != nil {
+			byID[string(e.id)] = i
+		}
+	}
+	var todo []int
+	for i, e := range objs {
+		if e.kind == 0 {
+			todo = append(todo, i)
+		}
+		if e.typ == objOfsDelta {
+			b, ok := r.byOffset[e.base]
+			if !ok {
+				return fmt.Errorf("object at %d: no object at its base offset %d", e.offset, e.base)
+			}
+			r.pending[b]++
+		}
+	}
+	// Deltas on an id may wait for their base's own delta to be resolved.
+	for len(todo) > 0 {
+		var later []int
+		for _, i := range todo {
+			e := &objs[i]
+			if e.typ == objRefDelta {
+				b, ok := byID[string(e.baseID)]
+				if !ok {
+					later = append(later, i)
+					continue
+				}
+				e.base = objs[b].offset
+				r.pending[b]++
+			}
+			if _, _, err := r.content(i); err != nil {
+				return err
+			}
+			byID[string(e.id)] = i
+		}
+		if len(later) == len(todo) {
+			return fmt.Errorf("object at %d: delta base %s is not in the pack", objs[later[0]].offset, hex.EncodeToString(objs[later[0]].baseID))
+		}
+		todo = later
+	}
+	return nil
+}
+
+// content returns the type and content of object i, resolving it (and its
+// bases) if it is a delta.
+func (r *resolver) content(i int) (byte, []byte, error) {
+	e := &r.objs[i]
+	if c, ok := r.cache[i]; ok {
+		return e.kind, c, nil
+	}
+	raw, err := r.inflate(e)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := raw
+	if e.typ == objOfsDelta || e.typ == objRefDelta {
+		b := r.byOffset[e.base]
+		kind, base, err := r.content(b)
+		if err != nil {
+			return 0, nil, err
+		}
+		if out, err = applyDelta(base, raw); err != nil {
+			return 0, nil, fmt.Errorf("object at %d: %w", e.offset, err)
+		}
+		if e.kind == 0 { // first resolution
+			e.kind = kind
+			h := sha1.New()
+			fmt.Fprintf(h, "%s %d\x00", typeNames[kind], len(out))
+			h.Write(out)
+			e.id = h.Sum(nil)
+			if r.pending[b]--; r.pending[b] == 0 {
+				r.cached -= len(r.cache[b])
+				delete(r.cache, b)
+			}
+		}
+	}
+	if r.pending[i] > 0 && r.cached+len(out) <= r.budget {
+		r.cache[i] = out
+		r.cached += len(out)
+	}
+	return e.kind, out, nil
+}
+
+func (r *resolver) inflate(e *packEntry) ([]byte, error) {
+	sr := bufio.NewReader(io.NewSectionReader(r.f, e.data, e.end-e.data))
+	var err error
+	if r.zr == nil {
+		r.zr, err = zlib.NewReader(sr)
+	} else {
+		err = r.zr.(zlib.Resetter).Reset(sr, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("object at %d: %w", e.offset, err)
+	}
+	out := make([]byte, e.size)
+	if _, err := io.ReadFull(r.zr, out); err != nil {
+		return nil, fmt.Errorf("object at %d: %w", e.offset, err)
+	}
+	return out, nil
+}
+
+// applyDelta applies a git delta to base.
+func applyDelta(base, delta []byte) ([]byte, error) {
+	varint := func() (int, error) {
+		n, shift := 0, 0
+		for {
+			if len(delta) == 0 || shift > 56 {
+				return 0, errors.New("malformed delta")
+			}
+			c := delta[0]
+			delta = delta[1:]
+			n |= int(c&0x7f) << shift
+			shift += 7
+			if c&0x80 == 0 {
+				return n, nil
+			}
+		}
+	}
+	srcSize, err := varint()
+	if err != nil {
+		return nil, err
+	}
+	dstSize, err := varint()
+	if err != nil {
+		return nil, err
+	}
+	if srcSize != len(base) {
+		return nil, fmt.Errorf("delta for a base of %d bytes applied to %d", srcSize, len(base))
+	}
+	out := make([]byte, 0, dstSize)
+	for len(delta) > 0 {
+		op := delta[0]
+		delta = delta[1:]
+		switch {
+		case op&0x80 != 0:
+			var off, n int
+			for bit := range 7 {
+				if op&(1<<bit) == 0 {
+					continue
+				}
+				if len(delta) == 0 {
+					return nil, errors.New("malformed delta")
+				}
+				if bit < 4 {
+					off |= int(delta[0]) << (8 * bit)
+				} else {
+					n |= int(delta[0]) << (8 * (bit - 4))
+				}
+				delta = delta[1:]
+			}
+			if n == 0 {
+				n = 0x10000
+			}
+			if off+n > len(base) || len(out)+n > dstSize {
+				return nil, errors.New("delta copies out of bounds")
+			}
+			out = append(out, base[off:off+n]...)
+		case op != 0:
+			n := int(op)
+			if n > len(delta) || len(out)+n > dstSize {
+				return nil, errors.New("delta inserts out of bounds")
+			}
+			out = append(out, delta[:n]...)
+			delta = delta[n:]
+		default:
+			return nil, errors.New("delta opcode 0")
+		}
+	}
+	if len(out) != dstSize {
+		return nil, fmt.Errorf("delta made %d bytes, it says %d", len(out), dstSize)
+	}
+	return out, nil
+}
+
+// writeIdx writes the version-2 index of a pack, as git index-pack does.
+func writeIdx(w io.Writer, objs []packEntry, packSum []byte) error {
+	order := make([]int, len(objs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(objs[a].id, objs[b].id) })
+	for k := 1; k < len(order); k++ {
+		if bytes.Equal(objs[order[k]].id, objs[order[k-1]].id) {
+			return fmt.Errorf("object %x twice in the pack", objs[order[k]].id)
+		}
+	}
+	h := sha1.New()
+	bw := bufio.NewWriter(io.MultiWriter(w, h))
+	u32 := func(v uint32) { bw.Write(binary.BigEndian.AppendUint32(nil, v)) }
+	bw.WriteString("\xfftOc")
+	u32(2)
+	var fanout [256]uint32
+	for _, i := range order {
+		fanout[objs[i].id[0]]++
+	}
+	var total uint32
+	for _, n := range fanout {
+		total += n
+		u32(total)
+	}
+	for _, i := range order {
+		bw.Write(objs[i].id)
+	}
+	for _, i := range order {
+		u32(objs[i].crc)
+	}
+	var large []int64
+	for _, i := range order {
+		if off := objs[i].offset; off < 1<<31 {
+			u32(uint32(off))
+		} else {
+			u32(1<<31 | uint32(len(large)))
+			large = append(large, off)
+		}
+	}
+	for _, off := range large {
+		bw.Write(binary.BigEndian.AppendUint64(nil, uint64(off)))
+	}
+	bw.Write(packSum)
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err := w.Write(h.Sum(nil))
+	return err
+}
+
+// storePack reads a pack from r into the repository repo, as
+// objects/pack/pack-<sum>.pack and its index, and returns its objects.
+// Nothing is left behind on failure.
+func storePack(repo string, r io.Reader) (objs []packEntry, err error) {
+	dir := filepath.Join(repo, "objects", "pack")
+	f, err := os.CreateTemp(dir, "tmp_pack_")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 64<<10)
+	objs, sum, err := readPack(r, bw)
+	if err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, err
+	}
+	if err := resolveDeltas(f, objs); err != nil {
+		return nil, err
+	}
+	idx, err := os.CreateTemp(dir, "tmp_idx_")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if idx != nil {
+			idx.Close()
+			os.Remove(idx.Name())
+		}
+	}()
+	if err := writeIdx(idx, objs, sum); err != nil {
+		return nil, err
+	}
+	for _, t := range []*os.File{f, idx} {
+		if err := t.Chmod(0o444); err != nil {
+			return nil, err
+		}
+		if err := t.Close(); err != nil {
+			return nil, err
+		}
+	}
+	name := filepath.Join(dir, "pack-"+hex.EncodeToString(sum))
+	// The pack first: git looks for packs through their indexes.
+	if err := os.Rename(f.Name(), name+".pack"); err != nil {
+		return nil, err
+	}
+	f = nil
+	if err := os.Rename(idx.Name(), name+".idx"); err != nil {
+		return nil, err
+	}
+	idx = nil
+	return objs, nil
+}

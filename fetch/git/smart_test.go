@@ -1,0 +1,168 @@
+package git
+
+import (
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// loggingGit is a git that logs each of its subcommands, a line each, to
+// the file it returns.
+func loggingGit(t *testing.T) (gitPath, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	log = filepath.Join(dir, "log")
+	gitPath = filepath.Join(dir, "git")
+	script := "#!/bin/sh\nfor a; do case $a in -c) skip=1;; *) if [ -z \"$skip\" ]; then echo \"$a\" >> " + log + "; break; fi; skip=;; esac; done\nexec git \"$@\"\n"
+	if err := os.WriteFile(gitPath, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return gitPath, log
+}
+
+func subcommands(t *testing.T, log string) []string {
+	b, err := os.ReadFile(log)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+// TestCheckoutInProcess: over smart HTTP with protocol version 2 the fetch
+// is this process's (no git fetch runs), for the commit, its submodules and
+// a later commit fetched into the same repository; the trees are the
+// reference's and git finds the cache sound (fsck, shallow).
+func TestCheckoutInProcess(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	srv := serve(t, w.root, true, 0)
+	gitPath, log := loggingGit(t)
+	cache := t.TempDir()
+	f := &Fetcher{CacheDir: cache, Git: gitPath}
+	url := srv.url("main")
+	for _, c := range []string{"M3", "F1"} {
+		dest := filepath.Join(t.TempDir(), "out")
+		if err := f.Checkout(testCtx(t), url, w.commits[c], dest); err != nil {
+			t.Fatal(err)
+		}
+		ref, err := referenceTree(t, url, w.commits[c], false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSameTree(t, dest, ref)
+	}
+	for _, sub := range subcommands(t, log) {
+		if sub == "fetch" {
+			t.Fatalf("git fetch ran: %q", subcommands(t, log))
+		}
+	}
+	env := testEnv(t.TempDir())
+	repo := repoPath(cache, url)
+	runGit(t, env, repo, "--git-dir=.", "fsck", "--strict", "--no-dangling")
+	if s := runGit(t, env, repo, "--git-dir=.", "rev-parse", "--is-shallow-repository"); s != "true" {
+		t.Errorf("is-shallow-repository: %s", s)
+	}
+	for _, c := range []string{"M3", "F1"} {
+		if got := runGit(t, env, repo, "--git-dir=.", "rev-parse", "refs/cargohash/"+w.commits[c]); got != w.commits[c] {
+			t.Errorf("refs/cargohash/%s = %s", w.commits[c], got)
+		}
+	}
+	// A submodule's repository went the same way.
+	subRepo := repoPath(cache, srv.url("sub"))
+	runGit(t, env, subRepo, "--git-dir=.", "fsck", "--strict", "--no-dangling")
+}
+
+// TestCheckoutInProcessHTTPS: over HTTPS and HTTP/2, with the server's
+// certificate trusted through NIX_GIT_SSL_CAINFO as git is told, the fetch is
+// in process and the tree the one fetched over HTTP.
+func TestCheckoutInProcessHTTPS(t *testing.T) {
+	w := newWorld(t)
+	plain := serve(t, w.root, true, 0)
+	tlsSrv := httptest.NewUnstartedServer(plain.Config.Handler)
+	tlsSrv.EnableHTTP2 = true
+	var protos []string
+	inner := tlsSrv.Config.Handler
+	tlsSrv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		protos = append(protos, r.Proto)
+		inner.ServeHTTP(rw, r)
+	})
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NIX_GIT_SSL_CAINFO", ca)
+	gitPath, log := loggingGit(t)
+	f := &Fetcher{Git: gitPath}
+	got, want := filepath.Join(t.TempDir(), "out"), filepath.Join(t.TempDir(), "out")
+	commit := w.commits["F1"]
+	if err := f.Checkout(testCtx(t), tlsSrv.URL+"/main.git", commit, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Fetcher{}).Checkout(testCtx(t), plain.url("main"), commit, want); err != nil {
+		t.Fatal(err)
+	}
+	assertSameTree(t, got, want)
+	for _, sub := range subcommands(t, log) {
+		if sub == "fetch" {
+			t.Fatalf("git fetch ran: %q", subcommands(t, log))
+		}
+	}
+	if len(protos) == 0 || protos[0] != "HTTP/2.0" {
+		t.Errorf("requests over %q, want HTTP/2.0", protos)
+	}
+}
+
+// TestCheckoutLeftToGit: what the in-process fetch does not handle goes to
+// git, which fetches it: a server of protocol version 0, one that refuses
+// the request, and a caller with a proxy set (git's proxy support is what
+// the user set up).
+func TestCheckoutLeftToGit(t *testing.T) {
+	w := newWorld(t)
+	v2 := serve(t, w.root, true, 0)
+	v0 := serve(t, w.root, false, 0)
+	failing := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("User-Agent") == "git/cargohash" {
+			http.Error(rw, "no", http.StatusInternalServerError)
+			return
+		}
+		v2.Config.Handler.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(failing.Close)
+	commit := w.commits["F1"]
+	for _, c := range []struct {
+		name, url, proxy string
+	}{
+		{"version 0", v0.url("main"), ""},
+		{"server error", failing.URL + "/main.git", ""},
+		{"proxy", v2.url("main"), "http_proxy"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.proxy != "" {
+				// A proxy that is no proxy: git is told to go direct to loopback.
+				t.Setenv(c.proxy, "http://127.0.0.1:1")
+				t.Setenv("no_proxy", "127.0.0.1")
+			}
+			gitPath, log := loggingGit(t)
+			dest := filepath.Join(t.TempDir(), "out")
+			if err := (&Fetcher{Git: gitPath}).Checkout(testCtx(t), c.url, commit, dest); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dest, "feature.txt")); err != nil {
+				t.Error(err)
+			}
+			fetched := false
+			for _, sub := range subcommands(t, log) {
+				fetched = fetched || sub == "fetch"
+			}
+			if !fetched {
+				t.Errorf("git fetch did not run: %q", subcommands(t, log))
+			}
+		})
+	}
+}

@@ -1,0 +1,140 @@
+package git
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// plainRepo serves, under root/plain.git, commits whose trees git checks
+// out with nothing more than writing blobs (PLAIN: files, an executable,
+// symlinks to a file, to a directory and to nowhere, one blob and one tree
+// at two paths each, an empty file, a large file, names with spaces,
+// Unicode, dashes and dots, .gitignore, .github/, an empty tree) and one
+// that needs git (ATTR: a .gitattributes two levels down).
+func plainRepo(t *testing.T, root string) map[string]string {
+	t.Helper()
+	base := t.TempDir()
+	env := testEnv(filepath.Join(base, "home"))
+	os.MkdirAll(filepath.Join(base, "home"), 0o755)
+	w := newWorkRepo(t, env, filepath.Join(base, "work"))
+	same := "the same bytes\n"
+	commits := map[string]string{}
+	commits["PLAIN0"] = w.commit("plain", map[string]file{
+		"README.md":                      {content: "# plain\n"},
+		"Cargo.toml":                     {content: "[package]\nname = \"plain\"\nversion = \"0.1.0\"\n"},
+		"src/lib.rs":                     {content: "pub fn f() {}\n"},
+		"src/bin/run.sh":                 {content: "#!/bin/sh\n", exec: true},
+		"link":                           {symlink: "README.md"},
+		"dirlink":                        {symlink: "src"},
+		"dangling":                       {symlink: "../nowhere"},
+		"a/same.txt":                     {content: same},
+		"b/same.txt":                     {content: same},
+		"twin1/x/y.txt":                  {content: "twin\n"},
+		"twin2/x/y.txt":                  {content: "twin\n"},
+		"empty":                          {content: ""},
+		"big.bin":                        {content: strings.Repeat("0123456789abcdef", 1<<16)},
+		"with space/é ü.txt":             {content: "unicode\n"},
+		"-dash":                          {content: "dash\n"},
+		"..dots":                         {content: "dots\n"},
+		".gitignore":                     {content: "target\n"},
+		".github/workflows/ci.yml":       {content: "on: push\n"},
+		"deep/er/and/deeper/still/f.txt": {content: "deep\n"},
+	})
+	// An empty directory as a tree entry, which git's own commands never
+	// make: mktree and commit-tree.
+	tree := w.git("rev-parse", "HEAD^{tree}")
+	empty := w.git("hash-object", "-t", "tree", "-w", "/dev/null")
+	listing := w.git("ls-tree", tree)
+	listing += "\n040000 tree " + empty + "\tvoid"
+	withEmpty := runGitInput(t, env, w.dir, listing+"\n", "mktree")
+	commits["PLAIN"] = w.git("commit-tree", "-p", "HEAD", "-m", "empty dir", withEmpty)
+	w.git("update-ref", "refs/heads/main", commits["PLAIN"])
+	commits["ATTR"] = w.commit("attributes", map[string]file{
+		"deep/er/.gitattributes": {content: "*.txt eol=crlf\n"},
+	})
+	runGit(t, env, base, "clone", "--quiet", "--bare", w.dir, filepath.Join(root, "plain.git"))
+	return commits
+}
+
+// runGitInput is runGit with input on stdin.
+func runGitInput(t *testing.T, env []string, dir, input string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, env, strings.NewReader(input)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git %s: %v", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestCheckoutWritten: a tree that needs nothing of git's checkout is
+// written without git checkout, and is what nix-prefetch-git's procedure
+// makes; one with attributes is git's, and is too.
+func TestCheckoutWritten(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	commits := plainRepo(t, root)
+	srv := serve(t, root, true, 0)
+	for _, c := range []string{"PLAIN", "ATTR"} {
+		for _, transport := range []string{"file", "http"} {
+			t.Run(c+"/"+transport, func(t *testing.T) {
+				t.Parallel()
+				url := "file://" + root + "/plain.git"
+				if transport == "http" {
+					url = srv.url("plain")
+				}
+				gitPath, log := loggingGit(t)
+				dest := filepath.Join(t.TempDir(), "out")
+				if err := (&Fetcher{Git: gitPath}).Checkout(testCtx(t), url, commits[c], dest); err != nil {
+					t.Fatal(err)
+				}
+				ref, err := referenceTree(t, url, commits[c], false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				assertSameTree(t, dest, ref)
+				if ran := slices.Contains(subcommands(t, log), "checkout"); ran != (c == "ATTR") {
+					t.Errorf("git checkout ran: %v (%q)", ran, subcommands(t, log))
+				}
+			})
+		}
+	}
+}
+
+func TestTreeWriterEntry(t *testing.T) {
+	for _, c := range []struct {
+		name, mode string
+		stops      bool
+	}{
+		{"lib.rs", "100644", false},
+		{"run", "100755", false},
+		{"l", "120000", false},
+		{"d", "40000", false},
+		{".gitignore", "100644", false},
+		{".github", "40000", false},
+		{".gitmodules", "100644", false},
+		{".gitattributes", "100644", true},
+		{".GitAttributes", "100644", true},
+		{".git", "40000", true},
+		{".GIT", "40000", true},
+		{".git.", "40000", true},
+		{"git~1", "40000", true},
+		{".gitmodules", "120000", true},
+		{"a\\b", "100644", true},
+		{"a:b", "100644", true},
+		{"..", "40000", true},
+		{"sub", "160000", true},
+		{"odd", "100664", true},
+	} {
+		w := &treeWriter{dir: t.TempDir()}
+		w.entry(c.name, c.mode)
+		if stopped := !w.writing(); stopped != c.stops {
+			t.Errorf("%q %s: stopped %v (%s), want %v", c.name, c.mode, stopped, w.why, c.stops)
+		}
+	}
+}
