@@ -2,14 +2,20 @@ package git
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -48,10 +54,11 @@ func BenchmarkCheckoutLatency(b *testing.B) {
 		w.commit("three", map[string]file{"README.md": {content: fmt.Sprintf("repo %d, later\n", i)}})
 		runGit(b, env, base, "clone", "--quiet", "--bare", w.dir, filepath.Join(root, fmt.Sprintf("r%d.git", i)))
 	}
-	srv := serveProcess(b, root, 20*time.Millisecond)
+	srv := serveProcess(b, root, 20*time.Millisecond, false)
+	replayed := serveProcess(b, root, 20*time.Millisecond, true)
 
 	var one time.Duration
-	run := func(b *testing.B, n, limit int) {
+	run := func(b *testing.B, srv *serverProcess, n, limit int) {
 		requests, server := srv.stats(b)
 		client := clientCPU()
 		for b.Loop() {
@@ -81,9 +88,51 @@ func BenchmarkCheckoutLatency(b *testing.B) {
 		b.ReportMetric((clientCPU()-client).Seconds()*1000/per, "cpu-client-ms/repo")
 		b.ReportMetric((server2-server).Seconds()*1000/per, "cpu-server-ms/repo")
 	}
-	b.Run("one", func(b *testing.B) { run(b, 1, 1) })
-	b.Run("sequential", func(b *testing.B) { run(b, repos, 1) })
-	b.Run("concurrent", func(b *testing.B) { run(b, repos, 16) })
+	b.Run("one", func(b *testing.B) { run(b, srv, 1, 1) })
+	b.Run("sequential", func(b *testing.B) { run(b, srv, repos, 1) })
+	b.Run("concurrent", func(b *testing.B) { run(b, srv, repos, 16) })
+	// The same with the server's answers recorded (by a first pass of all
+	// ten) and replayed: what the client and the network take when the
+	// server's work is on another machine, as it is outside this benchmark.
+	one = 0
+	b.Run("replayed-record", func(b *testing.B) { run(b, replayed, repos, 16) })
+	b.Run("replayed-one", func(b *testing.B) { run(b, replayed, 1, 1) })
+	b.Run("replayed-concurrent", func(b *testing.B) { run(b, replayed, repos, 16) })
+}
+
+// replay answers a request it has seen before (method, URL, Git-Protocol
+// and body alike) with the answer next gave the first time.
+func replay(next http.Handler) http.Handler {
+	type answer struct {
+		status int
+		header http.Header
+		body   []byte
+	}
+	var mu sync.Mutex
+	seen := map[string]*answer{}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		key := r.Method + " " + r.URL.String() + " " + r.Header.Get("Git-Protocol") + " " + string(body)
+		mu.Lock()
+		a := seen[key]
+		mu.Unlock()
+		if a == nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			a = &answer{rec.Code, rec.Header(), rec.Body.Bytes()}
+			mu.Lock()
+			seen[key] = a
+			mu.Unlock()
+		}
+		maps.Copy(rw.Header(), a.header)
+		rw.WriteHeader(a.status)
+		rw.Write(a.body)
+	})
 }
 
 // clientCPU is the CPU time of this process and of its children that have
@@ -104,9 +153,9 @@ type serverProcess struct {
 	out *bufio.Reader
 }
 
-func serveProcess(b *testing.B, root string, delay time.Duration) *serverProcess {
+func serveProcess(b *testing.B, root string, delay time.Duration, replayed bool) *serverProcess {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$")
-	cmd.Env = append(os.Environ(), "CARGOHASH_GIT_SERVE="+root+"\n"+delay.String())
+	cmd.Env = append(os.Environ(), "CARGOHASH_GIT_SERVE="+root+"\n"+delay.String()+"\n"+strconv.FormatBool(replayed))
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -157,19 +206,35 @@ func (s *serverProcess) stats(b *testing.B) (requests int64, cpu time.Duration) 
 // nothing unless CARGOHASH_GIT_SERVE says what to serve. It prints the URL,
 // then the number of requests served for each line read, until stdin ends.
 func TestHelperServe(t *testing.T) {
-	root, delay, ok := strings.Cut(os.Getenv("CARGOHASH_GIT_SERVE"), "\n")
-	if !ok {
+	args := strings.Split(os.Getenv("CARGOHASH_GIT_SERVE"), "\n")
+	if len(args) != 3 {
 		return
 	}
-	d, err := time.ParseDuration(delay)
+	d, err := time.ParseDuration(args[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serve(t, root, true, d)
-	fmt.Println(srv.URL)
+	var url string
+	var requests *atomic.Int64
+	if args[2] == "true" {
+		backend := serve(t, args[0], true, 0)
+		requests = new(atomic.Int64)
+		answers := replay(backend.Config.Handler)
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			time.Sleep(d)
+			answers.ServeHTTP(rw, r)
+		}))
+		t.Cleanup(srv.Close)
+		url = srv.URL
+	} else {
+		srv := serve(t, args[0], true, d)
+		url, requests = srv.URL, &srv.requests
+	}
+	fmt.Println(url)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		fmt.Println(srv.requests.Load())
+		fmt.Println(requests.Load())
 	}
 }
 
@@ -220,7 +285,7 @@ func BenchmarkWarmCheckout(b *testing.B) {
 		}
 		defer s.close()
 		for b.Loop() {
-			if _, err := s.verify(ctx, repoPath(s.cacheDir, url), commit); err != nil {
+			if _, err := s.verify(ctx, repoPath(s.cacheDir, url), commit, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
