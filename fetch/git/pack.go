@@ -503,16 +503,26 @@ func writeIdx(w io.Writer, objs []packEntry, packSum []byte) error {
 // Nothing is left behind on failure.
 func storePack(repo string, r io.Reader) (objs []packEntry, err error) {
 	dir := filepath.Join(repo, "objects", "pack")
-	f, err := os.CreateTemp(dir, "tmp_pack_")
+	var temps []*os.File
+	defer func() {
+		if err != nil {
+			for _, t := range temps {
+				t.Close()
+				os.Remove(t.Name())
+			}
+		}
+	}()
+	create := func(prefix string) (*os.File, error) {
+		t, err := os.CreateTemp(dir, prefix)
+		if err == nil {
+			temps = append(temps, t)
+		}
+		return t, err
+	}
+	f, err := create("tmp_pack_")
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if f != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
 	bw := bufio.NewWriterSize(f, 64<<10)
 	objs, sum, err := readPack(r, bw)
 	if err != nil {
@@ -524,20 +534,14 @@ func storePack(repo string, r io.Reader) (objs []packEntry, err error) {
 	if err := resolveDeltas(f, objs); err != nil {
 		return nil, err
 	}
-	idx, err := os.CreateTemp(dir, "tmp_idx_")
+	idx, err := create("tmp_idx_")
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if idx != nil {
-			idx.Close()
-			os.Remove(idx.Name())
-		}
-	}()
 	if err := writeIdx(idx, objs, sum); err != nil {
 		return nil, err
 	}
-	for _, t := range []*os.File{f, idx} {
+	for _, t := range temps {
 		if err := t.Chmod(0o444); err != nil {
 			return nil, err
 		}
@@ -550,10 +554,8 @@ func storePack(repo string, r io.Reader) (objs []packEntry, err error) {
 	if err := os.Rename(f.Name(), name+".pack"); err != nil {
 		return nil, err
 	}
-	f = nil
 	if err := os.Rename(idx.Name(), name+".idx"); err != nil {
 		return nil, err
 	}
-	idx = nil
 	return objs, nil
 }
