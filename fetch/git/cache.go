@@ -334,9 +334,16 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 	}
 	s.logf("fetching %s @ %s", redact.URL(url), commit)
 	if client := s.f.smartClient(); client != nil && smartURL(url) {
-		err := s.fetchSmart(ctx, client, repo, url, commit)
+		pack, err := s.fetchSmart(ctx, client, repo, url, commit)
 		if err == nil {
-			return fetched()
+			links, err := fetched()
+			if err == nil {
+				return links, nil
+			}
+			// The pack does not hold the commit whole: without it, git
+			// fetches what it lacks.
+			os.Remove(pack + ".idx")
+			os.Remove(pack + ".pack")
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

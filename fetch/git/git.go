@@ -289,7 +289,7 @@ func (s *session) checkout(ctx context.Context, url, commit, dir string, nesting
 // cache, which holds them verified and stays locked until the checkout is
 // done. It returns the commit's gitlinks.
 func (s *session) checkoutCommit(ctx context.Context, url, commit, dir string) ([]submodule, error) {
-	tw := newTreeWriter(dir)
+	tw := newTreeWriter(dir, s.r.git)
 	repo, links, unlock, err := s.useCommit(ctx, url, commit, tw)
 	if err != nil {
 		tw.reset()

@@ -218,6 +218,7 @@ func (s *session) verify(ctx context.Context, repo, commit string, tw *treeWrite
 			if typ != "tree" {
 				continue
 			}
+			tw.tree()
 			err = treeEntries(content, len(e.id)/2, func(mode, name, child string) {
 				tw.entry(name, mode)
 				p := name

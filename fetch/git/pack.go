@@ -250,127 +250,116 @@ func readPack(r io.Reader, out io.Writer) ([]packEntry, []byte, error) {
 	return objs, trailer, nil
 }
 
-// resolver computes the ids of a pack's deltas, reading their data back
-// from the pack file. Contents that are bases of deltas not yet resolved
-// are kept, up to a budget; beyond it they are inflated again when needed.
-type resolver struct {
-	f        io.ReaderAt
-	objs     []packEntry
-	byOffset map[int64]int
-	pending  []int // per object: deltas on it not yet resolved
-	cache    map[int][]byte
-	cached   int
-	budget   int
-	zr       io.ReadCloser
-}
+// maxDeltaDepth bounds a chain of deltas (git makes at most 50, and
+// reads at most 4095 deep without complaint).
+const maxDeltaDepth = 10000
 
-// resolveDeltas sets kind and id of every delta in objs, whose pack is f.
+// resolveDeltas sets kind and id of every delta in objs, whose pack is f,
+// as git index-pack does: from each object that is not a delta, down the
+// deltas made on it (by offset or, once its id is known, by id), each
+// inflated once, with only the contents of the chain being walked in
+// memory. A delta whose base is not in the pack is an error.
 func resolveDeltas(f io.ReaderAt, objs []packEntry) error {
-	r := &resolver{f: f, objs: objs, byOffset: make(map[int64]int, len(objs)),
-		pending: make([]int, len(objs)), cache: map[int][]byte{}, budget: 64 << 20}
-	byID := make(map[string]int, len(objs))
+	byOffset := make(map[int64]int, len(objs))
 	for i, e := range objs {
-		r.byOffset[e.offset] = i
-		if e.id != nil {
-			byID[string(e.id)] = i
-		}
+		byOffset[e.offset] = i
 	}
-	var todo []int
+	onOffset := map[int][]int{} // base → its deltas by offset
+	onID := map[string][]int{}  // base id → deltas by id
+	deltas := 0
 	for i, e := range objs {
-		if e.kind == 0 {
-			todo = append(todo, i)
-		}
-		if e.typ == objOfsDelta {
-			b, ok := r.byOffset[e.base]
+		switch e.typ {
+		case objOfsDelta:
+			b, ok := byOffset[e.base]
 			if !ok {
 				return fmt.Errorf("object at %d: no object at its base offset %d", e.offset, e.base)
 			}
-			r.pending[b]++
+			onOffset[b] = append(onOffset[b], i)
+			deltas++
+		case objRefDelta:
+			onID[string(e.baseID)] = append(onID[string(e.baseID)], i)
+			deltas++
 		}
 	}
-	// Deltas on an id may wait for their base's own delta to be resolved.
-	for len(todo) > 0 {
-		var later []int
-		for _, i := range todo {
-			e := &objs[i]
-			if e.typ == objRefDelta {
-				b, ok := byID[string(e.baseID)]
-				if !ok {
-					later = append(later, i)
-					continue
-				}
-				e.base = objs[b].offset
-				r.pending[b]++
-			}
-			if _, _, err := r.content(i); err != nil {
+	if deltas == 0 {
+		return nil
+	}
+	var zr io.ReadCloser
+	inflate := func(e *packEntry) ([]byte, error) {
+		sr := bufio.NewReader(io.NewSectionReader(f, e.data, e.end-e.data))
+		var err error
+		if zr == nil {
+			zr, err = zlib.NewReader(sr)
+		} else {
+			err = zr.(zlib.Resetter).Reset(sr, nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("object at %d: %w", e.offset, err)
+		}
+		out := make([]byte, e.size)
+		if _, err := io.ReadFull(zr, out); err != nil {
+			return nil, fmt.Errorf("object at %d: %w", e.offset, err)
+		}
+		return out, nil
+	}
+	resolved := 0
+	h := sha1.New()
+	var walk func(b int, content []byte, depth int) error
+	walk = func(b int, content []byte, depth int) error {
+		kids := slices.Concat(onOffset[b], onID[string(objs[b].id)])
+		delete(onID, string(objs[b].id)) // an object twice in the pack is refused by writeIdx
+		if len(kids) > 0 && depth >= maxDeltaDepth {
+			return fmt.Errorf("object at %d: deltas more than %d deep", objs[b].offset, maxDeltaDepth)
+		}
+		for _, k := range kids {
+			e := &objs[k]
+			delta, err := inflate(e)
+			if err != nil {
 				return err
 			}
-			byID[string(e.id)] = i
-		}
-		if len(later) == len(todo) {
-			return fmt.Errorf("object at %d: delta base %s is not in the pack", objs[later[0]].offset, hex.EncodeToString(objs[later[0]].baseID))
-		}
-		todo = later
-	}
-	return nil
-}
-
-// content returns the type and content of object i, resolving it (and its
-// bases) if it is a delta.
-func (r *resolver) content(i int) (byte, []byte, error) {
-	e := &r.objs[i]
-	if c, ok := r.cache[i]; ok {
-		return e.kind, c, nil
-	}
-	raw, err := r.inflate(e)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := raw
-	if e.typ == objOfsDelta || e.typ == objRefDelta {
-		b := r.byOffset[e.base]
-		kind, base, err := r.content(b)
-		if err != nil {
-			return 0, nil, err
-		}
-		if out, err = applyDelta(base, raw); err != nil {
-			return 0, nil, fmt.Errorf("object at %d: %w", e.offset, err)
-		}
-		if e.kind == 0 { // first resolution
-			e.kind = kind
-			h := sha1.New()
-			fmt.Fprintf(h, "%s %d\x00", typeNames[kind], len(out))
+			out, err := applyDelta(content, delta)
+			if err != nil {
+				return fmt.Errorf("object at %d: %w", e.offset, err)
+			}
+			e.kind = objs[b].kind
+			h.Reset()
+			fmt.Fprintf(h, "%s %d\x00", typeNames[e.kind], len(out))
 			h.Write(out)
 			e.id = h.Sum(nil)
-			if r.pending[b]--; r.pending[b] == 0 {
-				r.cached -= len(r.cache[b])
-				delete(r.cache, b)
+			resolved++
+			if err := walk(k, out, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i := range objs {
+		e := &objs[i]
+		if e.typ == objOfsDelta || e.typ == objRefDelta {
+			continue
+		}
+		if len(onOffset[i]) == 0 && len(onID[string(e.id)]) == 0 {
+			continue
+		}
+		content, err := inflate(e)
+		if err != nil {
+			return err
+		}
+		if err := walk(i, content, 0); err != nil {
+			return err
+		}
+	}
+	if resolved != deltas {
+		for i, e := range objs {
+			if (e.typ == objOfsDelta || e.typ == objRefDelta) && e.id == nil {
+				if e.typ == objRefDelta {
+					return fmt.Errorf("object at %d: delta base %s is not in the pack", e.offset, hex.EncodeToString(e.baseID))
+				}
+				return fmt.Errorf("object %d at %d: its delta base never resolves", i, e.offset)
 			}
 		}
 	}
-	if r.pending[i] > 0 && r.cached+len(out) <= r.budget {
-		r.cache[i] = out
-		r.cached += len(out)
-	}
-	return e.kind, out, nil
-}
-
-func (r *resolver) inflate(e *packEntry) ([]byte, error) {
-	sr := bufio.NewReader(io.NewSectionReader(r.f, e.data, e.end-e.data))
-	var err error
-	if r.zr == nil {
-		r.zr, err = zlib.NewReader(sr)
-	} else {
-		err = r.zr.(zlib.Resetter).Reset(sr, nil)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("object at %d: %w", e.offset, err)
-	}
-	out := make([]byte, e.size)
-	if _, err := io.ReadFull(r.zr, out); err != nil {
-		return nil, fmt.Errorf("object at %d: %w", e.offset, err)
-	}
-	return out, nil
+	return nil
 }
 
 // applyDelta applies a git delta to base.
@@ -499,9 +488,9 @@ func writeIdx(w io.Writer, objs []packEntry, packSum []byte) error {
 }
 
 // storePack reads a pack from r into the repository repo, as
-// objects/pack/pack-<sum>.pack and its index, and returns its objects.
-// Nothing is left behind on failure.
-func storePack(repo string, r io.Reader) (objs []packEntry, err error) {
+// objects/pack/pack-<sum>.pack and its index, and returns that path
+// without .pack or .idx. Nothing is left behind on failure.
+func storePack(repo string, r io.Reader) (name string, err error) {
 	dir := filepath.Join(repo, "objects", "pack")
 	var temps []*os.File
 	defer func() {
@@ -521,41 +510,41 @@ func storePack(repo string, r io.Reader) (objs []packEntry, err error) {
 	}
 	f, err := create("tmp_pack_")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
 	objs, sum, err := readPack(r, bw)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := resolveDeltas(f, objs); err != nil {
-		return nil, err
+		return "", err
 	}
 	idx, err := create("tmp_idx_")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := writeIdx(idx, objs, sum); err != nil {
-		return nil, err
+		return "", err
 	}
 	for _, t := range temps {
 		if err := t.Chmod(0o444); err != nil {
-			return nil, err
+			return "", err
 		}
 		if err := t.Close(); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
-	name := filepath.Join(dir, "pack-"+hex.EncodeToString(sum))
+	name = filepath.Join(dir, "pack-"+hex.EncodeToString(sum))
 	// The pack first: git looks for packs through their indexes.
 	if err := os.Rename(f.Name(), name+".pack"); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := os.Rename(idx.Name(), name+".idx"); err != nil {
-		return nil, err
+		return "", err
 	}
-	return objs, nil
+	return name, nil
 }

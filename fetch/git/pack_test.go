@@ -2,12 +2,19 @@ package git
 
 import (
 	"bytes"
+	"compress/zlib"
+	"crypto/sha1"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cargohash/cargohash/internal/reftest"
 )
 
 // deltaRepo is a bare repository whose history makes deltas: one file of
@@ -73,7 +80,10 @@ func TestStorePackMatchesIndexPack(t *testing.T) {
 			if err := initBare(repo, "test"); err != nil {
 				t.Fatal(err)
 			}
-			objs, err := storePack(repo, bytes.NewReader(pack))
+			if _, err := storePack(repo, bytes.NewReader(pack)); err != nil {
+				t.Fatal(err)
+			}
+			objs, _, err := readPack(bytes.NewReader(pack), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,5 +190,133 @@ func TestApplyDelta(t *testing.T) {
 		if c.want != "" && (err != nil || string(got) != c.want) {
 			t.Errorf("%s: %q, %v; want %q", c.name, got, err, c.want)
 		}
+	}
+}
+
+// rawObject is an object of a pack built by buildPack: a whole object, or
+// a delta on the object at index base (by offset) or with id baseID.
+type rawObject struct {
+	typ    byte
+	data   []byte
+	base   int
+	baseID []byte
+}
+
+// buildPack writes a version-2 pack of objs in that order.
+func buildPack(t *testing.T, objs []rawObject) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("PACK")
+	b.Write(binary.BigEndian.AppendUint32(nil, 2))
+	b.Write(binary.BigEndian.AppendUint32(nil, uint32(len(objs))))
+	offsets := make([]int, len(objs))
+	for i, o := range objs {
+		offsets[i] = b.Len()
+		size := len(o.data)
+		c := o.typ<<4 | byte(size&15)
+		size >>= 4
+		for size > 0 {
+			b.WriteByte(c | 0x80)
+			c = byte(size & 0x7f)
+			size >>= 7
+		}
+		b.WriteByte(c)
+		switch o.typ {
+		case objOfsDelta:
+			back := offsets[i] - offsets[o.base]
+			enc := []byte{byte(back & 0x7f)}
+			for back >>= 7; back > 0; back >>= 7 {
+				back--
+				enc = append([]byte{byte(0x80 | back&0x7f)}, enc...)
+			}
+			b.Write(enc)
+		case objRefDelta:
+			b.Write(o.baseID)
+		}
+		zw := zlib.NewWriter(&b)
+		zw.Write(o.data)
+		zw.Close()
+	}
+	sum := sha1.Sum(b.Bytes())
+	b.Write(sum[:])
+	return b.Bytes()
+}
+
+// blobID is git's id of a blob.
+func blobID(data []byte) []byte {
+	h := sha1.New()
+	fmt.Fprintf(h, "blob %d\x00", len(data))
+	h.Write(data)
+	return h.Sum(nil)
+}
+
+// delta is a git delta: copy all of a base of n bytes, then insert add.
+func delta(n int, add string) []byte {
+	varint := func(v int) []byte {
+		var out []byte
+		for {
+			c := byte(v & 0x7f)
+			v >>= 7
+			if v == 0 {
+				return append(out, c)
+			}
+			out = append(out, c|0x80)
+		}
+	}
+	d := append(varint(n), varint(n+len(add))...)
+	// copy offset 0, size n (n < 65536): size bytes 0x10 and 0x20.
+	d = append(d, 0x80|0x10|0x20, byte(n), byte(n>>8))
+	d = append(d, byte(len(add)))
+	return append(d, add...)
+}
+
+// TestStorePackDeltaOrders: deltas whose bases come later in the pack, an
+// offset delta on an id delta, and a long chain of id deltas stored in
+// reverse are resolved as git index-pack resolves them (same index).
+func TestStorePackDeltaOrders(t *testing.T) {
+	t.Parallel()
+	reftest.Need(t, "git")
+	a, bb := []byte("aaaaaaaaaa"), []byte("bbbbbbbbbb")
+	chain := []rawObject{{typ: objBlob, data: []byte("root\n")}}
+	content := []byte("root\n")
+	for i := range 2000 {
+		add := fmt.Sprintf("%d\n", i)
+		chain = append(chain, rawObject{typ: objRefDelta, data: delta(len(content), add), baseID: blobID(content)})
+		content = append(content, add...)
+	}
+	slices.Reverse(chain[1:])
+	for name, objs := range map[string][]rawObject{
+		"base later": {
+			{typ: objBlob, data: a},
+			{typ: objRefDelta, data: delta(10, "!"), baseID: blobID(bb)},
+			{typ: objOfsDelta, data: delta(11, "?"), base: 1},
+			{typ: objOfsDelta, data: []byte{10, 10, 10, 'b', 'b', 'b', 'b', 'b', 'b', 'b', 'b', 'b', 'b'}, base: 0},
+		},
+		"reversed chain": chain,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pack := buildPack(t, objs)
+			repo := filepath.Join(t.TempDir(), "r.git")
+			if err := initBare(repo, "test"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := storePack(repo, bytes.NewReader(pack)); err != nil {
+				t.Fatal(err)
+			}
+			idxs, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*.idx"))
+			if len(idxs) != 1 {
+				t.Fatalf("indexes %q", idxs)
+			}
+			ref := filepath.Join(t.TempDir(), "ref.idx")
+			cmd := exec.Command("git", "index-pack", "-o", ref, strings.TrimSuffix(idxs[0], ".idx")+".pack")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("git index-pack: %v\n%s", err, out)
+			}
+			want, _ := os.ReadFile(ref)
+			if got, _ := os.ReadFile(idxs[0]); !bytes.Equal(got, want) {
+				t.Errorf("index differs from git index-pack's")
+			}
+		})
 	}
 }

@@ -124,29 +124,30 @@ func smartURL(url string) bool {
 }
 
 // fetchSmart fetches commit of url into the bare repository repo at depth
-// 1, as described above. The caller holds the repository's lock alone.
-func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url, commit string) error {
+// 1, as described above, and returns the pack it stored (its path without
+// .pack or .idx). The caller holds the repository's lock alone.
+func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url, commit string) (pack string, err error) {
 	base := url
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
 	caps, err := smartCapabilities(ctx, client, base)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var req bytes.Buffer
 	pktLine(&req, "command=fetch\n")
 	if format, ok := caps["object-format"]; ok {
 		if format != "sha1" || len(commit) != 40 {
-			return fmt.Errorf("%w: object format %s", errNotSmart, format)
+			return "", fmt.Errorf("%w: object format %s", errNotSmart, format)
 		}
 		pktLine(&req, "object-format=sha1\n")
 	}
 	if len(commit) != 40 {
-		return fmt.Errorf("%w: object format sha256", errNotSmart)
+		return "", fmt.Errorf("%w: object format sha256", errNotSmart)
 	}
 	if !slices.Contains(strings.Fields(caps["fetch"]), "shallow") {
-		return fmt.Errorf("%w: server cannot deepen", errNotSmart)
+		return "", fmt.Errorf("%w: server cannot deepen", errNotSmart)
 	}
 	req.WriteString("0001")
 	for _, arg := range []string{"ofs-delta", "no-progress", "deepen 1", "want " + commit, "done"} {
@@ -156,7 +157,7 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 
 	resp, err := smartRequest(ctx, client, http.MethodPost, base+"git-upload-pack", &req, "application/x-git-upload-pack-result")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
 	pr := &pktReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
@@ -164,14 +165,14 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	for {
 		section, err := pr.line()
 		if err != nil {
-			return err
+			return "", err
 		}
 		switch section {
 		case "shallow-info":
 			for {
 				l, err := pr.line()
 				if err != nil {
-					return err
+					return "", err
 				}
 				if l == "" && pr.kind == pktDelim {
 					break
@@ -181,19 +182,20 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 				} else if id, ok := strings.CutPrefix(l, "unshallow "); ok && isHexID(id) {
 					unshallow = append(unshallow, id)
 				} else {
-					return fmt.Errorf("%w: shallow-info line %q", errNotSmart, l)
+					return "", fmt.Errorf("%w: shallow-info line %q", errNotSmart, l)
 				}
 			}
 		case "packfile":
-			if _, err := storePack(repo, &sideband{pr: pr}); err != nil {
-				return fmt.Errorf("pack: %w", err)
+			pack, err := storePack(repo, &sideband{pr: pr})
+			if err != nil {
+				return "", fmt.Errorf("pack: %w", err)
 			}
 			if err := updateShallow(repo, shallow, unshallow); err != nil {
-				return err
+				return "", err
 			}
-			return writeRef(repo, "refs/cargohash/"+commit, commit)
+			return pack, writeRef(repo, "refs/cargohash/"+commit, commit)
 		default:
-			return fmt.Errorf("%w: section %q", errNotSmart, section)
+			return "", fmt.Errorf("%w: section %q", errNotSmart, section)
 		}
 	}
 }
@@ -388,7 +390,7 @@ func updateShallow(repo string, add, remove []string) error {
 	for _, id := range ids {
 		b.WriteString(id + "\n")
 	}
-	return replaceFile(path, b.String())
+	return replaceFile(repo, path, b.String())
 }
 
 // writeRef points the loose ref name of repo at id.
@@ -397,13 +399,15 @@ func writeRef(repo, name, id string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return replaceFile(path, id+"\n")
+	return replaceFile(repo, path, id+"\n")
 }
 
-// replaceFile writes content to path through a temporary file renamed over
-// it, in the repository, whose lock the caller holds alone.
-func replaceFile(path, content string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+// replaceFile writes content to path, in the repository repo whose lock
+// the caller holds alone, through a temporary file in repo renamed over
+// it: one a killed process leaves there is no ref, shallow file or other
+// name git reads.
+func replaceFile(repo, path, content string) error {
+	f, err := os.CreateTemp(repo, "cargohash-tmp-")
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,13 @@
 package git
 
 import (
+	"bytes"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -164,5 +166,57 @@ func TestCheckoutLeftToGit(t *testing.T) {
 				t.Errorf("git fetch did not run: %q", subcommands(t, log))
 			}
 		})
+	}
+}
+
+// TestCheckoutInProcessWrongPack: a server whose answer to the in-process
+// fetch is a sound pack without the commit: the pack is dropped and git
+// fetches the commit, rather than the repository being taken for damaged
+// and fetched in process again, in vain.
+func TestCheckoutInProcessWrongPack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	real := serve(t, w.root, true, 0)
+	pack := buildPack(t, []rawObject{{typ: objBlob, data: []byte("not the commit\n")}})
+	var body bytes.Buffer
+	pktLine(&body, "packfile\n")
+	for len(pack) > 0 {
+		n := min(len(pack), 1000)
+		pktLine(&body, "\x01"+string(pack[:n]))
+		pack = pack[n:]
+	}
+	body.WriteString("0000")
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("User-Agent") != "git/cargohash" {
+			real.Config.Handler.ServeHTTP(rw, r)
+			return
+		}
+		if r.Method == http.MethodGet {
+			rw.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
+			var caps bytes.Buffer
+			pktLine(&caps, "version 2\n")
+			pktLine(&caps, "fetch=shallow\n")
+			caps.WriteString("0000")
+			rw.Write(caps.Bytes())
+			return
+		}
+		rw.Header().Set("Content-Type", "application/x-git-upload-pack-result")
+		rw.Write(body.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	gitPath, log := loggingGit(t)
+	var notes bytes.Buffer
+	dest := filepath.Join(t.TempDir(), "out")
+	if err := (&Fetcher{Git: gitPath, Log: &notes}).Checkout(testCtx(t), srv.URL+"/main.git", w.commits["F1"], dest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "feature.txt")); err != nil {
+		t.Error(err)
+	}
+	if !slices.Contains(subcommands(t, log), "fetch") {
+		t.Errorf("git fetch did not run: %q", subcommands(t, log))
+	}
+	if strings.Contains(notes.String(), "damaged") {
+		t.Errorf("log:\n%s", notes.String())
 	}
 }

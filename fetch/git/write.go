@@ -3,9 +3,12 @@ package git
 import (
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // A checkout without git.
@@ -23,28 +26,54 @@ import (
 // objects; for any other tree it stops, says why, and the caller clears
 // what it wrote and runs git checkout.
 
-// systemAttributes is git's system-wide attributes file on Debian-like
-// systems (GIT_ATTR_NOSYSTEM is not set for git, so git would read it).
-var systemAttributes = sync.OnceValue(func() bool {
-	_, err := os.Lstat("/etc/gitattributes")
-	return err == nil
-})
+// systemAttributes reports whether git (the binary gitPath) may have a
+// system-wide attributes file, which it reads (GIT_ATTR_NOSYSTEM is not
+// set): $(sysconfdir)/gitattributes, /etc for distributions' git, or etc/
+// beside the bin/ of a git installed under a prefix (Homebrew, Nix, a
+// source build), the binary's path followed through symlinks or not.
+func systemAttributes(gitPath string) bool {
+	v, _ := sysAttrs.LoadOrStore(gitPath, sync.OnceValue(func() bool {
+		candidates := []string{"/etc/gitattributes"}
+		if p, err := exec.LookPath(gitPath); err == nil {
+			candidates = append(candidates, filepath.Join(filepath.Dir(filepath.Dir(p)), "etc", "gitattributes"))
+			if r, err := filepath.EvalSymlinks(p); err == nil {
+				candidates = append(candidates, filepath.Join(filepath.Dir(filepath.Dir(r)), "etc", "gitattributes"))
+			}
+		}
+		for _, c := range candidates {
+			if _, err := os.Stat(c); err == nil {
+				return true
+			}
+		}
+		return false
+	}))
+	return v.(func() bool)()
+}
+
+var sysAttrs sync.Map // git binary → func() bool
 
 // treeWriter writes a verified tree into dir (see above). A nil
 // treeWriter writes nothing.
 type treeWriter struct {
-	dir   string
-	why   string // why git must check this tree out; "" while writing
-	dirty bool   // something was written into dir
-	made  map[string]bool
+	dir      string
+	attrs    bool   // git has system attributes
+	why      string // why git must check this tree out; "" while writing
+	dirty    bool   // something was written into dir
+	made     map[string]bool
+	treeName map[string]bool // the names of the tree being read, folded
 }
 
-func newTreeWriter(dir string) *treeWriter {
-	w := &treeWriter{dir: dir}
-	if systemAttributes() {
+func newTreeWriter(dir, gitPath string) *treeWriter {
+	w := &treeWriter{dir: dir, attrs: systemAttributes(gitPath)}
+	w.start()
+	return w
+}
+
+func (w *treeWriter) start() {
+	w.why, w.made = "", nil
+	if w.attrs {
 		w.why = "a system gitattributes file"
 	}
-	return w
 }
 
 func (w *treeWriter) writing() bool { return w != nil && w.why == "" }
@@ -60,10 +89,7 @@ func (w *treeWriter) reset() error {
 	if w == nil {
 		return nil
 	}
-	w.why, w.made = "", nil
-	if systemAttributes() {
-		w.why = "a system gitattributes file"
-	}
+	w.start()
 	if !w.dirty {
 		return nil
 	}
@@ -80,10 +106,33 @@ func (w *treeWriter) reset() error {
 	return nil
 }
 
+// tree is told that the entries of another tree follow.
+func (w *treeWriter) tree() {
+	if w.writing() {
+		clear(w.treeName)
+	}
+}
+
 // entry is told of each entry of each tree read, before any blob of that
-// tree is written: one that git treats specially stops the writing.
+// tree is written: one that git treats specially stops the writing, and
+// so does a name twice in one tree (which git's fsck refuses, and git's
+// checkout resolves its own way), also when they differ only in case or,
+// where the file system may fold them, beyond ASCII.
 func (w *treeWriter) entry(name, mode string) {
 	if !w.writing() {
+		return
+	}
+	folded := strings.ToLower(name)
+	if w.treeName == nil {
+		w.treeName = map[string]bool{}
+	}
+	if w.treeName[folded] {
+		w.stop("the name " + name + " twice in a tree")
+		return
+	}
+	w.treeName[folded] = true
+	if runtime.GOOS != "linux" && strings.IndexFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
+		w.stop("the name " + name + " on a file system that may fold it")
 		return
 	}
 	switch mode {
@@ -99,9 +148,11 @@ func (w *treeWriter) entry(name, mode string) {
 		w.stop("the name " + name)
 		return
 	}
+	// git refuses .git and its NTFS names anywhere, and symlinks named
+	// like .gitmodules (8.3 names included); .gitattributes is read.
 	l := strings.ToLower(strings.TrimRight(name, ". "))
 	if l == ".git" || l == ".gitattributes" || strings.HasPrefix(l, "git~") ||
-		mode == "120000" && strings.HasPrefix(l, ".git") {
+		mode == "120000" && (strings.HasPrefix(l, ".git") || strings.HasPrefix(l, "git") || strings.Contains(l, "~")) {
 		w.stop("the name " + name)
 	}
 }
@@ -129,20 +180,32 @@ func (w *treeWriter) link(path string, target []byte) error {
 	return os.Symlink(string(target), p)
 }
 
-// parent makes the directories above path and returns path in dir.
+// parent makes the directories above path and returns path in dir. A
+// directory is made, or found to be one, never followed through a
+// symlink: whatever is in the way is an error, which stops the writing.
 func (w *treeWriter) parent(path string) (string, error) {
 	w.dirty = true
+	if w.made == nil {
+		w.made = map[string]bool{w.dir: true}
+	}
 	p := filepath.Join(w.dir, filepath.FromSlash(path))
-	if d := filepath.Dir(p); !w.made[d] {
-		if err := os.MkdirAll(d, 0o777); err != nil {
-			return "", err
+	var mk func(d string) error
+	mk = func(d string) error {
+		if w.made[d] {
+			return nil
 		}
-		if w.made == nil {
-			w.made = map[string]bool{}
+		if err := mk(filepath.Dir(d)); err != nil {
+			return err
+		}
+		if err := os.Mkdir(d, 0o777); err != nil {
+			if fi, lerr := os.Lstat(d); lerr != nil || !fi.IsDir() {
+				return err
+			}
 		}
 		w.made[d] = true
+		return nil
 	}
-	return p, nil
+	return p, mk(filepath.Dir(p))
 }
 
 // writeBlob writes the blob at path from next (objectReader.next's

@@ -1,6 +1,7 @@
 package git
 
 import (
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,6 +126,10 @@ func TestTreeWriterEntry(t *testing.T) {
 		{".git.", "40000", true},
 		{"git~1", "40000", true},
 		{".gitmodules", "120000", true},
+		{"gitmod~1", "120000", true},
+		{"GI7EBA~2", "120000", true},
+		{"gitmod~1", "100644", false},
+		{"notes~", "100644", false},
 		{"a\\b", "100644", true},
 		{"a:b", "100644", true},
 		{"..", "40000", true},
@@ -135,6 +140,70 @@ func TestTreeWriterEntry(t *testing.T) {
 		w.entry(c.name, c.mode)
 		if stopped := !w.writing(); stopped != c.stops {
 			t.Errorf("%q %s: stopped %v (%s), want %v", c.name, c.mode, stopped, w.why, c.stops)
+		}
+	}
+	// A name twice in one tree, also in other case, stops it; in two
+	// trees it does not.
+	for _, names := range [][]string{{"a", "a"}, {"a", "A"}, {"Cargo.toml", "cargo.TOML"}} {
+		w := &treeWriter{dir: t.TempDir()}
+		w.tree()
+		w.entry(names[0], "100644")
+		w.entry(names[1], "40000")
+		if w.writing() {
+			t.Errorf("%q in one tree: still writing", names)
+		}
+		w = &treeWriter{dir: t.TempDir()}
+		w.tree()
+		w.entry(names[0], "100644")
+		w.tree()
+		w.entry(names[1], "40000")
+		if !w.writing() {
+			t.Errorf("%q in two trees: stopped (%s)", names, w.why)
+		}
+	}
+}
+
+// TestCheckoutDuplicateNames: a tree holding a symlink and a directory of
+// one name (which git's own commands never make, and fetch does not
+// refuse) is git's to check out: written blob by blob, the directory's
+// files would go where the symlink points, outside the checkout.
+func TestCheckoutDuplicateNames(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	outside := filepath.Join(base, "outside")
+	os.MkdirAll(outside, 0o755)
+	env := testEnv(filepath.Join(base, "home"))
+	os.MkdirAll(filepath.Join(base, "home"), 0o755)
+	w := newWorkRepo(t, env, filepath.Join(base, "work"))
+	w.commit("first", map[string]file{"README.md": {content: "readme\n"}})
+	raw := func(id string) string {
+		b, err := hex.DecodeString(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	pwned := runGitInput(t, env, w.dir, "pwned\n", "hash-object", "-w", "--stdin")
+	inner := runGitInput(t, env, w.dir, "100644 pwned\x00"+raw(pwned), "hash-object", "-t", "tree", "--literally", "-w", "--stdin")
+	target := runGitInput(t, env, w.dir, outside, "hash-object", "-w", "--stdin")
+	root := runGitInput(t, env, w.dir, "120000 a\x00"+raw(target)+"40000 a\x00"+raw(inner), "hash-object", "-t", "tree", "--literally", "-w", "--stdin")
+	commit := w.git("commit-tree", "-m", "twice", root)
+	w.git("update-ref", "refs/heads/main", commit)
+	served := filepath.Join(base, "served")
+	runGit(t, env, base, "clone", "--quiet", "--bare", w.dir, filepath.Join(served, "dup.git"))
+	srv := serve(t, served, true, 0)
+	for _, url := range []string{"file://" + served + "/dup.git", srv.url("dup")} {
+		dest := filepath.Join(t.TempDir(), "out")
+		err := (&Fetcher{}).Checkout(testCtx(t), url, commit, dest)
+		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+			t.Fatalf("%s: wrote %v outside the checkout", url, ents)
+		}
+		ref, rerr := referenceTree(t, url, commit, false)
+		if (err == nil) != (rerr == nil) {
+			t.Fatalf("%s: checkout: %v; reference: %v", url, err, rerr)
+		}
+		if err == nil {
+			assertSameTree(t, dest, ref)
 		}
 	}
 }
