@@ -2,6 +2,8 @@ package git
 
 import (
 	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,5 +207,85 @@ func TestCheckoutDuplicateNames(t *testing.T) {
 		if err == nil {
 			assertSameTree(t, dest, ref)
 		}
+	}
+}
+
+// TestCheckoutWrittenRandomTrees checks out, written by treeWriter, 12
+// commits of trees drawn at random (fixed seed) from files, executables,
+// symlinks, empty files, shared contents, nested and sibling directories
+// with names that sort around '/' and '.', and compares each with
+// nix-prefetch-git's procedure.
+func TestCheckoutWrittenRandomTrees(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	env := testEnv(filepath.Join(base, "home"))
+	os.MkdirAll(filepath.Join(base, "home"), 0o755)
+	w := newWorkRepo(t, env, filepath.Join(base, "work"))
+	rng := rand.New(rand.NewPCG(15, 2026))
+	names := []string{"a", "a.b", "a-b", "a0", "a_", "ab", "b", "lib.rs", "mod", "x y", "ü", "_", "zz", "a.b.c", "0"}
+	var commits []string
+	for range 12 {
+		files := map[string]file{}
+		taken := map[string]bool{} // paths and their directories, so none is both
+		for range 1 + rng.IntN(30) {
+			depth := rng.IntN(4)
+			var parts []string
+			for range depth + 1 {
+				parts = append(parts, names[rng.IntN(len(names))])
+			}
+			p := strings.Join(parts, "/")
+			clash := taken[p]
+			for i := 1; i < len(parts); i++ {
+				if _, isFile := files[strings.Join(parts[:i], "/")]; isFile {
+					clash = true
+				}
+			}
+			if clash {
+				continue
+			}
+			for i := 1; i < len(parts); i++ {
+				taken[strings.Join(parts[:i], "/")] = true
+			}
+			taken[p] = true
+			f := file{content: fmt.Sprintf("content %d\n", rng.IntN(5))}
+			switch rng.IntN(6) {
+			case 0:
+				f.exec = true
+			case 1:
+				f = file{symlink: names[rng.IntN(len(names))]}
+			case 2:
+				f.content = ""
+			}
+			files[p] = f
+		}
+		// Each commit's tree is exactly its files: the work tree is
+		// emptied first.
+		ents, _ := os.ReadDir(w.dir)
+		for _, e := range ents {
+			if e.Name() != ".git" {
+				os.RemoveAll(filepath.Join(w.dir, e.Name()))
+			}
+		}
+		w.git("rm", "-r", "-q", "--cached", "--ignore-unmatch", ".")
+		commits = append(commits, w.commit("random", files))
+	}
+	served := filepath.Join(base, "served")
+	runGit(t, env, base, "clone", "--quiet", "--bare", w.dir, filepath.Join(served, "r.git"))
+	url := "file://" + served + "/r.git"
+	gitPath, log := loggingGit(t)
+	f := &Fetcher{Git: gitPath, CacheDir: t.TempDir()}
+	for i, c := range commits {
+		dest := filepath.Join(t.TempDir(), "out")
+		if err := f.Checkout(testCtx(t), url, c, dest); err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+		ref, err := referenceTree(t, url, c, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertSameTree(t, dest, ref)
+	}
+	if slices.Contains(subcommands(t, log), "checkout") {
+		t.Errorf("git checkout ran: %q", subcommands(t, log))
 	}
 }
