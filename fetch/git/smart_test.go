@@ -121,9 +121,9 @@ func TestCheckoutInProcessHTTPS(t *testing.T) {
 }
 
 // TestCheckoutLeftToGit: what the in-process fetch does not handle goes to
-// git, which fetches it: a server of protocol version 0, one that refuses
-// the request, and a caller with a proxy set (git's proxy support is what
-// the user set up).
+// git, which fetches it: a server of protocol version 0, one of the dumb
+// protocol, one that refuses the request, and a caller with a proxy set
+// (git's proxy support is what the user set up).
 func TestCheckoutLeftToGit(t *testing.T) {
 	w := newWorld(t)
 	v2 := serve(t, w.root, true, 0)
@@ -136,11 +136,19 @@ func TestCheckoutLeftToGit(t *testing.T) {
 		v2.Config.Handler.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(failing.Close)
+	// The dumb protocol: the repository's files as they are, with the
+	// lists update-server-info writes.
+	for _, name := range []string{"main", "sub", "nested"} {
+		runGit(t, testEnv(t.TempDir()), filepath.Join(w.root, name+".git"), "--git-dir=.", "update-server-info")
+	}
+	dumb := httptest.NewServer(http.FileServer(http.Dir(w.root)))
+	t.Cleanup(dumb.Close)
 	commit := w.commits["F1"]
 	for _, c := range []struct {
 		name, url, proxy string
 	}{
 		{"version 0", v0.url("main"), ""},
+		{"dumb", dumb.URL + "/main.git", ""},
 		{"server error", failing.URL + "/main.git", ""},
 		{"proxy", v2.url("main"), "http_proxy"},
 	} {
