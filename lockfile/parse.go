@@ -353,7 +353,7 @@ func Load(path string) (*File, error) {
 		return nil, err
 	}
 	mode := fs.FileMode(0o644)
-	if fi.Mode()&0o111 != 0 {
+	if fi.Mode()&0o100 != 0 { // executable as Nix sees it: by its owner
 		mode = 0o755
 	}
 	return &File{Lockfile: l, Path: path, Data: data, Mode: mode}, nil

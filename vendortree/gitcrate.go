@@ -159,7 +159,7 @@ func (c *treeCopier) copyFile(src, rel string) error {
 		return err
 	}
 	perm := fs.FileMode(0o644)
-	if fi.Mode()&0o111 != 0 {
+	if fi.Mode()&0o100 != 0 { // executable as Nix sees it: by its owner
 		perm = 0o755
 	}
 	sum, err := c.out.Link(rel, src, perm, c.files != nil)

@@ -185,3 +185,33 @@ func TestUserAgent(t *testing.T) {
 		t.Fatalf("User-Agent headers %q, want cargohash/%s", got, cargohash.Version)
 	}
 }
+
+// TestPrefetchLockModeAsNix: nixpkgs copies Cargo.lock into the staging
+// tree with its mode (shutil.copy), and Nix records it as executable by
+// its owner's execute bit alone: a lock of mode 0654 is not executable to
+// Nix, one of 0744 is.
+func TestPrefetchLockModeAsNix(t *testing.T) {
+	nix, feat := reftest.Nix(t)
+	dir, _, _ := registryLock(t)
+	lock := filepath.Join(dir, "Cargo.lock")
+	for _, mode := range []os.FileMode{0o654, 0o744, 0o644} {
+		if err := os.Chmod(lock, mode); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := runCLI(t, append([]string{"prefetch"}, fast(t, dir)...)...)
+		if code != 0 {
+			t.Fatalf("prefetch: exit %d: %s", code, errOut)
+		}
+		staging := filepath.Join(t.TempDir(), "s")
+		if _, errOut, code := runCLI(t, append([]string{"staging", "--out", staging}, fast(t, dir)...)...); code != 0 {
+			t.Fatalf("staging: exit %d: %s", code, errOut)
+		}
+		// The reference's copy of the lock: its bytes and its mode.
+		if err := os.Chmod(filepath.Join(staging, "Cargo.lock"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", staging)...))); strings.TrimSpace(out) != want {
+			t.Errorf("lock mode %04o: prefetch printed %s; nix hash path of the staging tree with the lock's mode is %s", mode, strings.TrimSpace(out), want)
+		}
+	}
+}

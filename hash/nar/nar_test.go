@@ -24,7 +24,22 @@ func TestDumpMatchesNixStore(t *testing.T) {
 	root := t.TempDir()
 	tree := filepath.Join(root, "tree")
 	reftest.MakeTree(t, tree)
+	// Nix records a file as executable by its owner's execute bit alone.
+	modes := filepath.Join(root, "modes")
+	for _, m := range []fs.FileMode{0o654, 0o645, 0o744, 0o611, 0o700, 0o100, 0o600} {
+		p := filepath.Join(modes, fmt.Sprintf("%04o", m))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("mode\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := map[string]string{
+		"file modes":    modes,
 		"directory":     tree,
 		"regular file":  filepath.Join(tree, "a"),
 		"executable":    filepath.Join(tree, "run.sh"),

@@ -39,8 +39,9 @@ type Header struct {
 	// with each directory's entries sorted bytewise, as Dump emits them.
 	Path string
 	// Mode's type bits choose the node type: fs.ModeDir, fs.ModeSymlink,
-	// or none for a regular file, which is executable when any of the
-	// permission bits 0o111 is set. Other bits are ignored.
+	// or none for a regular file, which is executable when its owner's
+	// execute bit (0o100) is set, as Nix has it (S_IXUSR); a group's or
+	// others' alone does not count. Other bits are ignored.
 	Mode fs.FileMode
 	// Size is the length of a regular file's contents.
 	Size int64
@@ -209,7 +210,7 @@ func (w *Writer) WriteHeader(h *Header) error {
 			return w.fail(fmt.Errorf("nar: %q: negative size", h.Path))
 		}
 		w.str("regular")
-		if h.Mode&0o111 != 0 {
+		if h.Mode&0o100 != 0 {
 			w.str("executable")
 			w.str("")
 		}
