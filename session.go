@@ -86,7 +86,7 @@ func Open(opts Options) (*Session, error) {
 	if gitJobs <= 0 {
 		gitJobs = 4
 	}
-	g := &git.Fetcher{CacheDir: opts.GitCacheDir, Log: log, Offline: opts.Fetch.Offline, Jobs: gitJobs}
+	g := &git.Fetcher{CacheDir: opts.GitCacheDir, Log: log, Offline: opts.Fetch.Offline, Jobs: gitJobs, StallTimeout: opts.Fetch.StallTimeout}
 	if opts.Fetch.GitReadFile == nil {
 		opts.Fetch.GitReadFile = g.ReadFile
 	}

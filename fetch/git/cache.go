@@ -197,14 +197,17 @@ func (s *session) damage(ctx context.Context, repo string, err error) string {
 }
 
 // brokenLayout says what is missing from the bare repository repo, or "":
-// without these git does not recognise a repository.
+// without these git does not recognise a repository. objects/pack may be
+// missing (git makes it), but not something else in its place, where
+// nothing could be fetched.
 func brokenLayout(repo string) string {
 	for _, e := range []struct {
-		name string
-		dir  bool
-	}{{"", true}, {"HEAD", false}, {"config", false}, {"objects", true}, {"refs", true}} {
+		name          string
+		dir, optional bool
+	}{{"", true, false}, {"HEAD", false, false}, {"config", false, false}, {"objects", true, false}, {"refs", true, false}, {"objects/pack", true, true}} {
 		fi, err := os.Lstat(filepath.Join(repo, e.name))
 		switch {
+		case e.optional && errors.Is(err, fs.ErrNotExist):
 		case err != nil:
 			return err.Error()
 		case e.dir && !fi.IsDir():
@@ -258,6 +261,14 @@ func (s *session) openRepo(repo, url string) (created bool, err error) {
 		if reason := brokenLayout(repo); reason != "" {
 			return false, &damagedError{errors.New(reason)}
 		}
+		// Temporary files of a killed fetch (ours or git's): no fetch
+		// runs here but the caller's.
+		for _, pattern := range []string{"objects/pack/tmp_pack_*", "objects/pack/tmp_idx_*", "cargohash-tmp-*"} {
+			left, _ := filepath.Glob(filepath.Join(repo, pattern))
+			for _, p := range left {
+				os.Remove(p)
+			}
+		}
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, err
@@ -286,7 +297,7 @@ func initBare(dir, url string) error {
 	for name, content := range map[string]string{
 		"HEAD":          "ref: refs/heads/master\n",
 		"config":        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n",
-		"cargohash-url": url + "\n",
+		"cargohash-url": redact.URL(url) + "\n",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return err
@@ -314,12 +325,18 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 		if verr == nil {
 			return links, nil
 		}
-		// The commit is there but not intact: fetching it again would
-		// leave the damage in place (git fetches nothing it has) or hide it
-		// behind a second copy (fetchSmart), so the repository is made
-		// anew.
-		if de := (*damagedError)(nil); errors.As(verr, &de) {
+		switch nc := (*notCommitError)(nil); {
+		case errors.As(verr, &nc):
 			return nil, verr
+		case errors.Is(verr, errAbsent):
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		default:
+			// The commit is there but not intact, or git cannot read the
+			// repository: fetching again would leave the damage in place
+			// (git fetches nothing it has, or fails) or hide it behind a
+			// second copy (fetchSmart), so the repository is made anew.
+			return nil, &damagedError{verr}
 		}
 	}
 	if s.f.Offline {
@@ -327,6 +344,9 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 	}
 	fetched := func() ([]submodule, error) {
 		links, verr := s.verify(ctx, repo, commit, tw)
+		if nc := (*notCommitError)(nil); errors.As(verr, &nc) {
+			return nil, verr
+		}
 		if verr != nil {
 			return nil, &damagedError{verr}
 		}
@@ -337,8 +357,8 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 		pack, err := s.fetchSmart(ctx, client, repo, url, commit)
 		if err == nil {
 			links, err := fetched()
-			if err == nil {
-				return links, nil
+			if nc := (*notCommitError)(nil); err == nil || errors.As(err, &nc) {
+				return links, err
 			}
 			// The pack does not hold the commit whole: without it, git
 			// fetches what it lacks.
@@ -347,6 +367,9 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if se := (*stallError)(nil); errors.As(err, &se) {
+			return nil, se
 		}
 		// git fetches it, or says in its words why it cannot.
 	}

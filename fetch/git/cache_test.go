@@ -135,6 +135,19 @@ func TestCacheDamage(t *testing.T) {
 						os.MkdirAll(filepath.Join(p, "x"), 0o755)
 					}})
 				}
+				// Files git cannot read, in a layout that looks whole.
+				for name, e := range map[string]struct{ file, content string }{
+					"empty-HEAD":          {"HEAD", ""},
+					"garbage-config":      {"config", "[[[\n"},
+					"garbage-packed-refs": {"packed-refs", "garbage\n"},
+					"pack-dir-is-a-file":  {"objects/pack", "x"},
+				} {
+					cases = append(cases, damage{again: true, name: name + "/" + base, do: func(t *testing.T, c string) {
+						p := filepath.Join(c, base, e.file)
+						os.RemoveAll(p)
+						os.WriteFile(p, []byte(e.content), 0o644)
+					}})
+				}
 				cases = append(cases, damage{again: true, name: "fifo-for-HEAD/" + base, do: func(t *testing.T, c string) {
 					p := filepath.Join(c, base, "HEAD")
 					os.Remove(p)
@@ -170,6 +183,15 @@ func TestCacheDamage(t *testing.T) {
 							t.Errorf("two notes for %s:\n%s", url, log)
 						}
 						seen[url] = true
+					}
+					// One download a repository: damage is found before
+					// fetching into it, not after.
+					fetches := map[string]int{}
+					for _, l := range reftest.LinesWith(log, "fetching ") {
+						url, _, _ := strings.Cut(strings.TrimPrefix(l, "fetching "), " @ ")
+						if fetches[url]++; fetches[url] > 1 || strings.Contains(l, "failed") {
+							t.Errorf("fetched %s more than once:\n%s", url, log)
+						}
 					}
 					if !tc.again {
 						return
@@ -348,5 +370,43 @@ func TestCacheStaleGitLocks(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestCheckoutTreeIDKeepsCache: an id that names a tree is the caller's
+// mistake: the error says so, and the repository, with the commits
+// fetched before, stays (no note, no new fetch for them).
+func TestCheckoutTreeIDKeepsCache(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	srv := serve(t, w.root, true, 0)
+	url := srv.url("main")
+	var log bytes.Buffer
+	f := &Fetcher{CacheDir: t.TempDir(), Log: &log}
+	if err := f.Checkout(testCtx(t), url, w.commits["M3"], filepath.Join(t.TempDir(), "out")); err != nil {
+		t.Fatal(err)
+	}
+	// Leftovers of a killed fetch go with the next fetch into the repository.
+	repo := repoPath(f.CacheDir, url)
+	for _, p := range []string{"objects/pack/tmp_pack_x", "objects/pack/tmp_idx_x", "cargohash-tmp-x"} {
+		os.WriteFile(filepath.Join(repo, p), nil, 0o644)
+	}
+	tree := runGit(t, testEnv(t.TempDir()), filepath.Join(w.root, "main.git"), "--git-dir=.", "rev-parse", w.commits["M3"]+"^{tree}") // in the cache already
+	err := f.Checkout(testCtx(t), url, tree, filepath.Join(t.TempDir(), "out"))
+	if err == nil || !strings.Contains(err.Error(), "is a tree, not a commit") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, p := range []string{"objects/pack/tmp_pack_x", "objects/pack/tmp_idx_x", "cargohash-tmp-x"} {
+		if _, err := os.Lstat(filepath.Join(repo, p)); err == nil {
+			t.Errorf("%s left", p)
+		}
+	}
+	log.Reset()
+	requests := srv.requests.Load()
+	if err := f.Checkout(testCtx(t), url, w.commits["M3"], filepath.Join(t.TempDir(), "out")); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.requests.Load() - requests; n != 0 || strings.Contains(log.String(), "git cache: ") {
+		t.Errorf("%d requests after the tree's error; log:\n%s", n, log.String())
 	}
 }

@@ -48,6 +48,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cargohash/cargohash/internal/publish"
 	"github.com/cargohash/cargohash/internal/redact"
@@ -58,6 +59,16 @@ import (
 // MaxNARDepth is the directory nesting Nix ≥ 2.35 accepts in a NAR;
 // Checkout warns about deeper trees.
 const MaxNARDepth = 64
+
+// DefaultStallTimeout is Fetcher.StallTimeout's default, as for crates.
+const DefaultStallTimeout = 60 * time.Second
+
+func (f *Fetcher) stallTimeout() time.Duration {
+	if f.StallTimeout > 0 {
+		return f.StallTimeout
+	}
+	return DefaultStallTimeout
+}
 
 // maxSubmoduleNesting bounds submodule recursion.
 const maxSubmoduleNesting = 32
@@ -85,6 +96,9 @@ type Fetcher struct {
 	AllowFileSubmodules bool
 	// Git is the git binary; empty means "git" from PATH.
 	Git string
+	// StallTimeout ends a fetch that has received nothing for that long;
+	// 0 means DefaultStallTimeout.
+	StallTimeout time.Duration
 
 	logMu     sync.Mutex
 	smartOnce sync.Once
@@ -114,7 +128,7 @@ type session struct {
 }
 
 func (f *Fetcher) newSession() (*session, error) {
-	r, err := newRunner(f.Git)
+	r, err := newRunner(f.Git, f.stallTimeout())
 	if err != nil {
 		return nil, err
 	}

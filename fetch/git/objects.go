@@ -123,6 +123,12 @@ type missingError struct{ id string }
 
 func (e *missingError) Error() string { return "object " + e.id + " is missing" }
 
+// notCommitError says that the id asked for names (through tags) an
+// object that is not a commit: the caller's mistake, not the repository's.
+type notCommitError struct{ id, typ string }
+
+func (e *notCommitError) Error() string { return e.id + " is a " + e.typ + ", not a commit" }
+
 // errAbsent is verify's error for a commit that is not in the repository
 // at all: not damage, just not fetched yet.
 var errAbsent = errors.New("not in the repository")
@@ -179,7 +185,7 @@ func (s *session) verify(ctx context.Context, repo, commit string, tw *treeWrite
 		case "commit":
 			tree = headerField(content, "tree")
 		default:
-			return nil, fmt.Errorf("%s is a %s, not a commit", id, typ)
+			return nil, &notCommitError{id, typ}
 		}
 		if id == "" || typ == "commit" && tree == "" {
 			return nil, fmt.Errorf("%s: malformed %s object", commit, typ)

@@ -39,7 +39,7 @@ func (f *Fetcher) Resolve(ctx context.Context, url, ref string) (commit string, 
 	if f.Offline {
 		return "", 0, &Error{URL: url, Commit: ref, Err: errors.New("resolving a tag or branch needs the network (give a full commit id)")}
 	}
-	r, err := newRunner(f.Git)
+	r, err := newRunner(f.Git, f.stallTimeout())
 	if err != nil {
 		return "", 0, &Error{URL: url, Commit: ref, Err: err}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -55,7 +56,7 @@ type runner struct {
 }
 
 // newRunner makes the temporary HOME; close removes it.
-func newRunner(gitPath string) (*runner, error) {
+func newRunner(gitPath string, stall time.Duration) (*runner, error) {
 	if gitPath == "" {
 		gitPath = "git"
 	}
@@ -79,7 +80,7 @@ func newRunner(gitPath string) (*runner, error) {
 			_ = os.Symlink(netrc, home+"/.netrc")
 		}
 	}
-	return &runner{git: p, env: isolatedEnv(os.Environ(), home), args: configArgs(os.Getenv("http_proxy")), home: home}, nil
+	return &runner{git: p, env: isolatedEnv(os.Environ(), home), args: configArgs(os.Getenv("http_proxy"), stall), home: home}, nil
 }
 
 func (r *runner) close() error { return os.RemoveAll(r.home) }
@@ -125,7 +126,11 @@ func isolatedEnv(environ []string, home string) []string {
 // files to create instead of dozens, a quarter of a cold fetch's CPU here,
 // where creating files is slow. The objects and their verification are
 // the same.
-func configArgs(httpProxy string) []string {
+//
+// http.lowSpeedLimit=1 with http.lowSpeedTime ends a transfer that has
+// received nothing for the stall timeout (git's default is to wait for
+// ever); it changes no result, only how long a dead server is waited for.
+func configArgs(httpProxy string, stall time.Duration) []string {
 	a := []string{
 		"-c", "protocol.ext.allow=never",
 		"-c", "gc.auto=0",
@@ -134,6 +139,8 @@ func configArgs(httpProxy string) []string {
 		"-c", "init.defaultBranch=master",
 		"-c", "core.fsmonitor=false",
 		"-c", "fetch.unpackLimit=1",
+		"-c", "http.lowSpeedLimit=1",
+		"-c", "http.lowSpeedTime=" + strconv.Itoa(max(1, int((stall+time.Second-1)/time.Second))),
 	}
 	if httpProxy != "" {
 		// nix-prefetch-git sets http.proxy from $http_proxy for every URL.

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cargohash/cargohash/internal/redact"
 )
 
 // A fetch over smart HTTP, in this process.
@@ -131,7 +133,8 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
-	caps, err := smartCapabilities(ctx, client, base)
+	stall := s.f.stallTimeout()
+	caps, err := smartCapabilities(ctx, client, base, stall)
 	if err != nil {
 		return "", err
 	}
@@ -155,7 +158,7 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	}
 	req.WriteString("0000")
 
-	resp, err := smartRequest(ctx, client, http.MethodPost, base+"git-upload-pack", &req, "application/x-git-upload-pack-result")
+	resp, err := smartRequest(ctx, client, http.MethodPost, base+"git-upload-pack", &req, "application/x-git-upload-pack-result", stall)
 	if err != nil {
 		return "", err
 	}
@@ -202,8 +205,8 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 
 // smartCapabilities asks base for git-upload-pack's protocol-version-2
 // capabilities: key → value ("" for a bare key).
-func smartCapabilities(ctx context.Context, client *http.Client, base string) (map[string]string, error) {
-	resp, err := smartRequest(ctx, client, http.MethodGet, base+"info/refs?service=git-upload-pack", nil, "application/x-git-upload-pack-advertisement")
+func smartCapabilities(ctx context.Context, client *http.Client, base string, stall time.Duration) (map[string]string, error) {
+	resp, err := smartRequest(ctx, client, http.MethodGet, base+"info/refs?service=git-upload-pack", nil, "application/x-git-upload-pack-advertisement", stall)
 	if err != nil {
 		return nil, err
 	}
@@ -238,9 +241,72 @@ func smartCapabilities(ctx context.Context, client *http.Client, base string) (m
 	}
 }
 
+// errStalled is wrapped by the error of a request that received nothing
+// for the stall timeout (a *stallError). git is not tried after it: the
+// server is there and silent, and git would wait as long again.
+var errStalled = errors.New("transfer stalled")
+
+type stallError struct {
+	url   string // redacted, without its query
+	stall time.Duration
+}
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("transfer stalled: nothing from %s for %s", e.url, e.stall)
+}
+
+func (e *stallError) Is(target error) bool { return target == errStalled }
+
 // smartRequest sends a request of the smart protocol and returns the
-// response, which must be a 200 of content type want.
-func smartRequest(ctx context.Context, client *http.Client, method, url string, body io.Reader, want string) (*http.Response, error) {
+// response, which must be a 200 of content type want. A request, its
+// response's body included, that receives nothing for stall is ended
+// with errStalled.
+func smartRequest(ctx context.Context, client *http.Client, method, url string, body io.Reader, want string, stall time.Duration) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	shown, _, _ := strings.Cut(url, "?")
+	stalled := &stallError{url: redact.URL(shown), stall: stall}
+	timer := time.AfterFunc(stall, func() { cancel(stalled) })
+	resp, err := sendSmart(ctx, client, method, url, body, want)
+	if err != nil {
+		timer.Stop()
+		cancel(nil)
+		if errors.Is(context.Cause(ctx), errStalled) {
+			return nil, stalled
+		}
+		return nil, err
+	}
+	resp.Body = &watchedBody{r: resp.Body, ctx: ctx, timer: timer, stall: stall, stop: func() { cancel(nil) }}
+	return resp, nil
+}
+
+// watchedBody is a response body whose stall timer each read that brings
+// bytes restarts.
+type watchedBody struct {
+	r     io.ReadCloser
+	ctx   context.Context
+	timer *time.Timer
+	stall time.Duration
+	stop  func()
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.stall)
+	}
+	if err != nil && err != io.EOF && errors.Is(context.Cause(b.ctx), errStalled) {
+		err = context.Cause(b.ctx)
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.timer.Stop()
+	b.stop()
+	return b.r.Close()
+}
+
+func sendSmart(ctx context.Context, client *http.Client, method, url string, body io.Reader, want string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errNotSmart, err)

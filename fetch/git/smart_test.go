@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // loggingGit is a git that logs each of its subcommands, a line each, to
@@ -226,5 +227,62 @@ func TestCheckoutInProcessWrongPack(t *testing.T) {
 	}
 	if strings.Contains(notes.String(), "damaged") {
 		t.Errorf("log:\n%s", notes.String())
+	}
+}
+
+// TestCheckoutStalls: a server that goes silent, before its headers or
+// after them, ends the checkout after the stall timeout with an error
+// that says so; in process, git is not tried after it, and git, for a
+// server left to it, stops too (http.lowSpeedTime).
+func TestCheckoutStalls(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	real := serve(t, w.root, false, 0) // protocol 0: git's, for the last case
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.Contains(r.URL.Path, "/silent/"):
+		case strings.Contains(r.URL.Path, "/headers/"):
+			rw.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
+			rw.WriteHeader(http.StatusOK)
+			rw.(http.Flusher).Flush()
+		case strings.Contains(r.URL.Path, "/git/") && r.Method == http.MethodPost:
+			rw.Header().Set("Content-Type", "application/x-git-upload-pack-result")
+			rw.WriteHeader(http.StatusOK)
+			rw.(http.Flusher).Flush()
+		default:
+			r.URL.Path = strings.Replace(r.URL.Path, "/git/", "/", 1)
+			real.Config.Handler.ServeHTTP(rw, r)
+			return
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct{ name, path, want string }{
+		{"in process, silent", "/silent/main.git", "transfer stalled"},
+		{"in process, after headers", "/headers/main.git", "transfer stalled"},
+		{"git", "/git/main.git", "git fetch"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			gitPath, log := loggingGit(t)
+			f := &Fetcher{Git: gitPath, StallTimeout: time.Second}
+			start := time.Now()
+			err := f.Checkout(testCtx(t), srv.URL+c.path, w.commits["F1"], filepath.Join(t.TempDir(), "out"))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one with %q", err, c.want)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("took %s", d)
+			}
+			if ran := slices.Contains(subcommands(t, log), "fetch"); ran != (c.name == "git") {
+				t.Errorf("git fetch ran: %v", ran)
+			}
+		})
 	}
 }
