@@ -211,6 +211,9 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.jobs)
 	gitSlots := make(chan struct{}, maxGitFetches)
+	// A git source that fails fails alone too (each is its own remote):
+	// its error is kept, as a crate's is, and the others go on.
+	gitErrs := make([]error, len(out.Git))
 	for i := range out.Git {
 		t := &out.Git[i]
 		g.Go(func() error {
@@ -223,7 +226,12 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 			name := redact.URL(t.URL) + "@" + t.Commit
 			s.event(Event{Kind: GitStarted, Git: name})
 			if err := s.git.Checkout(ctx, t.URL, t.Commit, t.Dir); err != nil {
-				return fmt.Errorf("%s (git dependency of %s): %w", t.Packages[0].ID(), lock.Path, err)
+				err = fmt.Errorf("%s (git dependency of %s): %w", t.Packages[0].ID(), lock.Path, err)
+				if ctx.Err() == nil {
+					gitErrs[i] = err
+					return nil
+				}
+				return err
 			}
 			s.event(Event{Kind: GitDone, Git: name})
 			arrived.gitTree(i)
@@ -252,7 +260,7 @@ func (s *Session) fetch(ctx context.Context, lock *lockfile.File, gitDir string,
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := newCrateErrors(lock, out.Crates, crateErrs); err != nil {
+	if err := newCrateErrors(lock, out, crateErrs, gitErrs); err != nil {
 		return nil, err
 	}
 	for _, c := range out.Crates {
@@ -324,29 +332,38 @@ func isCrateFault(err error) bool {
 	return false
 }
 
-// newCrateErrors collects the non-nil errs (errs[i] is crates[i]'s) in the
-// lock's package order; nil when there are none.
-func newCrateErrors(lock *lockfile.File, crates []Crate, errs []error) error {
+// newCrateErrors is the failures of f's crates (crateErrs, by index) and
+// git sources (gitErrs), in lock order (a git source where its first crate
+// is), or nil.
+func newCrateErrors(lock *lockfile.File, f *Fetched, crateErrs, gitErrs []error) error {
 	order := map[string]int{}
 	for i, p := range lock.Packages {
 		order[p.Source.Raw+" "+p.ID()] = i
 	}
-	var idx []int
-	for i, err := range errs {
+	type failure struct {
+		at  int
+		err error
+	}
+	var all []failure
+	for i, err := range crateErrs {
 		if err != nil {
-			idx = append(idx, i)
+			p := f.Crates[i].Package
+			all = append(all, failure{order[p.Source.Raw+" "+p.ID()], err})
 		}
 	}
-	if len(idx) == 0 {
+	for i, err := range gitErrs {
+		if err != nil {
+			p := f.Git[i].Packages[0]
+			all = append(all, failure{order[p.Source.Raw+" "+p.ID()], err})
+		}
+	}
+	if len(all) == 0 {
 		return nil
 	}
-	sort.Slice(idx, func(a, b int) bool {
-		pa, pb := crates[idx[a]].Package, crates[idx[b]].Package
-		return order[pa.Source.Raw+" "+pa.ID()] < order[pb.Source.Raw+" "+pb.ID()]
-	})
-	out := make(CrateErrors, len(idx))
-	for i, j := range idx {
-		out[i] = errs[j]
+	sort.SliceStable(all, func(a, b int) bool { return all[a].at < all[b].at })
+	out := make(CrateErrors, len(all))
+	for i, fl := range all {
+		out[i] = fl.err
 	}
 	return out
 }

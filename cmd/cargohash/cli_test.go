@@ -422,3 +422,32 @@ func TestProgressGitOnly(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q; want '[git 1/1] …' and 'fetched 1 git source' last", code, out, errOut)
 	}
 }
+
+// TestFailedGitSourcesReportedOnce: git sources that cannot be fetched are
+// all named, each once, in lock order among the crates that failed, and
+// the run is not cut short by the first (it once reported one of them, a
+// different one from run to run); exit 3.
+func TestFailedGitSourcesReportedOnce(t *testing.T) {
+	dir, _, _ := crateLock(t, 3)
+	lock, _ := os.ReadFile(filepath.Join(dir, "Cargo.lock"))
+	s := strings.Replace(string(lock), `name = "c01"`, `name = "gone1"`, 1) // 404
+	// Nothing listens on port 1: each fails at once, in process and in git.
+	for i, n := range []string{"g3", "g1", "g2"} {
+		s += fmt.Sprintf("\n[[package]]\nname = %q\nversion = \"0.1.0\"\nsource = \"git+http://127.0.0.1:1/%s.git#%040d\"\n", n, n, 3-i)
+	}
+	dir = writeProject(t, []byte(s))
+	out, errOut, code := runCLI(t, append([]string{"prefetch"}, fast(t, dir)...)...)
+	if code != exitFetch || out != "" {
+		t.Fatalf("exit %d, stdout %q, want 3 and nothing: %s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	want := []string{"cargohash: gone1@1.0.0: GET http://127.0.0.1", "cargohash: g3@0.1.0 (git dependency of ", "cargohash: g1@0.1.0 (git dependency of ", "cargohash: g2@0.1.0 (git dependency of "}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), errOut)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want it to start with %q", i, lines[i], w)
+		}
+	}
+}
