@@ -65,9 +65,9 @@ func BenchmarkCheckoutLatency(b *testing.B) {
 			out := b.TempDir()
 			g, ctx := errgroup.WithContext(context.Background())
 			g.SetLimit(limit)
+			f := &Fetcher{} // one for all, as a session has
 			for i := range n {
 				g.Go(func() error {
-					f := &Fetcher{}
 					return f.Checkout(ctx, srv.url+fmt.Sprintf("/r%d.git", i), commits[i], filepath.Join(out, fmt.Sprint(i)))
 				})
 			}

@@ -94,8 +94,7 @@ func (o *objectReader) nextTo(id string, keep bool, dst io.Writer) (typ string, 
 	if len(id) == 2*sha256.Size {
 		h = o.h256
 	}
-	h.Reset()
-	fmt.Fprintf(h, "%s %d\x00", f[1], size)
+	startObject(h, f[1], size)
 	var w io.Writer = h
 	var buf bytes.Buffer
 	switch {
@@ -116,6 +115,13 @@ func (o *objectReader) nextTo(id string, keep bool, dst io.Writer) (typ string, 
 		return "", nil, &damagedError{fmt.Errorf("object %s is damaged: its bytes hash to %s", id, sum)}
 	}
 	return f[1], buf.Bytes(), nil
+}
+
+// startObject writes to h what precedes an object's content in the bytes
+// git names it by (the sha1 or sha256 of "TYPE SIZE\x00" and the content).
+func startObject(h hash.Hash, typ string, size int64) {
+	h.Reset()
+	fmt.Fprintf(h, "%s %d\x00", typ, size)
 }
 
 // missingError is a missing object.

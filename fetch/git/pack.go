@@ -211,8 +211,7 @@ func readPack(r io.Reader, out io.Writer) ([]packEntry, []byte, error) {
 		}
 		var sink io.Writer = io.Discard
 		if e.kind != 0 {
-			h.Reset()
-			fmt.Fprintf(h, "%s %d\x00", typeNames[e.kind], e.size)
+			startObject(h, typeNames[e.kind], e.size)
 			sink = h
 		}
 		n, err := io.Copy(sink, zr)
@@ -322,8 +321,7 @@ func resolveDeltas(f io.ReaderAt, objs []packEntry) error {
 				return fmt.Errorf("object at %d: %w", e.offset, err)
 			}
 			e.kind = objs[b].kind
-			h.Reset()
-			fmt.Fprintf(h, "%s %d\x00", typeNames[e.kind], len(out))
+			startObject(h, typeNames[e.kind], int64(len(out)))
 			h.Write(out)
 			e.id = h.Sum(nil)
 			resolved++

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +17,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cargohash/cargohash/internal/redact"
+	"github.com/cargohash/cargohash/lockfile"
 )
 
 // A fetch over smart HTTP, in this process.
@@ -96,16 +95,9 @@ func (f *Fetcher) smartClient() *http.Client {
 	return f.smart
 }
 
-// pools holds the CA bundles read, by file name: parsing a system bundle
-// costs several milliseconds, once per process is enough.
-var pools sync.Map
-
 // loadPool returns the certificates of the PEM file, or nil if it holds
 // none or cannot be read.
 func loadPool(file string) *x509.CertPool {
-	if p, ok := pools.Load(file); ok {
-		return p.(*x509.CertPool)
-	}
 	pem, err := os.ReadFile(file)
 	if err != nil {
 		return nil
@@ -114,8 +106,7 @@ func loadPool(file string) *x509.CertPool {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil
 	}
-	p, _ := pools.LoadOrStore(file, pool)
-	return p.(*x509.CertPool)
+	return pool
 }
 
 // smartURL reports whether url is one fetchSmart may try.
@@ -180,9 +171,9 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 				if l == "" && pr.kind == pktDelim {
 					break
 				}
-				if id, ok := strings.CutPrefix(l, "shallow "); ok && isHexID(id) {
+				if id, ok := strings.CutPrefix(l, "shallow "); ok && lockfile.IsCommitID(id) {
 					shallow = append(shallow, id)
-				} else if id, ok := strings.CutPrefix(l, "unshallow "); ok && isHexID(id) {
+				} else if id, ok := strings.CutPrefix(l, "unshallow "); ok && lockfile.IsCommitID(id) {
 					unshallow = append(unshallow, id)
 				} else {
 					return "", fmt.Errorf("%w: shallow-info line %q", errNotSmart, l)
@@ -427,14 +418,6 @@ func (s *sideband) Read(q []byte) (int, error) {
 	n := copy(q, s.rest)
 	s.rest = s.rest[n:]
 	return n, nil
-}
-
-func isHexID(s string) bool {
-	if len(s) != 40 && len(s) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil && strings.ToLower(s) == s
 }
 
 // updateShallow adds and removes commits of the repository's shallow file,
