@@ -480,21 +480,13 @@ func TestLockSanity(t *testing.T) {
 	}
 
 	// Local packages only: nothing to fetch, a staging tree of just Cargo.lock.
-	lock := filepath.Join(dir, "local")
-	stdout, stderr, code := runCLI(t, append([]string{"prefetch"}, fast(t, lock)...)...)
-	if code != 0 {
-		t.Fatalf("prefetch of a local-only lock: exit %d: %s", code, stderr)
-	}
-	staging := filepath.Join(t.TempDir(), "staging")
-	if _, stderr, code := runCLI(t, append([]string{"staging", "--out", staging}, fast(t, lock)...)...); code != 0 {
-		t.Fatalf("staging: exit %d: %s", code, stderr)
-	}
+	hash, staging := prefetchAndStaging(t, filepath.Join(dir, "local"))
 	if entries, _ := os.ReadDir(staging); len(entries) != 1 || entries[0].Name() != "Cargo.lock" {
 		t.Fatalf("staging tree of a local-only lock holds %v, want just Cargo.lock", entries)
 	}
 	nix, feat := reftest.Nix(t)
-	if want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", staging)...))); strings.TrimSpace(stdout) != want {
-		t.Errorf("prefetch of a local-only lock printed %s; nix hash path of its staging tree is %s", stdout, want)
+	if want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", staging)...))); hash != want {
+		t.Errorf("prefetch of a local-only lock printed %s; nix hash path of its staging tree is %s", hash, want)
 	}
 }
 

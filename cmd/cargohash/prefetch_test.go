@@ -41,24 +41,31 @@ func fast(t *testing.T, args ...string) []string {
 	return append([]string{"--cache-dir", t.TempDir(), "--retry-wait", "1ms", "--quiet"}, args...)
 }
 
-func TestPrefetchCommand(t *testing.T) {
-	nix, feat := reftest.Nix(t)
-	dir, _, _ := registryLock(t)
+// prefetchAndStaging runs prefetch and staging --out on the lock at dir,
+// both required to succeed, and returns the hash printed and the tree.
+func prefetchAndStaging(t *testing.T, dir string) (hash, staging string) {
+	t.Helper()
 	out, errOut, code := runCLI(t, append([]string{"prefetch"}, fast(t, dir)...)...)
 	if code != 0 {
 		t.Fatalf("prefetch: exit %d: %s", code, errOut)
 	}
-	hash := strings.TrimSpace(out)
-	staging := filepath.Join(t.TempDir(), "s")
+	staging = filepath.Join(t.TempDir(), "s")
 	if _, errOut, code := runCLI(t, append([]string{"staging", "--out", staging}, fast(t, dir)...)...); code != 0 {
 		t.Fatalf("staging: exit %d: %s", code, errOut)
 	}
+	return strings.TrimSpace(out), staging
+}
+
+func TestPrefetchCommand(t *testing.T) {
+	nix, feat := reftest.Nix(t)
+	dir, _, _ := registryLock(t)
+	hash, staging := prefetchAndStaging(t, dir)
 	if want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", staging)...))); hash != want {
 		t.Fatalf("prefetch printed %s; nix hash path of the staging tree is %s", hash, want)
 	}
 
 	// --json
-	out, _, code = runCLI(t, append([]string{"prefetch", "--json"}, fast(t, dir)...)...)
+	out, _, code := runCLI(t, append([]string{"prefetch", "--json"}, fast(t, dir)...)...)
 	var res struct {
 		CargoHash    string            `json:"cargoHash"`
 		OutputHashes map[string]string `json:"outputHashes"`
@@ -198,20 +205,13 @@ func TestPrefetchLockModeAsNix(t *testing.T) {
 		if err := os.Chmod(lock, mode); err != nil {
 			t.Fatal(err)
 		}
-		out, errOut, code := runCLI(t, append([]string{"prefetch"}, fast(t, dir)...)...)
-		if code != 0 {
-			t.Fatalf("prefetch: exit %d: %s", code, errOut)
-		}
-		staging := filepath.Join(t.TempDir(), "s")
-		if _, errOut, code := runCLI(t, append([]string{"staging", "--out", staging}, fast(t, dir)...)...); code != 0 {
-			t.Fatalf("staging: exit %d: %s", code, errOut)
-		}
+		hash, staging := prefetchAndStaging(t, dir)
 		// The reference's copy of the lock: its bytes and its mode.
 		if err := os.Chmod(filepath.Join(staging, "Cargo.lock"), mode); err != nil {
 			t.Fatal(err)
 		}
-		if want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", staging)...))); strings.TrimSpace(out) != want {
-			t.Errorf("lock mode %04o: prefetch printed %s; nix hash path of the staging tree with the lock's mode is %s", mode, strings.TrimSpace(out), want)
+		if want := strings.TrimSpace(string(reftest.Run(t, nix, append(feat, "hash", "path", staging)...))); hash != want {
+			t.Errorf("lock mode %04o: prefetch printed %s; nix hash path of the staging tree with the lock's mode is %s", mode, hash, want)
 		}
 	}
 }
