@@ -356,14 +356,23 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 	if client := s.f.smartClient(); client != nil && smartURL(url) {
 		pack, err := s.fetchSmart(ctx, client, repo, url, commit)
 		if err == nil {
-			links, err := fetched()
+			// The pack is read back without git; failing that (another
+			// pack of the repository may hold what it lacks), through git.
+			links, err := verifyPack(ctx, pack, commit, tw)
+			if nc := (*notCommitError)(nil); err == nil || errors.As(err, &nc) {
+				return links, err
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			links, err = fetched()
 			if nc := (*notCommitError)(nil); err == nil || errors.As(err, &nc) {
 				return links, err
 			}
 			// The pack does not hold the commit whole: without it, git
 			// fetches what it lacks.
-			os.Remove(pack + ".idx")
-			os.Remove(pack + ".pack")
+			os.Remove(pack.name + ".idx")
+			os.Remove(pack.name + ".pack")
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

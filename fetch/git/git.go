@@ -14,9 +14,11 @@
 // git/COMMIT directories of fetchCargoVendor pin; hashing is not done here.
 //
 // Over http:// and https:// the fetch is this package's own, speaking
-// git's protocol version 2 (see smart.go), and a tree that needs nothing of
-// git's checkout but its blobs is written without git (see write.go); both
-// give what git gives, and whatever they do not handle goes to git.
+// git's protocol version 2 (see smart.go), the commit just fetched is read
+// back from the pack it came in (see packReader), and a tree that needs
+// nothing of git's checkout but its blobs is written without git (see
+// write.go); they give what git gives, and whatever they do not handle goes
+// to git.
 //
 // git runs isolated, as in nix-prefetch-git: HOME is a fresh directory,
 // there is no system or global configuration, no prompt, no askpass and no

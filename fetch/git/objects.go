@@ -37,7 +37,10 @@ type objectReader struct {
 // close ends it. The pipes are git's own (not copied by goroutines of
 // os/exec), so that a git that exits early ends reads and writes at once.
 func (s *session) readObjects(ctx context.Context, repo string) (*objectReader, error) {
-	cmd, stderr := s.r.command(ctx, repo, repo, "cat-file", "--batch")
+	cmd, stderr, err := s.r.command(ctx, repo, repo, "cat-file", "--batch")
+	if err != nil {
+		return nil, err
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -65,15 +68,10 @@ func (o *objectReader) request(ids []string) {
 	go o.stdin.Write(b.Bytes()) // fails only when git is gone, which next reports
 }
 
-// next reads the object id, which must be the next one requested, checks
-// its bytes against id and returns its type and, if keep, its content.
-func (o *objectReader) next(id string, keep bool) (typ string, content []byte, err error) {
-	return o.nextTo(id, keep, nil)
-}
-
-// nextTo is next that also copies the object's bytes to dst, when not nil,
-// as they are read: a caller that writes them must drop them unless err is
-// nil.
+// nextTo reads the object id, which must be the next one requested,
+// checks its bytes against id and returns its type and, if keep, its
+// content; it copies the bytes to dst, when not nil, as they are read: a
+// caller that writes them must drop them unless err is nil.
 func (o *objectReader) nextTo(id string, keep bool, dst io.Writer) (typ string, content []byte, err error) {
 	line, err := o.r.ReadString('\n')
 	if err != nil {
@@ -94,7 +92,22 @@ func (o *objectReader) nextTo(id string, keep bool, dst io.Writer) (typ string, 
 	if len(id) == 2*sha256.Size {
 		h = o.h256
 	}
-	startObject(h, f[1], size)
+	content, err = readObject(h, id, f[1], size, o.r, keep, dst)
+	if err != nil {
+		return "", nil, err
+	}
+	if b, err := o.r.ReadByte(); err != nil || b != '\n' {
+		return "", nil, io.ErrUnexpectedEOF
+	}
+	return f[1], content, nil
+}
+
+// readObject copies the size bytes of an object of type typ from r to dst
+// (when not nil) and returns them if keep; with h, they must hash to id.
+// Too few bytes are io.ErrUnexpectedEOF; bytes that hash to another id
+// are a *damagedError.
+func readObject(h hash.Hash, id, typ string, size int64, r io.Reader, keep bool, dst io.Writer) ([]byte, error) {
+	startObject(h, typ, size)
 	var w io.Writer = h
 	var buf bytes.Buffer
 	switch {
@@ -105,16 +118,13 @@ func (o *objectReader) nextTo(id string, keep bool, dst io.Writer) (typ string, 
 	case dst != nil:
 		w = io.MultiWriter(h, dst)
 	}
-	if _, err := io.CopyN(w, o.r, size); err != nil {
-		return "", nil, io.ErrUnexpectedEOF
-	}
-	if b, err := o.r.ReadByte(); err != nil || b != '\n' {
-		return "", nil, io.ErrUnexpectedEOF
+	if _, err := io.CopyN(w, r, size); err != nil {
+		return nil, io.ErrUnexpectedEOF
 	}
 	if sum := hex.EncodeToString(h.Sum(nil)); sum != id {
-		return "", nil, &damagedError{fmt.Errorf("object %s is damaged: its bytes hash to %s", id, sum)}
+		return nil, &damagedError{fmt.Errorf("object %s is damaged: its bytes hash to %s", id, sum)}
 	}
-	return f[1], buf.Bytes(), nil
+	return buf.Bytes(), nil
 }
 
 // startObject writes to h what precedes an object's content in the bytes
@@ -171,6 +181,37 @@ func (s *session) verify(ctx context.Context, repo, commit string, tw *treeWrite
 		return nil, err
 	}
 	defer func() { err = o.close(err) }()
+	return walkCommit(o, commit, tw)
+}
+
+// verifyPack is verify with the objects read from pack, just stored by
+// storePack, instead of through git: a fresh fetch's objects are read
+// back from where they were written, each one's bytes hashed again, with
+// no git process. An object the pack lacks is a *missingError, though
+// other packs of the repository may hold it.
+func verifyPack(ctx context.Context, pack *storedPack, commit string, tw *treeWriter) (links []submodule, err error) {
+	if err := tw.reset(); err != nil {
+		return nil, err
+	}
+	p, err := openPack(ctx, pack)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = p.close(err) }()
+	return walkCommit(p, commit, tw)
+}
+
+// objectSource serves the reads of one verification: request names the
+// objects about to be read, nextTo reads them in that order (see
+// objectReader), close ends it and returns its error or a better one.
+type objectSource interface {
+	request(ids []string)
+	nextTo(id string, keep bool, dst io.Writer) (typ string, content []byte, err error)
+	close(err error) error
+}
+
+// walkCommit is verify's walk, through o.
+func walkCommit(o objectSource, commit string, tw *treeWriter) (links []submodule, err error) {
 	id := commit
 	var tree string
 	for depth := 0; tree == ""; depth++ {
@@ -178,7 +219,7 @@ func (s *session) verify(ctx context.Context, repo, commit string, tw *treeWrite
 			return nil, fmt.Errorf("%s: more than %d tags before a commit", commit, maxTagChain)
 		}
 		o.request([]string{id})
-		typ, content, err := o.next(id, true)
+		typ, content, err := o.nextTo(id, true, nil)
 		if me := (*missingError)(nil); depth == 0 && errors.As(err, &me) {
 			return nil, errAbsent
 		}
@@ -219,7 +260,7 @@ func (s *session) verify(ctx context.Context, repo, commit string, tw *treeWrite
 					return content, err
 				})
 			} else {
-				typ, content, err = o.next(e.id, e.typ == "tree")
+				typ, content, err = o.nextTo(e.id, e.typ == "tree", nil)
 			}
 			if err != nil {
 				return nil, err
@@ -273,7 +314,7 @@ func (s *session) readBlob(ctx context.Context, repo, id string) (data []byte, e
 	}
 	defer func() { err = o.close(err) }()
 	o.request([]string{id})
-	typ, data, err := o.next(id, true)
+	typ, data, err := o.nextTo(id, true, nil)
 	if err == nil && typ != "blob" {
 		err = fmt.Errorf("%s is a %s, not a file", id, typ)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
+	"context"
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // A pack as git sends and keeps it (gitformat-pack(5)): "PACK", version 2
@@ -485,10 +487,16 @@ func writeIdx(w io.Writer, objs []packEntry, packSum []byte) error {
 	return err
 }
 
+// storedPack is a pack that storePack wrote.
+type storedPack struct {
+	name string      // its path without .pack or .idx
+	objs []packEntry // its objects, in pack order, deltas resolved
+}
+
 // storePack reads a pack from r into the repository repo, as
-// objects/pack/pack-<sum>.pack and its index, and returns that path
-// without .pack or .idx. Nothing is left behind on failure.
-func storePack(repo string, r io.Reader) (name string, err error) {
+// objects/pack/pack-<sum>.pack and its index, and returns it. Nothing is
+// left behind on failure.
+func storePack(repo string, r io.Reader) (pack *storedPack, err error) {
 	dir := filepath.Join(repo, "objects", "pack")
 	var temps []*os.File
 	defer func() {
@@ -508,41 +516,202 @@ func storePack(repo string, r io.Reader) (name string, err error) {
 	}
 	f, err := create("tmp_pack_")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
 	objs, sum, err := readPack(r, bw)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := bw.Flush(); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := resolveDeltas(f, objs); err != nil {
-		return "", err
+		return nil, err
 	}
 	idx, err := create("tmp_idx_")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := writeIdx(idx, objs, sum); err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, t := range temps {
 		if err := t.Chmod(0o444); err != nil {
-			return "", err
+			return nil, err
 		}
 		if err := t.Close(); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	name = filepath.Join(dir, "pack-"+hex.EncodeToString(sum))
+	name := filepath.Join(dir, "pack-"+hex.EncodeToString(sum))
 	// The pack first: git looks for packs through their indexes.
 	if err := os.Rename(f.Name(), name+".pack"); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := os.Rename(idx.Name(), name+".idx"); err != nil {
-		return "", err
+		return nil, err
 	}
-	return name, nil
+	return &storedPack{name, objs}, nil
+}
+
+// packReader reads the objects of a pack storePack wrote, by id, from its
+// file, each one's bytes checked against its id (see objectSource): whole
+// objects stream from the file, deltas are applied to their bases, the
+// bases kept in memory up to maxBaseCache bytes.
+type packReader struct {
+	ctx    context.Context
+	f      *os.File
+	objs   []packEntry
+	byID   map[string]int // an object's raw id → its index in objs
+	base   map[int]int    // a delta's index → its base's
+	isBase []bool
+	cache  map[int][]byte // bases' contents by index
+	cached int
+	zr     io.ReadCloser
+	h      hash.Hash
+}
+
+// maxBaseCache bounds the bytes of delta bases a packReader keeps.
+const maxBaseCache = 32 << 20
+
+func openPack(ctx context.Context, pack *storedPack) (*packReader, error) {
+	f, err := os.Open(pack.name + ".pack")
+	if err != nil {
+		return nil, err
+	}
+	p := &packReader{ctx: ctx, f: f, objs: pack.objs, byID: make(map[string]int, len(pack.objs)), base: map[int]int{},
+		isBase: make([]bool, len(pack.objs)), cache: map[int][]byte{}, h: sha1.New()}
+	byOffset := make(map[int64]int, len(pack.objs))
+	for i, e := range pack.objs {
+		p.byID[string(e.id)] = i
+		byOffset[e.offset] = i
+	}
+	for i, e := range pack.objs {
+		b, ok := -1, false
+		switch e.typ {
+		case objOfsDelta:
+			b, ok = byOffset[e.base]
+		case objRefDelta:
+			b, ok = p.byID[string(e.baseID)]
+		default:
+			continue
+		}
+		if !ok { // storePack resolved every delta
+			f.Close()
+			return nil, fmt.Errorf("%s.pack: object at %d: no base", pack.name, e.offset)
+		}
+		p.base[i] = b
+		p.isBase[b] = true
+	}
+	return p, nil
+}
+
+func (p *packReader) request([]string) {}
+
+func (p *packReader) close(err error) error {
+	p.f.Close()
+	return err
+}
+
+func (p *packReader) nextTo(id string, keep bool, dst io.Writer) (typ string, content []byte, err error) {
+	if err := p.ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	raw, err := hex.DecodeString(id)
+	i, ok := p.byID[string(raw)]
+	if err != nil || !ok {
+		return "", nil, &damagedError{&missingError{id}}
+	}
+	e := &p.objs[i]
+	typ = typeNames[e.kind]
+	if _, delta := p.base[i]; !delta && !p.isBase[i] {
+		// A whole object that no delta needs streams from the file.
+		r, ierr := p.inflater(e)
+		if ierr != nil {
+			return "", nil, ierr
+		}
+		content, err = readObject(p.h, id, typ, e.size, r, keep, dst)
+		if err == nil {
+			err = p.ended(e)
+		}
+	} else {
+		data, cerr := p.content(i, 0)
+		if cerr != nil {
+			return "", nil, cerr
+		}
+		content, err = readObject(p.h, id, typ, int64(len(data)), bytes.NewReader(data), keep, dst)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = &damagedError{fmt.Errorf("%s.pack: object %s is cut short", p.name(), id)}
+	}
+	return typ, content, err
+}
+
+// ended checks that the zlib stream of e, read up to its size, ends there
+// with its checksum intact, as git requires.
+func (p *packReader) ended(e *packEntry) error {
+	var one [1]byte
+	if n, err := p.zr.Read(one[:]); n != 0 || err != io.EOF {
+		return &damagedError{fmt.Errorf("%s.pack: object at %d: its data does not end as it should (%v)", p.name(), e.offset, err)}
+	}
+	return nil
+}
+
+func (p *packReader) name() string { return strings.TrimSuffix(p.f.Name(), ".pack") }
+
+// inflater returns a reader of e's inflated bytes.
+func (p *packReader) inflater(e *packEntry) (io.Reader, error) {
+	sr := bufio.NewReader(io.NewSectionReader(p.f, e.data, e.end-e.data))
+	var err error
+	if p.zr == nil {
+		p.zr, err = zlib.NewReader(sr)
+	} else {
+		err = p.zr.(zlib.Resetter).Reset(sr, nil)
+	}
+	if err != nil {
+		return nil, &damagedError{fmt.Errorf("%s.pack: object at %d: %w", p.name(), e.offset, err)}
+	}
+	return p.zr, nil
+}
+
+// content returns the bytes of object i, its deltas applied, depth deltas
+// below the object asked for.
+func (p *packReader) content(i, depth int) ([]byte, error) {
+	if data, ok := p.cache[i]; ok {
+		return data, nil
+	}
+	if depth > maxDeltaDepth { // storePack refused deeper chains
+		return nil, fmt.Errorf("%s.pack: deltas more than %d deep", p.name(), maxDeltaDepth)
+	}
+	e := &p.objs[i]
+	r, err := p.inflater(e)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, e.size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, &damagedError{fmt.Errorf("%s.pack: object at %d: %w", p.name(), e.offset, err)}
+	}
+	if err := p.ended(e); err != nil {
+		return nil, err
+	}
+	if b, delta := p.base[i]; delta {
+		base, err := p.content(b, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if data, err = applyDelta(base, data); err != nil {
+			return nil, &damagedError{fmt.Errorf("%s.pack: object at %d: %w", p.name(), e.offset, err)}
+		}
+	}
+	if p.isBase[i] {
+		if p.cached+len(data) > maxBaseCache {
+			clear(p.cache)
+			p.cached = 0
+		}
+		p.cache[i] = data
+		p.cached += len(data)
+	}
+	return data, nil
 }

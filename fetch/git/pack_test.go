@@ -3,8 +3,10 @@ package git
 import (
 	"bytes"
 	"compress/zlib"
+	"context"
 	"crypto/sha1"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -80,9 +82,11 @@ func TestStorePackMatchesIndexPack(t *testing.T) {
 			if err := initBare(repo, "test"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := storePack(repo, bytes.NewReader(pack)); err != nil {
+			stored, err := storePack(repo, bytes.NewReader(pack))
+			if err != nil {
 				t.Fatal(err)
 			}
+			readsAsGit(t, repo, stored)
 			objs, _, err := readPack(bytes.NewReader(pack), io.Discard)
 			if err != nil {
 				t.Fatal(err)
@@ -96,11 +100,11 @@ func TestStorePackMatchesIndexPack(t *testing.T) {
 			if deltas == 0 {
 				t.Fatalf("the pack has no deltas of the kind tested")
 			}
-			stored, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*"))
-			if len(stored) != 2 {
-				t.Fatalf("objects/pack holds %q, want a pack and its index", stored)
+			files, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*"))
+			if len(files) != 2 {
+				t.Fatalf("objects/pack holds %q, want a pack and its index", files)
 			}
-			name := strings.TrimSuffix(stored[0], ".idx")
+			name := strings.TrimSuffix(files[0], ".idx")
 			got, err := os.ReadFile(name + ".pack")
 			if err != nil || !bytes.Equal(got, pack) {
 				t.Fatalf("stored pack differs from the pack received (%v)", err)
@@ -301,9 +305,11 @@ func TestStorePackDeltaOrders(t *testing.T) {
 			if err := initBare(repo, "test"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := storePack(repo, bytes.NewReader(pack)); err != nil {
+			stored, err := storePack(repo, bytes.NewReader(pack))
+			if err != nil {
 				t.Fatal(err)
 			}
+			readsAsGit(t, repo, stored)
 			idxs, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*.idx"))
 			if len(idxs) != 1 {
 				t.Fatalf("indexes %q", idxs)
@@ -318,5 +324,113 @@ func TestStorePackDeltaOrders(t *testing.T) {
 				t.Errorf("index differs from git index-pack's")
 			}
 		})
+	}
+}
+
+// readsAsGit checks that packReader reads every object of pack, stored in
+// repo, as git cat-file --batch reads it from repo: type and bytes, kept
+// or copied out, in pack order and in reverse (bases from the cache, and
+// not).
+func readsAsGit(t *testing.T, repo string, pack *storedPack) {
+	t.Helper()
+	var ids []string
+	for _, e := range pack.objs {
+		ids = append(ids, fmt.Sprintf("%x", e.id))
+	}
+	cmd := exec.Command("git", "--git-dir="+repo, "cat-file", "--batch")
+	cmd.Stdin = strings.NewReader(strings.Join(ids, "\n") + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git cat-file --batch: %v", err)
+	}
+	type object struct {
+		typ  string
+		data []byte
+	}
+	want := map[string]object{}
+	for _, id := range ids {
+		line, rest, _ := bytes.Cut(out, []byte("\n"))
+		var gotID, typ string
+		var size int
+		if _, err := fmt.Sscanf(string(line), "%s %s %d", &gotID, &typ, &size); err != nil || gotID != id || len(rest) < size+1 {
+			t.Fatalf("git cat-file --batch: %q for %s", line, id)
+		}
+		want[id] = object{typ, rest[:size]}
+		out = rest[size+1:]
+	}
+	p, err := openPack(context.Background(), pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close(nil)
+	reversed := slices.Clone(ids)
+	slices.Reverse(reversed)
+	for _, order := range [][]string{ids, reversed} {
+		for _, id := range order {
+			typ, data, err := p.nextTo(id, true, nil)
+			if err != nil || typ != want[id].typ || !bytes.Equal(data, want[id].data) {
+				t.Fatalf("%s: %s of %d bytes (%v), git reads a %s of %d bytes", id, typ, len(data), err, want[id].typ, len(want[id].data))
+			}
+			var copied bytes.Buffer
+			if _, _, err := p.nextTo(id, false, &copied); err != nil || !bytes.Equal(copied.Bytes(), want[id].data) {
+				t.Fatalf("%s copied: %d bytes (%v), git reads %d", id, copied.Len(), err, len(want[id].data))
+			}
+		}
+	}
+}
+
+// TestPackReaderDamage: a stored pack damaged on disk after it was stored,
+// or an object it lacks, is read as damage, never as an object.
+func TestPackReaderDamage(t *testing.T) {
+	t.Parallel()
+	src, env := deltaRepo(t)
+	raw := packOf(t, src, env, true)
+	repo := filepath.Join(t.TempDir(), "r.git")
+	if err := initBare(repo, "test"); err != nil {
+		t.Fatal(err)
+	}
+	pack, err := storePack(repo, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := openPack(context.Background(), pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me *missingError
+	if _, _, err := p.nextTo(strings.Repeat("ab", 20), true, nil); !errors.As(err, &me) {
+		t.Errorf("an object not in the pack: %v, want missing", err)
+	}
+	p.close(nil)
+	// Every object, whole or a delta, with one byte of its data flipped
+	// on disk (and with its data cut to nothing).
+	for i, e := range pack.objs {
+		id := fmt.Sprintf("%x", e.id)
+		for _, how := range []string{"flip", "cut"} {
+			if err := os.WriteFile(pack.name+".pack", raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(pack.name+".pack", os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if how == "flip" {
+				at := e.data + (e.end-e.data)/2
+				f.WriteAt([]byte{raw[at] ^ 0x55}, at)
+			} else {
+				f.Truncate(e.data)
+			}
+			f.Close()
+			p, err := openPack(context.Background(), pack)
+			if err != nil {
+				t.Fatal(err)
+			}
+			typ, data, err := p.nextTo(id, true, nil)
+			p.close(nil)
+			var de *damagedError
+			if !errors.As(err, &de) {
+				t.Errorf("object %d (type %d) %s: read a %s of %d bytes (%v), want damage", i, e.typ, how, typ, len(data), err)
+			}
+		}
 	}
 }

@@ -3,12 +3,14 @@ package git
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,12 +52,16 @@ func caBundle(environ []string) string {
 // config, no prompts, no LFS smudging.
 type runner struct {
 	git  string
-	env  []string
 	args []string // -c options put before every subcommand
+
+	once sync.Once // makes home and env, for the first git run
 	home string
+	env  []string
+	err  error
 }
 
-// newRunner makes the temporary HOME; close removes it.
+// newRunner finds git; the temporary HOME is made when git first runs
+// (a fetch in process may need none), and close removes it.
 func newRunner(gitPath string, stall time.Duration) (*runner, error) {
 	if gitPath == "" {
 		gitPath = "git"
@@ -64,26 +70,43 @@ func newRunner(gitPath string, stall time.Duration) (*runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding git: %w", err)
 	}
-	home, err := os.MkdirTemp("", "cargohash-git-home-")
-	if err != nil {
-		return nil, err
-	}
-	netrc := os.Getenv("NETRC")
-	if netrc == "" {
-		if h, err := os.UserHomeDir(); err == nil {
-			netrc = h + "/.netrc"
-		}
-	}
-	if netrc != "" {
-		if _, err := os.Stat(netrc); err == nil {
-			// As nix-prefetch-git: private repositories keep working through .netrc.
-			_ = os.Symlink(netrc, home+"/.netrc")
-		}
-	}
-	return &runner{git: p, env: isolatedEnv(os.Environ(), home), args: configArgs(os.Getenv("http_proxy"), stall), home: home}, nil
+	return &runner{git: p, args: configArgs(os.Getenv("http_proxy"), stall)}, nil
 }
 
-func (r *runner) close() error { return os.RemoveAll(r.home) }
+// setup makes the temporary HOME and git's environment, once.
+func (r *runner) setup() error {
+	r.once.Do(func() {
+		home, err := os.MkdirTemp("", "cargohash-git-home-")
+		if err != nil {
+			r.err = err
+			return
+		}
+		netrc := os.Getenv("NETRC")
+		if netrc == "" {
+			if h, err := os.UserHomeDir(); err == nil {
+				netrc = h + "/.netrc"
+			}
+		}
+		if netrc != "" {
+			if _, err := os.Stat(netrc); err == nil {
+				// As nix-prefetch-git: private repositories keep working through .netrc.
+				_ = os.Symlink(netrc, home+"/.netrc")
+			}
+		}
+		r.home, r.env = home, isolatedEnv(os.Environ(), home)
+	})
+	return r.err
+}
+
+// close removes the temporary HOME, if git ran. No git of this runner
+// may run after it.
+func (r *runner) close() error {
+	r.once.Do(func() { r.err = errors.New("git runner closed") })
+	if r.home == "" {
+		return nil
+	}
+	return os.RemoveAll(r.home)
+}
 
 // isolatedEnv returns environ without git's own knobs, plus the isolation
 // variables. The CA bundle comes, in that order, from NIX_GIT_SSL_CAINFO
@@ -166,7 +189,10 @@ func (r *runner) runBare(ctx context.Context, repo string, args ...string) ([]by
 // and returns its stdout.
 func (r *runner) output(ctx context.Context, dir, gitDir string, args ...string) ([]byte, error) {
 	var stdout bytes.Buffer
-	cmd, stderr := r.command(ctx, dir, gitDir, args...)
+	cmd, stderr, err := r.command(ctx, dir, gitDir, args...)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Stdout = &stdout
 	if err := cmd.Run(); err != nil {
 		return nil, failure(ctx, args[0], stderr, err)
@@ -177,7 +203,10 @@ func (r *runner) output(ctx context.Context, dir, gitDir string, args ...string)
 // command is git with args in dir, with GIT_DIR=gitDir unless that is "",
 // isolated (see runner); the tail of its stderr goes to the buffer returned,
 // for failure.
-func (r *runner) command(ctx context.Context, dir, gitDir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func (r *runner) command(ctx context.Context, dir, gitDir string, args ...string) (*exec.Cmd, *bytes.Buffer, error) {
+	if err := r.setup(); err != nil {
+		return nil, nil, err
+	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, r.git, append(append([]string{}, r.args...), args...)...)
 	cmd.Dir = dir
@@ -194,7 +223,7 @@ func (r *runner) command(ctx context.Context, dir, gitDir string, args ...string
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	return cmd, &stderr
+	return cmd, &stderr, nil
 }
 
 // failure is the error of the git subcommand that failed with err, with

@@ -117,9 +117,9 @@ func smartURL(url string) bool {
 }
 
 // fetchSmart fetches commit of url into the bare repository repo at depth
-// 1, as described above, and returns the pack it stored (its path without
-// .pack or .idx). The caller holds the repository's lock alone.
-func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url, commit string) (pack string, err error) {
+// 1, as described above, and returns the pack it stored. The caller holds
+// the repository's lock alone.
+func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url, commit string) (pack *storedPack, err error) {
 	base := url
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
@@ -127,21 +127,21 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	stall := s.f.stallTimeout()
 	caps, err := smartCapabilities(ctx, client, base, stall)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var req bytes.Buffer
 	pktLine(&req, "command=fetch\n")
 	if format, ok := caps["object-format"]; ok {
 		if format != "sha1" || len(commit) != 40 {
-			return "", fmt.Errorf("%w: object format %s", errNotSmart, format)
+			return nil, fmt.Errorf("%w: object format %s", errNotSmart, format)
 		}
 		pktLine(&req, "object-format=sha1\n")
 	}
 	if len(commit) != 40 {
-		return "", fmt.Errorf("%w: object format sha256", errNotSmart)
+		return nil, fmt.Errorf("%w: object format sha256", errNotSmart)
 	}
 	if !slices.Contains(strings.Fields(caps["fetch"]), "shallow") {
-		return "", fmt.Errorf("%w: server cannot deepen", errNotSmart)
+		return nil, fmt.Errorf("%w: server cannot deepen", errNotSmart)
 	}
 	req.WriteString("0001")
 	for _, arg := range []string{"ofs-delta", "no-progress", "deepen 1", "want " + commit, "done"} {
@@ -151,7 +151,7 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 
 	resp, err := smartRequest(ctx, client, http.MethodPost, base+"git-upload-pack", &req, "application/x-git-upload-pack-result", stall)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	pr := &pktReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
@@ -159,14 +159,14 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	for {
 		section, err := pr.line()
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		switch section {
 		case "shallow-info":
 			for {
 				l, err := pr.line()
 				if err != nil {
-					return "", err
+					return nil, err
 				}
 				if l == "" && pr.kind == pktDelim {
 					break
@@ -176,20 +176,20 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 				} else if id, ok := strings.CutPrefix(l, "unshallow "); ok && lockfile.IsCommitID(id) {
 					unshallow = append(unshallow, id)
 				} else {
-					return "", fmt.Errorf("%w: shallow-info line %q", errNotSmart, l)
+					return nil, fmt.Errorf("%w: shallow-info line %q", errNotSmart, l)
 				}
 			}
 		case "packfile":
 			pack, err := storePack(repo, &sideband{pr: pr})
 			if err != nil {
-				return "", fmt.Errorf("pack: %w", err)
+				return nil, fmt.Errorf("pack: %w", err)
 			}
 			if err := updateShallow(repo, shallow, unshallow); err != nil {
-				return "", err
+				return nil, err
 			}
 			return pack, writeRef(repo, "refs/cargohash/"+commit, commit)
 		default:
-			return "", fmt.Errorf("%w: section %q", errNotSmart, section)
+			return nil, fmt.Errorf("%w: section %q", errNotSmart, section)
 		}
 	}
 }

@@ -208,9 +208,9 @@ func (w *treeWriter) parent(path string) (string, error) {
 	return p, mk(filepath.Dir(p))
 }
 
-// writeBlob writes the blob at path from next (objectReader.next's
-// writer form); an error of the file system stops the writing, so that git
-// checks the tree out and reports it in its words.
+// writeBlob writes the blob at path from next (objectSource.nextTo); an
+// error of the file system stops the writing, so that git checks the tree
+// out and reports it in its words.
 func (w *treeWriter) writeBlob(path, mode string, next func(keep bool, dst io.Writer) ([]byte, error)) error {
 	if mode == "120000" {
 		target, err := next(true, nil)

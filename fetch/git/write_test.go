@@ -104,6 +104,11 @@ func TestCheckoutWritten(t *testing.T) {
 				if ran := slices.Contains(subcommands(t, log), "checkout"); ran != (c == "ATTR") {
 					t.Errorf("git checkout ran: %v (%q)", ran, subcommands(t, log))
 				}
+				// Fetched in process, the tree is read back from the
+				// pack and written without git.
+				if ran := subcommands(t, log); c == "PLAIN" && transport == "http" && len(ran) > 0 {
+					t.Errorf("git ran: %q", ran)
+				}
 			})
 		}
 	}
