@@ -167,8 +167,8 @@ func (s *Session) Fetch(ctx context.Context, lock *lockfile.File, gitDir string)
 	return s.fetch(ctx, lock, gitDir, nil, 0)
 }
 
-// maxGitFetches bounds the git sources fetched at once: each is a few git
-// processes, not a stream.
+// maxGitFetches bounds the git sources fetched at once: each writes a
+// tree of files, and one not fetched in process starts git processes.
 const maxGitFetches = 16
 
 // fetch is Fetch, taking the crates as how says (see fetch.Handover) and
