@@ -78,14 +78,7 @@ func TestStorePackMatchesIndexPack(t *testing.T) {
 		t.Run(fmt.Sprintf("ofs-delta=%v", ofs), func(t *testing.T) {
 			t.Parallel()
 			pack := packOf(t, src, env, ofs)
-			repo := filepath.Join(t.TempDir(), "r.git")
-			if err := initBare(repo, "test"); err != nil {
-				t.Fatal(err)
-			}
-			stored, err := storePack(repo, bytes.NewReader(pack))
-			if err != nil {
-				t.Fatal(err)
-			}
+			repo, stored := storeNew(t, pack)
 			readsAsGit(t, repo, stored)
 			objs, _, err := readPack(bytes.NewReader(pack), io.Discard)
 			if err != nil {
@@ -301,14 +294,7 @@ func TestStorePackDeltaOrders(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			pack := buildPack(t, objs)
-			repo := filepath.Join(t.TempDir(), "r.git")
-			if err := initBare(repo, "test"); err != nil {
-				t.Fatal(err)
-			}
-			stored, err := storePack(repo, bytes.NewReader(pack))
-			if err != nil {
-				t.Fatal(err)
-			}
+			repo, stored := storeNew(t, pack)
 			readsAsGit(t, repo, stored)
 			idxs, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*.idx"))
 			if len(idxs) != 1 {
@@ -325,6 +311,20 @@ func TestStorePackDeltaOrders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeNew stores pack in a new repository and returns both.
+func storeNew(t *testing.T, pack []byte) (string, *storedPack) {
+	t.Helper()
+	repo := filepath.Join(t.TempDir(), "r.git")
+	if err := initBare(repo, "test"); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := storePack(repo, bytes.NewReader(pack))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, stored
 }
 
 // readsAsGit checks that packReader reads every object of pack, stored in
@@ -385,14 +385,7 @@ func TestPackReaderDamage(t *testing.T) {
 	t.Parallel()
 	src, env := deltaRepo(t)
 	raw := packOf(t, src, env, true)
-	repo := filepath.Join(t.TempDir(), "r.git")
-	if err := initBare(repo, "test"); err != nil {
-		t.Fatal(err)
-	}
-	pack, err := storePack(repo, bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pack := storeNew(t, raw)
 	p, err := openPack(context.Background(), pack)
 	if err != nil {
 		t.Fatal(err)
