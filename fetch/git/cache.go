@@ -179,8 +179,12 @@ func (s *session) update(ctx context.Context, repo, url string, fetch func(fresh
 }
 
 // damage says what is wrong with repo, which failed with err; "" means
-// nothing is, and err is the network's or the remote's.
+// nothing is, and err is the network's or the remote's, or git cannot run
+// here to tell.
 func (s *session) damage(ctx context.Context, repo string, err error) string {
+	if cannotRun(err) {
+		return ""
+	}
 	if de := (*damagedError)(nil); errors.As(err, &de) {
 		return de.Error()
 	}
@@ -190,7 +194,7 @@ func (s *session) damage(ctx context.Context, repo string, err error) string {
 	if name := staleLock(repo); name != "" {
 		return "stale lock file " + name + " of a killed git"
 	}
-	if _, err := s.r.runBare(ctx, repo, "fsck", "--connectivity-only", "--no-dangling", "--no-progress"); err != nil && ctx.Err() == nil {
+	if _, err := s.r.runBare(ctx, repo, "fsck", "--connectivity-only", "--no-dangling", "--no-progress"); err != nil && ctx.Err() == nil && !cannotRun(err) {
 		return err.Error()
 	}
 	return ""
@@ -329,7 +333,7 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 			return links, nil
 		}
 		switch nc := (*notCommitError)(nil); {
-		case errors.As(verr, &nc):
+		case errors.As(verr, &nc), cannotRun(verr):
 			return nil, verr
 		case errors.Is(verr, errAbsent):
 		case ctx.Err() != nil:
@@ -347,7 +351,7 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 	}
 	fetched := func() ([]submodule, error) {
 		links, verr := s.verify(ctx, repo, commit, tw)
-		if nc := (*notCommitError)(nil); errors.As(verr, &nc) {
+		if nc := (*notCommitError)(nil); errors.As(verr, &nc) || cannotRun(verr) {
 			return nil, verr
 		}
 		if verr != nil {
@@ -369,7 +373,7 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 				return nil, ctx.Err()
 			}
 			links, err = fetched()
-			if nc := (*notCommitError)(nil); err == nil || errors.As(err, &nc) {
+			if de := (*damagedError)(nil); !errors.As(err, &de) {
 				return links, err
 			}
 			// The pack does not hold the commit whole: without it, git
@@ -391,6 +395,9 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if cannotRun(err) {
+		return nil, err
 	}
 	s.logf("fetching %s @ %s: fetch by id failed, fetching all branches and tags", redact.URL(url), commit)
 	args := []string{"fetch", "--quiet", "--tags"}
@@ -424,13 +431,18 @@ func (s *session) readHead(ctx context.Context, url, path string) ([]byte, error
 			}
 		}
 		if _, err := s.r.runBare(ctx, repo, "rev-parse", "--verify", "--quiet", ref); err != nil {
+			if cannotRun(err) {
+				return err
+			}
 			if s.f.Offline {
 				return fmt.Errorf("HEAD not in cache (offline)")
 			}
 			return &damagedError{fmt.Errorf("%s missing right after fetching it", ref)}
 		}
 		oid, err := s.r.runBare(ctx, repo, "rev-parse", "--verify", "--quiet", ref+":"+path)
-		if err != nil {
+		if cannotRun(err) {
+			return err
+		} else if err != nil {
 			return fmt.Errorf("%s: not in the commit at HEAD", path)
 		}
 		data, err = s.readBlob(ctx, repo, string(bytes.TrimSpace(oid)))

@@ -499,3 +499,36 @@ func TestCheckoutRelativePaths(t *testing.T) {
 		t.Errorf("cache/: %v", m)
 	}
 }
+
+// TestCheckoutGitCannotRun: when git's temporary HOME cannot be made
+// (TMPDIR gone), a checkout that needs git fails saying so, and the cached
+// repository stays: it is not taken for damaged.
+func TestCheckoutGitCannotRun(t *testing.T) {
+	root := t.TempDir()
+	commits := plainRepo(t, root)
+	srv := serve(t, root, true, 0)
+	url := srv.url("plain")
+	cache := t.TempDir()
+	outs := t.TempDir()
+	if err := (&Fetcher{CacheDir: cache}).Checkout(testCtx(t), url, commits["ATTR"], filepath.Join(outs, "first")); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(repoPath(cache, url), "marker")
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", filepath.Join(root, "gone"))
+	for _, offline := range []bool{true, false} {
+		var log bytes.Buffer
+		err := (&Fetcher{CacheDir: cache, Offline: offline, Log: &log}).Checkout(testCtx(t), url, commits["ATTR"], filepath.Join(outs, fmt.Sprint(offline)))
+		if err == nil || !strings.Contains(err.Error(), "temporary HOME") {
+			t.Errorf("offline %v: %v, want git's temporary HOME named", offline, err)
+		}
+		if strings.Contains(log.String(), "damaged") {
+			t.Errorf("offline %v: the cache was taken for damaged:\n%s", offline, log.String())
+		}
+		if _, err := os.Stat(marker); err != nil {
+			t.Fatalf("offline %v: the cached repository was replaced: %v", offline, err)
+		}
+	}
+}

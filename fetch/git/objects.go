@@ -50,7 +50,10 @@ func (s *session) readObjects(ctx context.Context, repo string) (*objectReader, 
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, failure(ctx, "cat-file", stderr, err)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &startError{fmt.Errorf("running git cat-file: %w", err)}
 	}
 	return &objectReader{ctx: ctx, cmd: cmd, stderr: stderr, stdin: stdin, stdout: stdout,
 		r: bufio.NewReaderSize(stdout, 64<<10), h1: sha1.New(), h256: sha256.New()}, nil

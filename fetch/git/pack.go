@@ -390,7 +390,9 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 	if srcSize != len(base) {
 		return nil, fmt.Errorf("delta for a base of %d bytes applied to %d", srcSize, len(base))
 	}
-	out := make([]byte, 0, dstSize)
+	// dstSize is the sender's word: room for at most 64 MiB is made
+	// before the delta shows it, and out never grows beyond dstSize.
+	out := make([]byte, 0, min(dstSize, 64<<20))
 	for len(delta) > 0 {
 		op := delta[0]
 		delta = delta[1:]
@@ -637,12 +639,17 @@ func (p *packReader) nextTo(id string, keep bool, dst io.Writer) (typ string, co
 		}
 	} else {
 		data, cerr := p.content(i, 0)
-		if cerr != nil {
+		if cerr != nil && p.ctx.Err() != nil {
+			return "", nil, p.ctx.Err()
+		} else if cerr != nil {
 			return "", nil, cerr
 		}
 		content, err = readObject(p.h, id, typ, int64(len(data)), bytes.NewReader(data), keep, dst)
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case err != nil && p.ctx.Err() != nil:
+		return "", nil, p.ctx.Err()
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		err = &damagedError{fmt.Errorf("%s.pack: object %s is cut short", p.name(), id)}
 	}
 	return typ, content, err
@@ -660,9 +667,10 @@ func (p *packReader) ended(e *packEntry) error {
 
 func (p *packReader) name() string { return strings.TrimSuffix(p.f.Name(), ".pack") }
 
-// inflater returns a reader of e's inflated bytes.
+// inflater returns a reader of e's inflated bytes. Reading stops when the
+// context is done, also within an object.
 func (p *packReader) inflater(e *packEntry) (io.Reader, error) {
-	sr := bufio.NewReader(io.NewSectionReader(p.f, e.data, e.end-e.data))
+	sr := bufio.NewReader(ctxReader{p.ctx, io.NewSectionReader(p.f, e.data, e.end-e.data)})
 	var err error
 	if p.zr == nil {
 		p.zr, err = zlib.NewReader(sr)
@@ -714,4 +722,17 @@ func (p *packReader) content(i, depth int) ([]byte, error) {
 		p.cached += len(data)
 	}
 	return data, nil
+}
+
+// ctxReader is r until ctx is done, then ctx's error.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

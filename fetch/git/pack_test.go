@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,6 +180,10 @@ func TestApplyDelta(t *testing.T) {
 		{"past its size", []byte{10, 1, 2, 'a', 'b'}, ""},
 		{"opcode 0", []byte{10, 1, 0}, ""},
 		{"cut insert", []byte{10, 3, 3, 'a'}, ""},
+		// The sender's size is not believed before the delta bears it
+		// out: this panicked in make (cap out of range).
+		{"size of 2^62", []byte{10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 1, 'x'}, ""},
+		{"size of 2^40", []byte{10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 1, 'x'}, ""},
 	} {
 		got, err := applyDelta(base, c.delta)
 		if c.want == "" && err == nil {
@@ -427,3 +432,35 @@ func TestPackReaderDamage(t *testing.T) {
 		}
 	}
 }
+
+// TestPackReaderCancel: a context cancelled while an object streams ends
+// the read there, with the context's error (not damage).
+func TestPackReaderCancel(t *testing.T) {
+	t.Parallel()
+	data := make([]byte, 8<<20)
+	rand.NewChaCha8([32]byte{1}).Read(data)
+	_, pack := storeNew(t, buildPack(t, []rawObject{{typ: objBlob, data: data}}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := openPack(ctx, pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close(nil)
+	written := 0
+	dst := writerFunc(func(b []byte) (int, error) {
+		cancel()
+		written += len(b)
+		return len(b), nil
+	})
+	if _, _, err := p.nextTo(fmt.Sprintf("%x", blobID(data)), false, dst); !errors.Is(err, context.Canceled) {
+		t.Errorf("read after cancelling: %v, want context.Canceled", err)
+	}
+	if written >= len(data) {
+		t.Errorf("the whole object was read after cancelling")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

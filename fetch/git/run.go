@@ -195,6 +195,9 @@ func (r *runner) output(ctx context.Context, dir, gitDir string, args ...string)
 	}
 	cmd.Stdout = &stdout
 	if err := cmd.Run(); err != nil {
+		if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) && ctx.Err() == nil {
+			return nil, &startError{fmt.Errorf("running git %s: %w", args[0], err)}
+		}
 		return nil, failure(ctx, args[0], stderr, err)
 	}
 	return stdout.Bytes(), nil
@@ -205,7 +208,7 @@ func (r *runner) output(ctx context.Context, dir, gitDir string, args ...string)
 // for failure.
 func (r *runner) command(ctx context.Context, dir, gitDir string, args ...string) (*exec.Cmd, *bytes.Buffer, error) {
 	if err := r.setup(); err != nil {
-		return nil, nil, err
+		return nil, nil, &startError{fmt.Errorf("git's temporary HOME: %w", err)}
 	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, r.git, append(append([]string{}, r.args...), args...)...)
@@ -224,6 +227,20 @@ func (r *runner) command(ctx context.Context, dir, gitDir string, args ...string
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd, &stderr, nil
+}
+
+// startError is a git that could not run at all: its HOME could not be
+// made or its process not started. That is the machine's trouble, never
+// a sign that a repository is damaged (see cannotRun).
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+// cannotRun reports whether err is, or wraps, a *startError.
+func cannotRun(err error) bool {
+	se := (*startError)(nil)
+	return errors.As(err, &se)
 }
 
 // failure is the error of the git subcommand that failed with err, with
