@@ -31,16 +31,23 @@ import (
 // checkout's CPU: ten repositories fetched at once then wait for the
 // processor, not the network. For http:// and https:// URLs fetchSmart
 // does the same exchange itself, with protocol version 2
-// (gitprotocol-v2(5), gitprotocol-http(5)): GET info/refs to learn the
-// server's capabilities, then one POST of
+// (gitprotocol-v2(5), gitprotocol-http(5)): one POST of
 //
 //	command=fetch, ofs-delta, no-progress, deepen 1, want COMMIT, done
 //
 // whose answer is the commit's shallow boundary and a pack, which goes into
 // the repository as git's index-pack would put it (storePack), with the
 // boundary in the shallow file and the commit under refs/cargohash/. The
-// commit is then verified from the repository by git itself (verify), as
-// after a fetch by git.
+// commit is then read back from that pack, every object hashed against its
+// id (verifyPack).
+//
+// git first asks for the server's capabilities (GET info/refs). Over HTTP
+// each request of version 2 stands alone, so a server of version 2 answers
+// the fetch without it, and fetchSmart sends the fetch first: a round trip
+// fewer, a third of a cold checkout at 20 ms a request. Only when that
+// answer is not a fetch's answer (a server of version 0, one that wants
+// the object format named, or any other refusal) does it ask for the
+// capabilities, as git does, and fetch again as they allow.
 //
 // Anything else is git's: a server that does not speak version 2 or cannot
 // deepen (it answers version 0, or the dumb protocol), an error status, a
@@ -124,24 +131,39 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
+	if len(commit) != 40 {
+		return nil, fmt.Errorf("%w: object format sha256", errNotSmart)
+	}
 	stall := s.f.stallTimeout()
+	pack, final, err := s.postFetch(ctx, client, repo, base, commit, false, stall)
+	if err == nil || final || ctx.Err() != nil || errors.Is(err, errStalled) {
+		return pack, err
+	}
 	caps, err := smartCapabilities(ctx, client, base, stall)
 	if err != nil {
 		return nil, err
 	}
-	var req bytes.Buffer
-	pktLine(&req, "command=fetch\n")
-	if format, ok := caps["object-format"]; ok {
-		if format != "sha1" || len(commit) != 40 {
-			return nil, fmt.Errorf("%w: object format %s", errNotSmart, format)
-		}
-		pktLine(&req, "object-format=sha1\n")
-	}
-	if len(commit) != 40 {
-		return nil, fmt.Errorf("%w: object format sha256", errNotSmart)
+	format, ok := caps["object-format"]
+	if ok && format != "sha1" {
+		return nil, fmt.Errorf("%w: object format %s", errNotSmart, format)
 	}
 	if !slices.Contains(strings.Fields(caps["fetch"]), "shallow") {
 		return nil, fmt.Errorf("%w: server cannot deepen", errNotSmart)
+	}
+	pack, _, err = s.postFetch(ctx, client, repo, base, commit, ok, stall)
+	return pack, err
+}
+
+// postFetch sends the fetch request for commit to base and stores the pack
+// of its answer; withFormat names the object format (sha1) in the request,
+// as a server that advertises object-format wants. final says that the
+// answer was a fetch's answer as far as the pack, so that asking again
+// would only fetch the same again.
+func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base, commit string, withFormat bool, stall time.Duration) (pack *storedPack, final bool, err error) {
+	var req bytes.Buffer
+	pktLine(&req, "command=fetch\n")
+	if withFormat {
+		pktLine(&req, "object-format=sha1\n")
 	}
 	req.WriteString("0001")
 	for _, arg := range []string{"ofs-delta", "no-progress", "deepen 1", "want " + commit, "done"} {
@@ -151,7 +173,7 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 
 	resp, err := smartRequest(ctx, client, http.MethodPost, base+"git-upload-pack", &req, "application/x-git-upload-pack-result", stall)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer resp.Body.Close()
 	pr := &pktReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
@@ -159,14 +181,14 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	for {
 		section, err := pr.line()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		switch section {
 		case "shallow-info":
 			for {
 				l, err := pr.line()
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				if l == "" && pr.kind == pktDelim {
 					break
@@ -176,20 +198,20 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 				} else if id, ok := strings.CutPrefix(l, "unshallow "); ok && lockfile.IsCommitID(id) {
 					unshallow = append(unshallow, id)
 				} else {
-					return nil, fmt.Errorf("%w: shallow-info line %q", errNotSmart, l)
+					return nil, false, fmt.Errorf("%w: shallow-info line %q", errNotSmart, l)
 				}
 			}
 		case "packfile":
 			pack, err := storePack(repo, &sideband{pr: pr})
 			if err != nil {
-				return nil, fmt.Errorf("pack: %w", err)
+				return nil, true, fmt.Errorf("pack: %w", err)
 			}
 			if err := updateShallow(repo, shallow, unshallow); err != nil {
-				return nil, err
+				return nil, true, err
 			}
-			return pack, writeRef(repo, "refs/cargohash/"+commit, commit)
+			return pack, true, writeRef(repo, "refs/cargohash/"+commit, commit)
 		default:
-			return nil, fmt.Errorf("%w: section %q", errNotSmart, section)
+			return nil, false, fmt.Errorf("%w: section %q", errNotSmart, section)
 		}
 	}
 }

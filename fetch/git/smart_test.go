@@ -3,12 +3,14 @@ package git
 import (
 	"bytes"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -118,6 +120,70 @@ func TestCheckoutInProcessHTTPS(t *testing.T) {
 	}
 	if len(protos) == 0 || protos[0] != "HTTP/2.0" {
 		t.Errorf("requests over %q, want HTTP/2.0", protos)
+	}
+}
+
+// TestCheckoutFetchFirst: the in-process fetch of a repository is one
+// request, the fetch itself; a server that does not answer it so (here
+// one that wants the capabilities asked for first) is asked for them, as
+// git asks, and the commit is then fetched in process all the same.
+func TestCheckoutFetchFirst(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	v2 := serve(t, w.root, true, 0)
+	var mu sync.Mutex
+	var seen []string
+	asked := false
+	record := func(strict bool) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Method)
+			refuse := strict && r.Method == http.MethodPost && !asked
+			asked = asked || r.Method == http.MethodGet
+			mu.Unlock()
+			if refuse {
+				http.Error(rw, "capabilities first", http.StatusBadRequest)
+				return
+			}
+			v2.Config.Handler.ServeHTTP(rw, r)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	commit := w.commits["F1"]
+	// F1 has two submodules, fetched after the capabilities were asked.
+	for _, c := range []struct {
+		name     string
+		srv      *httptest.Server
+		requests []string
+	}{
+		{"version 2", record(false), []string{"POST", "POST", "POST"}},
+		{"capabilities first", record(true), []string{"POST", "GET", "POST", "POST", "POST"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gitPath, log := loggingGit(t)
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			dest := filepath.Join(t.TempDir(), "out")
+			if err := (&Fetcher{Git: gitPath}).Checkout(testCtx(t), c.srv.URL+"/main.git", commit, dest); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			got := slices.Clone(seen)
+			mu.Unlock()
+			if !slices.Equal(got, c.requests) {
+				t.Errorf("requests %q, want %q", got, c.requests)
+			}
+			if slices.Contains(subcommands(t, log), "fetch") {
+				t.Errorf("git fetch ran: %q", subcommands(t, log))
+			}
+			ref, err := referenceTree(t, v2.url("main"), commit, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertSameTree(t, dest, ref)
+		})
 	}
 }
 
@@ -241,13 +307,17 @@ func TestCheckoutStalls(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && !strings.Contains(r.URL.Path, "/git/") {
+			// Read, the request lets the server see the client go.
+			io.Copy(io.Discard, r.Body)
+		}
 		switch {
 		case strings.Contains(r.URL.Path, "/silent/"):
 		case strings.Contains(r.URL.Path, "/headers/"):
 			rw.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
 			rw.WriteHeader(http.StatusOK)
 			rw.(http.Flusher).Flush()
-		case strings.Contains(r.URL.Path, "/git/") && r.Method == http.MethodPost:
+		case strings.Contains(r.URL.Path, "/git/") && r.Method == http.MethodPost && !strings.Contains(r.UserAgent(), "cargohash"):
 			rw.Header().Set("Content-Type", "application/x-git-upload-pack-result")
 			rw.WriteHeader(http.StatusOK)
 			rw.(http.Flusher).Flush()
