@@ -44,9 +44,9 @@ import (
 // git first asks for the server's capabilities (GET info/refs). Over HTTP
 // each request of version 2 stands alone, so a server of version 2 answers
 // the fetch without it, and fetchSmart sends the fetch first: a round trip
-// fewer, a third of a cold checkout at 20 ms a request. Only when that
-// answer is not a fetch's answer (a server of version 0, one that wants
-// the object format named, or any other refusal) does it ask for the
+// fewer, a third of a cold checkout at 20 ms a request. Only when the
+// answer is not a fetch's answer (an error status, or what a server of
+// version 0 or the dumb protocol answers) does it ask for the
 // capabilities, as git does, and fetch again as they allow.
 //
 // Anything else is git's: a server that does not speak version 2 or cannot
@@ -58,6 +58,9 @@ import (
 
 // errNotSmart says that the server's answer is one fetchSmart leaves to git.
 var errNotSmart = errors.New("not handled in process")
+
+// errServerSays is the server's ERR line, under errNotSmart.
+var errServerSays = errors.New("the server says")
 
 // smartEnv are the environment variables that send a fetch to git: the
 // proxies curl honours, and git's own HTTP and tracing knobs that pass the
@@ -136,7 +139,7 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	}
 	stall := s.f.stallTimeout()
 	pack, final, err := s.postFetch(ctx, client, repo, base, commit, false, stall)
-	if err == nil || final || ctx.Err() != nil || errors.Is(err, errStalled) {
+	if err == nil || final || ctx.Err() != nil {
 		return pack, err
 	}
 	caps, err := smartCapabilities(ctx, client, base, stall)
@@ -156,9 +159,11 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 
 // postFetch sends the fetch request for commit to base and stores the pack
 // of its answer; withFormat names the object format (sha1) in the request,
-// as a server that advertises object-format wants. final says that the
-// answer was a fetch's answer as far as the pack, so that asking again
-// would only fetch the same again.
+// as a server that advertises object-format wants. final says that asking
+// the capabilities and fetching again would change nothing: the request
+// got no HTTP answer (the network's error, or a stall, which the request
+// for capabilities would meet as well), the server refused the fetch in
+// words (ERR), or the answer went as far as the pack.
 func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base, commit string, withFormat bool, stall time.Duration) (pack *storedPack, final bool, err error) {
 	var req bytes.Buffer
 	pktLine(&req, "command=fetch\n")
@@ -173,7 +178,7 @@ func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base
 
 	resp, err := smartRequest(ctx, client, http.MethodPost, base+"git-upload-pack", &req, "application/x-git-upload-pack-result", stall)
 	if err != nil {
-		return nil, false, err
+		return nil, !errors.Is(err, errNotSmart), err
 	}
 	defer resp.Body.Close()
 	pr := &pktReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
@@ -181,14 +186,14 @@ func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base
 	for {
 		section, err := pr.line()
 		if err != nil {
-			return nil, false, err
+			return nil, errors.Is(err, errServerSays), err
 		}
 		switch section {
 		case "shallow-info":
 			for {
 				l, err := pr.line()
 				if err != nil {
-					return nil, false, err
+					return nil, errors.Is(err, errServerSays), err
 				}
 				if l == "" && pr.kind == pktDelim {
 					break
@@ -402,7 +407,7 @@ func (p *pktReader) line() (string, error) {
 	}
 	l := strings.TrimSuffix(string(data), "\n")
 	if msg, ok := strings.CutPrefix(l, "ERR "); ok && p.kind == pktData {
-		return "", fmt.Errorf("%w: the server says: %s", errNotSmart, msg)
+		return "", fmt.Errorf("%w: %w: %s", errNotSmart, errServerSays, msg)
 	}
 	return l, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -124,21 +126,28 @@ func TestCheckoutInProcessHTTPS(t *testing.T) {
 }
 
 // TestCheckoutFetchFirst: the in-process fetch of a repository is one
-// request, the fetch itself; a server that does not answer it so (here
-// one that wants the capabilities asked for first) is asked for them, as
-// git asks, and the commit is then fetched in process all the same.
+// request, the fetch itself. A server that does not answer it as a fetch
+// (here one that wants the capabilities asked for first) is asked for
+// them, as git asks, and the commit is then fetched in process all the
+// same; a refusal in words (ERR) or no HTTP answer at all is not asked
+// again, and goes to git at once.
 func TestCheckoutFetchFirst(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	v2 := serve(t, w.root, true, 0)
-	var mu sync.Mutex
-	var seen []string
-	asked := false
-	record := func(strict bool) *httptest.Server {
+	// record serves v2, keeping the methods of cargohash's requests; a
+	// strict one refuses a fetch before the capabilities were asked.
+	record := func(strict bool) (*httptest.Server, func() []string) {
+		var mu sync.Mutex
+		var seen []string
+		asked := false
 		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			mu.Lock()
-			seen = append(seen, r.Method)
-			refuse := strict && r.Method == http.MethodPost && !asked
+			ours := r.UserAgent() == "git/cargohash"
+			if ours {
+				seen = append(seen, r.Method)
+			}
+			refuse := strict && ours && r.Method == http.MethodPost && !asked
 			asked = asked || r.Method == http.MethodGet
 			mu.Unlock()
 			if refuse {
@@ -148,32 +157,37 @@ func TestCheckoutFetchFirst(t *testing.T) {
 			v2.Config.Handler.ServeHTTP(rw, r)
 		}))
 		t.Cleanup(srv.Close)
-		return srv
+		return srv, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(seen) }
 	}
 	commit := w.commits["F1"]
-	// F1 has two submodules, fetched after the capabilities were asked.
 	for _, c := range []struct {
 		name     string
-		srv      *httptest.Server
+		strict   bool
+		commit   string
 		requests []string
 	}{
-		{"version 2", record(false), []string{"POST", "POST", "POST"}},
-		{"capabilities first", record(true), []string{"POST", "GET", "POST", "POST", "POST"}},
+		// F1 has two submodules, fetched after the capabilities were asked.
+		{"version 2", false, commit, []string{"POST", "POST", "POST"}},
+		{"capabilities first", true, commit, []string{"POST", "GET", "POST", "POST", "POST"}},
+		{"refused want", false, strings.Repeat("1234", 10), []string{"POST"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv, seen := record(c.strict)
 			gitPath, log := loggingGit(t)
-			mu.Lock()
-			seen = nil
-			mu.Unlock()
 			dest := filepath.Join(t.TempDir(), "out")
-			if err := (&Fetcher{Git: gitPath}).Checkout(testCtx(t), c.srv.URL+"/main.git", commit, dest); err != nil {
-				t.Fatal(err)
-			}
-			mu.Lock()
-			got := slices.Clone(seen)
-			mu.Unlock()
-			if !slices.Equal(got, c.requests) {
+			err := (&Fetcher{Git: gitPath}).Checkout(testCtx(t), srv.URL+"/main.git", c.commit, dest)
+			if got := seen(); !slices.Equal(got, c.requests) {
 				t.Errorf("requests %q, want %q", got, c.requests)
+			}
+			if c.commit != commit {
+				if err == nil || !slices.Contains(subcommands(t, log), "fetch") {
+					t.Errorf("a commit the server lacks: %v, git ran %q; want an error after git fetch", err, subcommands(t, log))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
 			}
 			if slices.Contains(subcommands(t, log), "fetch") {
 				t.Errorf("git fetch ran: %q", subcommands(t, log))
@@ -185,6 +199,40 @@ func TestCheckoutFetchFirst(t *testing.T) {
 			assertSameTree(t, dest, ref)
 		})
 	}
+	t.Run("no answer", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		var gets atomic.Int64
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				b := make([]byte, 4)
+				if _, err := io.ReadFull(c, b); err == nil && string(b) == "GET " {
+					gets.Add(1)
+				}
+				c.Close()
+			}
+		}()
+		// A git that fails at once, without a connection of its own.
+		fake := filepath.Join(t.TempDir(), "git")
+		if err := os.WriteFile(fake, []byte("#!/bin/sh\necho no >&2\nexit 128\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		err = (&Fetcher{Git: fake}).Checkout(testCtx(t), "http://"+ln.Addr().String()+"/main.git", commit, filepath.Join(t.TempDir(), "out"))
+		if err == nil {
+			t.Fatal("checked out from a server that closes every connection")
+		}
+		if n := gets.Load(); n != 0 {
+			t.Errorf("the capabilities were asked for %d times; they would meet the same", n)
+		}
+	})
 }
 
 // TestCheckoutLeftToGit: what the in-process fetch does not handle goes to
@@ -317,6 +365,9 @@ func TestCheckoutStalls(t *testing.T) {
 			rw.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
 			rw.WriteHeader(http.StatusOK)
 			rw.(http.Flusher).Flush()
+		// git's fetch stalls; cargohash's own goes to the server of
+		// version 0, which refuses it, and so to git (a stall of
+		// cargohash's fetch would be final: no git after it).
 		case strings.Contains(r.URL.Path, "/git/") && r.Method == http.MethodPost && !strings.Contains(r.UserAgent(), "cargohash"):
 			rw.Header().Set("Content-Type", "application/x-git-upload-pack-result")
 			rw.WriteHeader(http.StatusOK)
