@@ -118,6 +118,9 @@ func (e *damagedError) Unwrap() error { return e.err }
 // change it between the verification and the read.
 func (s *session) useCommit(ctx context.Context, url, commit string, tw *treeWriter) (repo string, links []submodule, unlock func(), err error) {
 	repo = repoPath(s.cacheDir, url)
+	if s.offlineMissing(repo) {
+		return "", nil, nil, fmt.Errorf("%w in cache (offline)", ErrCommitNotFound)
+	}
 	unlock, err = lock(ctx, repo, syscall.LOCK_SH)
 	if err != nil {
 		return "", nil, nil, err
@@ -139,6 +142,17 @@ func (s *session) useCommit(ctx context.Context, url, commit string, tw *treeWri
 		return "", nil, nil, err
 	}
 	return repo, links, unlock, nil
+}
+
+// offlineMissing reports whether the session is offline and the cache has
+// no repository at repo: there is nothing to look in, and nothing is to be
+// written (no lock, no empty repository) for a lookup that must fail.
+func (s *session) offlineMissing(repo string) bool {
+	if !s.f.Offline {
+		return false
+	}
+	_, err := os.Lstat(repo)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // update runs fetch, which fetches into repo, with the repository's lock
@@ -421,6 +435,9 @@ func (s *session) fetchCommit(ctx context.Context, repo, url, commit string, fre
 // depth-1 fetch of HEAD (none when offline: the last fetched HEAD is used).
 func (s *session) readHead(ctx context.Context, url, path string) ([]byte, error) {
 	repo := repoPath(s.cacheDir, url)
+	if s.offlineMissing(repo) {
+		return nil, fmt.Errorf("HEAD not in cache (offline)")
+	}
 	const ref = "refs/cargohash/HEAD"
 	var data []byte
 	unlock, err := s.update(ctx, repo, url, func(bool) error {

@@ -166,6 +166,19 @@ func TestCheckoutCache(t *testing.T) {
 	if ents, _ := filepath.Glob(filepath.Join(cache, "*.git")); len(ents) != 3 {
 		t.Errorf("cache holds %v, want one repository per URL (main, sub, nested)", ents)
 	}
+	// Offline, a URL the cache has never seen is not found, and nothing
+	// is written for it: no lock, no empty repository.
+	before, _ := os.ReadDir(cache)
+	err = off.Checkout(ctx, srv.url("other"), w.commits["M2"], filepath.Join(t.TempDir(), "out"))
+	if !errors.Is(err, ErrCommitNotFound) {
+		t.Errorf("offline checkout of an uncached URL: %v, want ErrCommitNotFound", err)
+	}
+	if _, err := off.ReadFile(ctx, srv.url("other"), "Cargo.toml"); err == nil || !strings.Contains(err.Error(), "offline") {
+		t.Errorf("offline ReadFile of an uncached URL: %v", err)
+	}
+	if after, _ := os.ReadDir(cache); len(after) != len(before) {
+		t.Errorf("offline lookups of an uncached URL wrote to the cache: %d entries, then %d", len(before), len(after))
+	}
 }
 
 // TestCheckoutConcurrent runs checkouts of one URL from several goroutines

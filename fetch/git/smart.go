@@ -178,7 +178,7 @@ func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base
 
 	resp, err := smartRequest(ctx, client, http.MethodPost, base+"git-upload-pack", &req, "application/x-git-upload-pack-result", stall)
 	if err != nil {
-		return nil, !errors.Is(err, errNotSmart), err
+		return nil, finalFetchError(err), err
 	}
 	defer resp.Body.Close()
 	pr := &pktReader{r: bufio.NewReaderSize(resp.Body, 64<<10)}
@@ -186,14 +186,14 @@ func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base
 	for {
 		section, err := pr.line()
 		if err != nil {
-			return nil, errors.Is(err, errServerSays), err
+			return nil, finalFetchError(err), err
 		}
 		switch section {
 		case "shallow-info":
 			for {
 				l, err := pr.line()
 				if err != nil {
-					return nil, errors.Is(err, errServerSays), err
+					return nil, finalFetchError(err), err
 				}
 				if l == "" && pr.kind == pktDelim {
 					break
@@ -219,6 +219,13 @@ func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base
 			return nil, false, fmt.Errorf("%w: section %q", errNotSmart, section)
 		}
 	}
+}
+
+// finalFetchError says whether err, of a fetch request before its pack,
+// is final (see postFetch): no HTTP answer, a stall (also within the
+// answer) or the server's ERR.
+func finalFetchError(err error) bool {
+	return !errors.Is(err, errNotSmart) || errors.Is(err, errStalled) || errors.Is(err, errServerSays)
 }
 
 // smartCapabilities asks base for git-upload-pack's protocol-version-2

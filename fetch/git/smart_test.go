@@ -354,6 +354,12 @@ func TestCheckoutStalls(t *testing.T) {
 	real := serve(t, w.root, false, 0) // protocol 0: git's, for the last case
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
+	var resultGets atomic.Int64
+	t.Cleanup(func() {
+		if n := resultGets.Load(); n > 0 {
+			t.Errorf("capabilities asked for %d times after the fetch's answer stalled", n)
+		}
+	})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && !strings.Contains(r.URL.Path, "/git/") {
 			// Read, the request lets the server see the client go.
@@ -361,6 +367,14 @@ func TestCheckoutStalls(t *testing.T) {
 		}
 		switch {
 		case strings.Contains(r.URL.Path, "/silent/"):
+		case strings.Contains(r.URL.Path, "/result/") && r.Method == http.MethodGet:
+			resultGets.Add(1)
+			http.Error(rw, "asked for capabilities after a stall", http.StatusTeapot)
+			return
+		case strings.Contains(r.URL.Path, "/result/"):
+			rw.Header().Set("Content-Type", "application/x-git-upload-pack-result")
+			rw.WriteHeader(http.StatusOK)
+			rw.(http.Flusher).Flush()
 		case strings.Contains(r.URL.Path, "/headers/"):
 			rw.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
 			rw.WriteHeader(http.StatusOK)
@@ -387,6 +401,8 @@ func TestCheckoutStalls(t *testing.T) {
 	for _, c := range []struct{ name, path, want string }{
 		{"in process, silent", "/silent/main.git", "transfer stalled"},
 		{"in process, after headers", "/headers/main.git", "transfer stalled"},
+		// The fetch's answer begins, then nothing: final, as a stall is.
+		{"in process, within the answer", "/result/main.git", "transfer stalled"},
 		{"git", "/git/main.git", "git fetch"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
