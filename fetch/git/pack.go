@@ -53,9 +53,13 @@ type packEntry struct {
 	crc    uint32
 	base   int64  // objOfsDelta: offset of its base
 	baseID []byte // objRefDelta: id of its base
+	baseAt int    // a delta: index of its base in the pack's objects, set by resolveDeltas
 	kind   byte   // the object's type, deltas resolved
 	id     []byte // sha1 of "kind size\x00" and the content
 }
+
+// delta reports whether e is a delta (by offset or by id).
+func (e *packEntry) delta() bool { return e.typ == objOfsDelta || e.typ == objRefDelta }
 
 // packInput reads a pack through one buffer and accounts for every byte
 // consumed: into the pack's SHA-1, the current object's CRC-32 and the
@@ -314,6 +318,7 @@ func resolveDeltas(f io.ReaderAt, objs []packEntry) error {
 		}
 		for _, k := range kids {
 			e := &objs[k]
+			e.baseAt = b
 			delta, err := inflate(e)
 			if err != nil {
 				return err
@@ -335,7 +340,7 @@ func resolveDeltas(f io.ReaderAt, objs []packEntry) error {
 	}
 	for i := range objs {
 		e := &objs[i]
-		if e.typ == objOfsDelta || e.typ == objRefDelta {
+		if e.delta() {
 			continue
 		}
 		if len(onOffset[i]) == 0 && len(onID[string(e.id)]) == 0 {
@@ -351,7 +356,7 @@ func resolveDeltas(f io.ReaderAt, objs []packEntry) error {
 	}
 	if resolved != deltas {
 		for i, e := range objs {
-			if (e.typ == objOfsDelta || e.typ == objRefDelta) && e.id == nil {
+			if e.delta() && e.id == nil {
 				if e.typ == objRefDelta {
 					return fmt.Errorf("object at %d: delta base %s is not in the pack", e.offset, hex.EncodeToString(e.baseID))
 				}
@@ -566,7 +571,6 @@ type packReader struct {
 	f      *os.File
 	objs   []packEntry
 	byID   map[string]int // an object's raw id → its index in objs
-	base   map[int]int    // a delta's index → its base's
 	isBase []bool
 	cache  map[int][]byte // bases' contents by index
 	cached int
@@ -582,29 +586,13 @@ func openPack(ctx context.Context, pack *storedPack) (*packReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &packReader{ctx: ctx, f: f, objs: pack.objs, byID: make(map[string]int, len(pack.objs)), base: map[int]int{},
+	p := &packReader{ctx: ctx, f: f, objs: pack.objs, byID: make(map[string]int, len(pack.objs)),
 		isBase: make([]bool, len(pack.objs)), cache: map[int][]byte{}, h: sha1.New()}
-	byOffset := make(map[int64]int, len(pack.objs))
 	for i, e := range pack.objs {
 		p.byID[string(e.id)] = i
-		byOffset[e.offset] = i
-	}
-	for i, e := range pack.objs {
-		b, ok := -1, false
-		switch e.typ {
-		case objOfsDelta:
-			b, ok = byOffset[e.base]
-		case objRefDelta:
-			b, ok = p.byID[string(e.baseID)]
-		default:
-			continue
+		if e.delta() {
+			p.isBase[e.baseAt] = true
 		}
-		if !ok { // storePack resolved every delta
-			f.Close()
-			return nil, fmt.Errorf("%s.pack: object at %d: no base", pack.name, e.offset)
-		}
-		p.base[i] = b
-		p.isBase[b] = true
 	}
 	return p, nil
 }
@@ -627,7 +615,7 @@ func (p *packReader) nextTo(id string, keep bool, dst io.Writer) (typ string, co
 	}
 	e := &p.objs[i]
 	typ = typeNames[e.kind]
-	if _, delta := p.base[i]; !delta && !p.isBase[i] {
+	if !e.delta() && !p.isBase[i] {
 		// A whole object that no delta needs streams from the file.
 		r, ierr := p.inflater(e)
 		if ierr != nil {
@@ -704,8 +692,8 @@ func (p *packReader) content(i, depth int) ([]byte, error) {
 	if err := p.ended(e); err != nil {
 		return nil, err
 	}
-	if b, delta := p.base[i]; delta {
-		base, err := p.content(b, depth+1)
+	if e.delta() {
+		base, err := p.content(e.baseAt, depth+1)
 		if err != nil {
 			return nil, err
 		}

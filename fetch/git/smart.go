@@ -137,12 +137,11 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	if len(commit) != 40 {
 		return nil, fmt.Errorf("%w: object format sha256", errNotSmart)
 	}
-	stall := s.f.stallTimeout()
-	pack, final, err := s.postFetch(ctx, client, repo, base, commit, false, stall)
+	pack, final, err := s.postFetch(ctx, client, repo, base, commit, false)
 	if err == nil || final || ctx.Err() != nil {
 		return pack, err
 	}
-	caps, err := smartCapabilities(ctx, client, base, stall)
+	caps, err := smartCapabilities(ctx, client, base, s.f.stallTimeout())
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +152,7 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 	if !slices.Contains(strings.Fields(caps["fetch"]), "shallow") {
 		return nil, fmt.Errorf("%w: server cannot deepen", errNotSmart)
 	}
-	pack, _, err = s.postFetch(ctx, client, repo, base, commit, ok, stall)
+	pack, _, err = s.postFetch(ctx, client, repo, base, commit, ok)
 	return pack, err
 }
 
@@ -164,7 +163,7 @@ func (s *session) fetchSmart(ctx context.Context, client *http.Client, repo, url
 // got no HTTP answer (the network's error, or a stall, which the request
 // for capabilities would meet as well), the server refused the fetch in
 // words (ERR), or the answer went as far as the pack.
-func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base, commit string, withFormat bool, stall time.Duration) (pack *storedPack, final bool, err error) {
+func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base, commit string, withFormat bool) (pack *storedPack, final bool, err error) {
 	var req bytes.Buffer
 	pktLine(&req, "command=fetch\n")
 	if withFormat {
@@ -176,7 +175,7 @@ func (s *session) postFetch(ctx context.Context, client *http.Client, repo, base
 	}
 	req.WriteString("0000")
 
-	resp, err := smartRequest(ctx, client, http.MethodPost, base+"git-upload-pack", &req, "application/x-git-upload-pack-result", stall)
+	resp, err := smartRequest(ctx, client, http.MethodPost, base+"git-upload-pack", &req, "application/x-git-upload-pack-result", s.f.stallTimeout())
 	if err != nil {
 		return nil, finalFetchError(err), err
 	}
